@@ -1,0 +1,110 @@
+//! `/api/v1/users`: my profile, and account administration.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::pagination::{PageQuery, page};
+use crate::auth::AuthUser;
+use crate::db::users::User;
+use crate::domain::{Role, UserId};
+use crate::error::ApiError;
+use crate::services::accounts;
+use crate::state::AppState;
+
+/// A user as clients see it: never the password hash.
+#[derive(Serialize)]
+pub struct UserResponse {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<User> for UserResponse {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id,
+            email: u.email,
+            name: u.name,
+            role: u.role,
+            active: u.active,
+            created_at: u.created_at.and_utc(),
+            updated_at: u.updated_at.and_utc(),
+        }
+    }
+}
+
+pub async fn get_me(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+) -> Result<web::Json<UserResponse>, ApiError> {
+    Ok(web::Json(accounts::get(&state.db, auth.id).await?.into()))
+}
+
+#[derive(Deserialize)]
+pub struct UpdateMeBody {
+    name: Option<String>,
+    password: Option<String>,
+    current_password: Option<String>,
+    role: Option<String>,
+}
+
+pub async fn update_me(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    body: web::Json<UpdateMeBody>,
+) -> Result<web::Json<UserResponse>, ApiError> {
+    let update = accounts::parse_profile_update(
+        body.name.as_deref(),
+        body.password.as_deref(),
+        body.current_password.as_deref(),
+        body.role.as_deref(),
+    )?;
+    let user = accounts::update_profile(&state.db, &auth, update).await?;
+    Ok(web::Json(user.into()))
+}
+
+pub async fn list_users(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_admin()?;
+    let request = query.parse()?;
+    let rows = accounts::list(&state.db, request.after_id, request.limit).await?;
+    Ok(HttpResponse::Ok().json(page(rows, request.limit, |u| u.id, UserResponse::from)))
+}
+
+pub async fn get_user(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    path: web::Path<i64>,
+) -> Result<web::Json<UserResponse>, ApiError> {
+    let id = UserId(path.into_inner());
+    if id != auth.id && auth.role != Role::Admin {
+        return Err(ApiError::Forbidden("you may only read your own account"));
+    }
+    Ok(web::Json(accounts::get(&state.db, id).await?.into()))
+}
+
+pub async fn deactivate_user(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    path: web::Path<i64>,
+) -> Result<web::Json<UserResponse>, ApiError> {
+    let user = accounts::set_active(&state.db, &auth, UserId(path.into_inner()), false).await?;
+    Ok(web::Json(user.into()))
+}
+
+pub async fn activate_user(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    path: web::Path<i64>,
+) -> Result<web::Json<UserResponse>, ApiError> {
+    let user = accounts::set_active(&state.db, &auth, UserId(path.into_inner()), true).await?;
+    Ok(web::Json(user.into()))
+}

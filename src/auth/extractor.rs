@@ -1,0 +1,72 @@
+//! `AuthUser`: the signed-in user, from `Authorization: Bearer <token>`.
+//! Missing, malformed, expired or revoked tokens, and tokens of deactivated
+//! users, all get 401 `unauthorized`.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use crate::db::tokens;
+use crate::domain::{Role, UserId};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+#[derive(Clone, Debug)]
+pub struct AuthUser {
+    pub id: UserId,
+    pub role: Role,
+    /// The token this request came with (so logout can revoke just it).
+    pub token_id: i64,
+}
+
+impl AuthUser {
+    /// 403 unless the user is an admin.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.role == Role::Admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("only an admin may do this"))
+        }
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let token = bearer(req);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let token = token
+                .filter(|t| crate::auth::token::is_well_formed(t))
+                .ok_or(ApiError::Unauthorized)?;
+            let state = state.ok_or_else(|| anyhow::anyhow!("AppState missing"))?;
+            let mut conn = state.db.get().await?;
+            let now = crate::db::now().naive_utc();
+            let (token_id, user) =
+                tokens::find_live(&mut conn, &crate::auth::token::hash(&token), now)
+                    .await?
+                    .ok_or(ApiError::Unauthorized)?;
+            let role = user
+                .role
+                .parse()
+                .map_err(|_| anyhow::anyhow!("user {} has unknown role {}", user.id, user.role))?;
+            Ok(AuthUser {
+                id: UserId(user.id),
+                role,
+                token_id,
+            })
+        })
+    }
+}

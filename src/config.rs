@@ -1,0 +1,329 @@
+//! Settings: everything Roost reads from the environment, parsed once at startup.
+//!
+//! A bad value stops startup with one line that names the variable. Secrets
+//! (database and Redis passwords) never appear in `Debug` output or logs.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+/// Where the data lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// The embedded default: a SQLite file.
+    Sqlite(PathBuf),
+    /// `postgres://…` or `postgresql://…`.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(Self::Postgres(raw.to_owned()));
+        }
+        let path = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+            .unwrap_or(raw);
+        if path.is_empty() {
+            return Err("a sqlite URL needs a file path, e.g. sqlite://roost.db".into());
+        }
+        if path.contains("://") {
+            return Err("unsupported scheme: use a SQLite file path or postgres://…".into());
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+
+    /// The URL with any password replaced, safe to log.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Self::Postgres(url) => redact_url(url),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// Replaces the password of `scheme://user:password@host…` with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".into();
+    };
+    let (authority, tail) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            if userinfo.contains(':') {
+                format!("{scheme}://{user}:***@{host}{tail}")
+            } else {
+                format!("{scheme}://{user}@{host}{tail}")
+            }
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything the server needs to start, from the environment.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub database_url: DatabaseUrl,
+    /// Connections in the pool; `None` picks a default per backend.
+    pub database_pool_size: Option<usize>,
+    pub redis_url: Option<RedisUrl>,
+    pub bind: SocketAddr,
+    pub workers: Option<usize>,
+    pub log_filter: String,
+    pub log_format: LogFormat,
+    pub token_ttl: Duration,
+    /// Register and login, per client IP, per minute; 0 = off.
+    pub auth_rate_limit_per_minute: u32,
+    /// Whole API, per client IP, per second; 0 = off.
+    pub api_rate_limit_per_second: u32,
+    pub trusted_proxies: Vec<IpNet>,
+    pub shutdown_timeout: Duration,
+}
+
+/// A Redis URL whose password never reaches the logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(pub String);
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+/// A configuration error: which variable, and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |var: &'static str| lookup(var).filter(|v| !v.trim().is_empty());
+        let err = |var: &'static str, message: String| ConfigError { var, message };
+
+        let database_url = match get("DATABASE_URL") {
+            Some(raw) => DatabaseUrl::parse(&raw).map_err(|m| err("DATABASE_URL", m))?,
+            None => DatabaseUrl::Sqlite(PathBuf::from("roost.db")),
+        };
+        let database_pool_size = get("ROOST_DB_POOL_SIZE")
+            .map(|v| parse_in_range("ROOST_DB_POOL_SIZE", &v, 1, 512))
+            .transpose()?;
+        let redis_url = match get("REDIS_URL") {
+            Some(raw) => {
+                redis::Client::open(raw.as_str()).map_err(|e| {
+                    err("REDIS_URL", format!("not a valid Redis URL ({e})"))
+                })?;
+                Some(RedisUrl(raw))
+            }
+            None => None,
+        };
+        let bind = match get("ROOST_BIND") {
+            Some(raw) => raw.trim().parse().map_err(|_| {
+                err(
+                    "ROOST_BIND",
+                    format!("'{raw}' is not an address like 127.0.0.1:8080"),
+                )
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 8080)),
+        };
+        let workers = get("ROOST_WORKERS")
+            .map(|v| parse_in_range("ROOST_WORKERS", &v, 1, 256))
+            .transpose()?;
+        let log_filter = get("ROOST_LOG").unwrap_or_else(|| "info".into());
+        tracing_subscriber::EnvFilter::try_new(&log_filter)
+            .map_err(|e| err("ROOST_LOG", format!("not a valid log filter ({e})")))?;
+        let log_format = match get("ROOST_LOG_FORMAT").as_deref().map(str::trim) {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(err(
+                    "ROOST_LOG_FORMAT",
+                    format!("'{other}' is not one of text, json"),
+                ));
+            }
+        };
+        let token_ttl = Duration::from_secs(
+            get("ROOST_TOKEN_TTL_SECS")
+                .map(|v| parse_in_range("ROOST_TOKEN_TTL_SECS", &v, 60, 90 * 24 * 3600))
+                .transpose()?
+                .unwrap_or(24 * 3600),
+        );
+        let auth_rate_limit_per_minute = get("ROOST_AUTH_RATE_LIMIT")
+            .map(|v| parse_in_range("ROOST_AUTH_RATE_LIMIT", &v, 0, 1_000_000))
+            .transpose()?
+            .unwrap_or(10);
+        let api_rate_limit_per_second = get("ROOST_API_RATE_LIMIT")
+            .map(|v| parse_in_range("ROOST_API_RATE_LIMIT", &v, 0, 1_000_000))
+            .transpose()?
+            .unwrap_or(100);
+        let trusted_proxies = match get("ROOST_TRUSTED_PROXIES") {
+            Some(raw) => parse_proxies(&raw).map_err(|m| err("ROOST_TRUSTED_PROXIES", m))?,
+            None => Vec::new(),
+        };
+        let shutdown_timeout = Duration::from_secs(
+            get("ROOST_SHUTDOWN_TIMEOUT_SECS")
+                .map(|v| parse_in_range("ROOST_SHUTDOWN_TIMEOUT_SECS", &v, 0, 3600))
+                .transpose()?
+                .unwrap_or(30),
+        );
+
+        Ok(Self {
+            database_url,
+            database_pool_size,
+            redis_url,
+            bind,
+            workers,
+            log_filter,
+            log_format,
+            token_ttl,
+            auth_rate_limit_per_minute,
+            api_rate_limit_per_second,
+            trusted_proxies,
+            shutdown_timeout,
+        })
+    }
+}
+
+fn parse_in_range<T>(var: &'static str, raw: &str, min: T, max: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    let out_of_range = || ConfigError {
+        var,
+        message: format!("'{raw}' is not a whole number from {min} to {max}"),
+    };
+    let value: T = raw.trim().parse().map_err(|_| out_of_range())?;
+    if value < min || value > max {
+        return Err(out_of_range());
+    }
+    Ok(value)
+}
+
+fn parse_proxies(raw: &str) -> Result<Vec<IpNet>, String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|item| {
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("'{item}' is not an IP address or CIDR range"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_no_environment() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.database_url, DatabaseUrl::Sqlite("roost.db".into()));
+        assert_eq!(s.bind, "127.0.0.1:8080".parse().unwrap());
+        assert!(s.redis_url.is_none());
+        assert_eq!(s.auth_rate_limit_per_minute, 10);
+        assert_eq!(s.token_ttl, Duration::from_secs(86400));
+    }
+
+    #[test]
+    fn database_url_forms() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/r.db").unwrap(),
+            DatabaseUrl::Sqlite("data/r.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///tmp/r.db").unwrap(),
+            DatabaseUrl::Sqlite("/tmp/r.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("r.db").unwrap(),
+            DatabaseUrl::Sqlite("r.db".into())
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://u@h/db").unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
+        assert!(DatabaseUrl::parse("mysql://u@h/db").is_err());
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("ROOST_BIND", "localhost"),
+            ("ROOST_AUTH_RATE_LIMIT", "-1"),
+            ("ROOST_API_RATE_LIMIT", "lots"),
+            ("ROOST_TOKEN_TTL_SECS", "5"),
+            ("ROOST_TRUSTED_PROXIES", "10.0.0.1,not-an-ip"),
+            ("ROOST_LOG_FORMAT", "xml"),
+            ("REDIS_URL", "http://nope"),
+            ("DATABASE_URL", "mysql://x"),
+            ("ROOST_DB_POOL_SIZE", "0"),
+        ] {
+            let e = settings(&[(var, value)]).unwrap_err();
+            assert_eq!(e.var, var);
+            assert!(e.to_string().starts_with(var), "{e}");
+            assert!(!e.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let s = settings(&[
+            ("DATABASE_URL", "postgres://roost:hunter2@db:5432/roost"),
+            ("REDIS_URL", "redis://:sekrit@cache:6379/0"),
+        ])
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("sekrit"), "{shown}");
+        assert!(shown.contains("postgres://roost:***@db:5432/roost"));
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_ranges() {
+        let s = settings(&[("ROOST_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1 ,::1")]).unwrap();
+        assert_eq!(s.trusted_proxies.len(), 3);
+        assert!(s.trusted_proxies[0].contains(&"10.1.2.3".parse::<IpAddr>().unwrap()));
+    }
+}

@@ -1,0 +1,68 @@
+//! Schema migrations, one directory per backend under `migrations/`, embedded
+//! in the binary. They run at `serve` start and with `roost migrate`.
+//!
+//! Several processes may start at once against one database, so migrations
+//! run under a lock: a PostgreSQL advisory lock, or SQLite's write lock.
+
+use diesel::Connection;
+use diesel::SqliteConnection;
+use diesel_async::AsyncPgConnection;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::DatabaseUrl;
+
+const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Any number; the same in every Roost process.
+const MIGRATION_LOCK_KEY: i64 = 0x526f_6f73_74;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Applies every pending migration; returns the names of those applied.
+pub async fn run(url: &DatabaseUrl) -> anyhow::Result<Vec<String>> {
+    let url = url.clone();
+    // The harness is synchronous: keep it off the async workers.
+    let applied = tokio::task::spawn_blocking(move || match url {
+        DatabaseUrl::Sqlite(path) => run_sqlite(&path.to_string_lossy()),
+        DatabaseUrl::Postgres(url) => run_postgres(&url),
+    })
+    .await?
+    .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
+    Ok(applied)
+}
+
+fn run_sqlite(path: &str) -> Result<Vec<String>, BoxError> {
+    let mut conn = SqliteConnection::establish(path)?;
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(format!(
+            "PRAGMA busy_timeout = {}",
+            super::SQLITE_BUSY_TIMEOUT_MS
+        )),
+        &mut conn,
+    )?;
+    diesel::RunQueryDsl::execute(diesel::sql_query("PRAGMA journal_mode = WAL"), &mut conn)?;
+    // Inside one immediate transaction each migration becomes a savepoint,
+    // and a second process waits for the first to finish.
+    conn.immediate_transaction(|c| {
+        c.run_pending_migrations(SQLITE)
+            .map(|versions| versions.iter().map(ToString::to_string).collect())
+    })
+}
+
+fn run_postgres(url: &str) -> Result<Vec<String>, BoxError> {
+    let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(url)?;
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")),
+        &mut conn,
+    )?;
+    let result = conn
+        .run_pending_migrations(POSTGRES)
+        .map(|versions| versions.iter().map(ToString::to_string).collect());
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")),
+        &mut conn,
+    )?;
+    result
+}

@@ -1,0 +1,237 @@
+//! Storage: one set of Diesel queries over two backends.
+//!
+//! `Db` owns a connection pool for SQLite (the embedded default, through
+//! diesel-async's `SyncConnectionWrapper`) or PostgreSQL (`AsyncPgConnection`).
+//! Queries are written once and run on either backend through [`with_conn!`];
+//! write transactions go through [`write_tx!`], which takes SQLite's write lock
+//! up front (`BEGIN IMMEDIATE`) so concurrent writers queue on the busy timeout
+//! instead of failing halfway.
+
+pub mod migrations;
+pub mod schema;
+pub mod tokens;
+pub mod users;
+
+use std::time::Duration;
+
+use diesel::SqliteConnection;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use futures_util::FutureExt;
+
+use crate::config::DatabaseUrl;
+
+/// The SQLite connection as diesel-async sees it.
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// How long a request waits for a pooled connection, or for a new one to open.
+const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a SQLite writer waits for another writer's lock before giving up.
+pub const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection pool for one of the two backends. Cheap to clone.
+#[derive(Clone)]
+pub enum Db {
+    Sqlite(Pool<SqliteConn>),
+    Postgres(Pool<AsyncPgConnection>),
+}
+
+/// One pooled connection, returned to the pool on drop.
+pub enum DbConn {
+    Sqlite(Object<SqliteConn>),
+    Postgres(Object<AsyncPgConnection>),
+}
+
+/// Why no connection could be had.
+#[derive(Debug, thiserror::Error)]
+#[error("database unavailable: {0}")]
+pub struct Unavailable(String);
+
+/// A borrowed connection of either backend: what every query function runs on,
+/// whether it came straight from the pool or is inside a transaction.
+pub enum Conn<'a> {
+    Sqlite(&'a mut SqliteConn),
+    Postgres(&'a mut AsyncPgConnection),
+}
+
+/// Anything a query can run on: a pooled connection, or one inside a transaction.
+pub trait AsConn: Send {
+    fn as_conn(&mut self) -> Conn<'_>;
+}
+
+impl AsConn for DbConn {
+    fn as_conn(&mut self) -> Conn<'_> {
+        match self {
+            DbConn::Sqlite(obj) => Conn::Sqlite(&mut **obj),
+            DbConn::Postgres(obj) => Conn::Postgres(&mut **obj),
+        }
+    }
+}
+
+impl AsConn for Conn<'_> {
+    fn as_conn(&mut self) -> Conn<'_> {
+        match self {
+            Conn::Sqlite(c) => Conn::Sqlite(&mut **c),
+            Conn::Postgres(c) => Conn::Postgres(&mut **c),
+        }
+    }
+}
+
+/// Runs one Diesel expression on whichever backend `conn` (any [`AsConn`]) is.
+///
+/// `with_conn!(conn, |c| users::table.count().get_result(c).await)`: the body
+/// is compiled once per backend, so it must be valid Diesel for both.
+#[macro_export]
+macro_rules! with_conn {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $crate::db::AsConn::as_conn($conn) {
+            $crate::db::Conn::Sqlite($c) => $body,
+            $crate::db::Conn::Postgres($c) => $body,
+        }
+    };
+}
+
+/// Runs `body` in a write transaction on whichever backend `conn` is:
+/// `BEGIN IMMEDIATE` on SQLite (the write lock taken up front), a plain
+/// transaction on PostgreSQL. Inside, `c` is a `&mut Conn` for the query
+/// functions. The body's error type must be `From<diesel::result::Error>`.
+#[macro_export]
+macro_rules! write_tx {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $crate::db::AsConn::as_conn($conn) {
+            $crate::db::Conn::Sqlite(raw) => {
+                raw.immediate_transaction(async |raw| {
+                    let $c = &mut $crate::db::Conn::Sqlite(raw);
+                    $body
+                })
+                .await
+            }
+            $crate::db::Conn::Postgres(raw) => {
+                ::diesel_async::AsyncConnection::transaction(raw, async |raw| {
+                    let $c = &mut $crate::db::Conn::Postgres(raw);
+                    $body
+                })
+                .await
+            }
+        }
+    };
+}
+
+impl Db {
+    /// Opens a pool for `url`. Nothing is connected until the first `get`.
+    pub fn connect(url: &DatabaseUrl, pool_size: Option<usize>) -> anyhow::Result<Self> {
+        match url {
+            DatabaseUrl::Sqlite(path) => {
+                let mut config = ManagerConfig::<SqliteConn>::default();
+                config.custom_setup = Box::new(|url| establish_sqlite(url.to_owned()).boxed());
+                let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(
+                    path.to_string_lossy(),
+                    config,
+                );
+                let pool = Pool::builder(manager)
+                    .max_size(pool_size.unwrap_or(8))
+                    .runtime(deadpool::Runtime::Tokio1)
+                    .wait_timeout(Some(POOL_TIMEOUT))
+                    .create_timeout(Some(POOL_TIMEOUT))
+                    .recycle_timeout(Some(POOL_TIMEOUT))
+                    .build()?;
+                Ok(Self::Sqlite(pool))
+            }
+            DatabaseUrl::Postgres(url) => {
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.as_str());
+                let pool = Pool::builder(manager)
+                    .max_size(pool_size.unwrap_or(16))
+                    .runtime(deadpool::Runtime::Tokio1)
+                    .wait_timeout(Some(POOL_TIMEOUT))
+                    .create_timeout(Some(POOL_TIMEOUT))
+                    .recycle_timeout(Some(POOL_TIMEOUT))
+                    .build()?;
+                Ok(Self::Postgres(pool))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// A connection from the pool, or `Unavailable` once the pool's timeouts pass.
+    pub async fn get(&self) -> Result<DbConn, Unavailable> {
+        match self {
+            Db::Sqlite(pool) => pool
+                .get()
+                .await
+                .map(DbConn::Sqlite)
+                .map_err(|e| Unavailable(e.to_string())),
+            Db::Postgres(pool) => pool
+                .get()
+                .await
+                .map(DbConn::Postgres)
+                .map_err(|e| Unavailable(e.to_string())),
+        }
+    }
+
+    /// Is the database answering? Used by `/readyz`.
+    pub async fn ping(&self) -> Result<(), Unavailable> {
+        let mut conn = self.get().await?;
+        with_conn!(&mut conn, |c| c.batch_execute("SELECT 1").await)
+            .map_err(|e| Unavailable(e.to_string()))
+    }
+}
+
+/// Opens one SQLite connection the way Roost needs it: WAL (readers never
+/// block the writer), a busy timeout (writers queue instead of failing),
+/// foreign keys on, and full fsync on commit (a 2xx means the data is on disk).
+async fn establish_sqlite(path: String) -> diesel::ConnectionResult<SqliteConn> {
+    let mut conn = SqliteConn::establish(&path).await?;
+    conn.batch_execute(&format!(
+        "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};
+         PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;"
+    ))
+    .await
+    .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+/// The current time as stored: UTC, to the microsecond (PostgreSQL's
+/// precision, so both backends hand back exactly what was written).
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}
+
+/// Is this a unique-constraint violation (a duplicate key)?
+pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _
+        )
+    )
+}
+
+/// Moves a database write onto its own task, so that a client hanging up
+/// cannot cancel it halfway: once a write has started it runs to its end.
+pub async fn detached<T, F>(work: F) -> anyhow::Result<T>
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::spawn(work)
+        .await
+        .map_err(|e| anyhow::anyhow!("database task failed: {e}"))
+}

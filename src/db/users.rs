@@ -1,0 +1,106 @@
+//! The `users` table.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::AsConn;
+use super::schema::users;
+use crate::with_conn;
+
+#[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub role: String,
+    pub active: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub password_hash: &'a str,
+    pub role: &'a str,
+    pub active: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// The columns a user's own profile update may change; `None` leaves one alone.
+#[derive(AsChangeset, Default)]
+#[diesel(table_name = users)]
+pub struct UserChangeset<'a> {
+    pub name: Option<&'a str>,
+    pub password_hash: Option<&'a str>,
+    pub role: Option<&'a str>,
+    pub active: Option<bool>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+pub async fn insert(conn: &mut impl AsConn, new: &NewUser<'_>) -> QueryResult<User> {
+    with_conn!(conn, |c| {
+        diesel::insert_into(users::table)
+            .values(new)
+            .returning(User::as_returning())
+            .get_result(c)
+            .await
+    })
+}
+
+pub async fn find(conn: &mut impl AsConn, id: i64) -> QueryResult<Option<User>> {
+    with_conn!(conn, |c| {
+        users::table
+            .find(id)
+            .select(User::as_select())
+            .first(c)
+            .await
+            .optional()
+    })
+}
+
+pub async fn find_by_email(conn: &mut impl AsConn, email: &str) -> QueryResult<Option<User>> {
+    with_conn!(conn, |c| {
+        users::table
+            .filter(users::email.eq(email))
+            .select(User::as_select())
+            .first(c)
+            .await
+            .optional()
+    })
+}
+
+pub async fn update(
+    conn: &mut impl AsConn,
+    id: i64,
+    changes: &UserChangeset<'_>,
+) -> QueryResult<Option<User>> {
+    with_conn!(conn, |c| {
+        diesel::update(users::table.find(id))
+            .set(changes)
+            .returning(User::as_returning())
+            .get_result(c)
+            .await
+            .optional()
+    })
+}
+
+/// One page of users in id order, starting after `after_id`.
+pub async fn list(conn: &mut impl AsConn, after_id: i64, limit: i64) -> QueryResult<Vec<User>> {
+    with_conn!(conn, |c| {
+        users::table
+            .filter(users::id.gt(after_id))
+            .order(users::id.asc())
+            .limit(limit)
+            .select(User::as_select())
+            .load(c)
+            .await
+    })
+}

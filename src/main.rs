@@ -1,0 +1,144 @@
+//! The `roost` binary: `serve` (the default), `migrate`, `user create`.
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use roost::config::Settings;
+use roost::db::{Db, migrations};
+use roost::domain::{Email, Password, PersonName, Role};
+use roost::services::accounts::{self, NewAccount};
+use roost::startup::Application;
+
+#[derive(Parser)]
+#[command(name = "roost", version, about = "Real-time reservation server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default). Applies pending migrations first.
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Manage accounts from the command line.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account of any role, e.g. the first admin.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_parser = ["guest", "host", "admin"])]
+        role: String,
+        /// Display name; defaults to the part of the email before the @.
+        #[arg(long)]
+        name: Option<String>,
+        /// Read the password from the first line of standard input. Without
+        /// it, ROOST_USER_PASSWORD is used, or a random one is generated and printed.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("roost: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    roost::telemetry::init(&settings);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => migrate(settings).await,
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    role,
+                    name,
+                    password_stdin,
+                },
+        } => create_user(settings, email, role, name, password_stdin).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("roost: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    let applied = migrations::run(&settings.database_url).await?;
+    if applied.is_empty() {
+        println!("database is up to date");
+    }
+    for version in applied {
+        println!("applied {version}");
+    }
+    Ok(())
+}
+
+async fn create_user(
+    settings: Settings,
+    email: String,
+    role: String,
+    name: Option<String>,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
+    let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("--email: {}", e.message))?;
+    let role: Role = role.parse().map_err(|_| anyhow::anyhow!("--role: unknown role"))?;
+    let name = name.unwrap_or_else(|| email.as_str().split('@').next().unwrap_or("admin").to_owned());
+    let name = PersonName::parse(&name).map_err(|e| anyhow::anyhow!("--name: {}", e.message))?;
+    let (raw_password, generated) = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        (line.trim_end_matches(['\r', '\n']).to_owned(), false)
+    } else if let Ok(p) = std::env::var("ROOST_USER_PASSWORD") {
+        (p, false)
+    } else {
+        (roost::auth::token::generate().0, true)
+    };
+    let password =
+        Password::parse(&raw_password).map_err(|e| anyhow::anyhow!("password: {}", e.message))?;
+
+    migrations::run(&settings.database_url).await?;
+    let db = Db::connect(&settings.database_url, Some(1))?;
+    let user = accounts::create(
+        &db,
+        NewAccount {
+            email,
+            name,
+            password,
+            role,
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("created {} user {} (id {})", user.role, user.email, user.id);
+    if generated {
+        println!("password: {raw_password}");
+        println!("(shown once; change it with PATCH /api/v1/users/me)");
+    }
+    Ok(())
+}

@@ -1,0 +1,291 @@
+//! Accounts: registration, sign-in, sign-out, profiles, and what admins do to accounts.
+
+use chrono::{DateTime, Utc};
+
+use crate::auth::{AuthUser, password, token};
+use crate::db::tokens::{self, NewToken};
+use crate::db::users::{self, NewUser, User, UserChangeset};
+use crate::db::{Db, detached, is_unique_violation};
+use crate::domain::{Email, FieldError, FieldErrors, Password, PersonName, Role, UserId};
+use crate::error::ApiError;
+use crate::write_tx;
+
+/// A new account, parsed and valid.
+pub struct NewAccount {
+    pub email: Email,
+    pub name: PersonName,
+    pub password: Password,
+    pub role: Role,
+}
+
+/// A successful sign-in.
+pub struct Session {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: User,
+}
+
+/// A user's change to their own profile; `None` leaves a field alone.
+pub struct ProfileUpdate {
+    pub name: Option<PersonName>,
+    /// The new password and the current one that authorizes the change.
+    pub password: Option<(Password, String)>,
+    pub role: Option<Role>,
+}
+
+/// Creates an account. The email must be free: a second one gets 409 `email_taken`.
+pub async fn create(db: &Db, account: NewAccount) -> Result<User, ApiError> {
+    let mut conn = db.get().await?;
+    if users::find_by_email(&mut conn, account.email.as_str())
+        .await?
+        .is_some()
+    {
+        return Err(email_taken());
+    }
+    drop(conn);
+    let hash = password::hash(account.password).await?;
+    let now = crate::db::now().naive_utc();
+    let db = db.clone();
+    detached(async move {
+        let mut conn = db.get().await?;
+        let new = NewUser {
+            email: account.email.as_str(),
+            name: account.name.as_str(),
+            password_hash: &hash,
+            role: account.role.as_str(),
+            active: true,
+            created_at: now,
+            updated_at: now,
+        };
+        users::insert(&mut conn, &new).await.map_err(|e| {
+            // Two registrations raced past the check above: the database decides.
+            if is_unique_violation(&e) {
+                email_taken()
+            } else {
+                e.into()
+            }
+        })
+    })
+    .await?
+}
+
+fn email_taken() -> ApiError {
+    ApiError::Conflict {
+        code: "email_taken",
+        message: "an account with this email already exists",
+    }
+}
+
+/// Signs in: a wrong email and a wrong password get the same answer in about the same time.
+pub async fn login(
+    db: &Db,
+    decoy_hash: &str,
+    ttl: std::time::Duration,
+    email: Email,
+    candidate: String,
+) -> Result<Session, ApiError> {
+    let mut conn = db.get().await?;
+    let user = users::find_by_email(&mut conn, email.as_str()).await?;
+    drop(conn);
+    let Some(user) = user else {
+        password::verify(candidate, decoy_hash.to_owned()).await?;
+        return Err(ApiError::InvalidCredentials);
+    };
+    if !password::verify(candidate, user.password_hash.clone()).await? {
+        return Err(ApiError::InvalidCredentials);
+    }
+    if !user.active {
+        return Err(ApiError::AccountDeactivated);
+    }
+
+    let token::IssuedToken(token, hash) = token::generate();
+    let now = crate::db::now();
+    let expires_at = now + ttl;
+    let mut conn = db.get().await?;
+    tokens::insert(
+        &mut conn,
+        &NewToken {
+            user_id: user.id,
+            token_hash: &hash,
+            created_at: now.naive_utc(),
+            expires_at: expires_at.naive_utc(),
+        },
+    )
+    .await?;
+    Ok(Session {
+        token,
+        expires_at,
+        user,
+    })
+}
+
+/// Revokes the token the request came with.
+pub async fn logout(db: &Db, auth: &AuthUser) -> Result<(), ApiError> {
+    let mut conn = db.get().await?;
+    tokens::revoke(&mut conn, auth.token_id, crate::db::now().naive_utc()).await?;
+    Ok(())
+}
+
+pub async fn get(db: &Db, id: UserId) -> Result<User, ApiError> {
+    let mut conn = db.get().await?;
+    users::find(&mut conn, id.0)
+        .await?
+        .ok_or(ApiError::NotFound("user"))
+}
+
+/// Applies a user's change to their own profile. A new password needs the
+/// current one, and signs out every other session of that user.
+pub async fn update_profile(
+    db: &Db,
+    auth: &AuthUser,
+    update: ProfileUpdate,
+) -> Result<User, ApiError> {
+    let current = get(db, auth.id).await?;
+    let mut errors = FieldErrors::new();
+
+    let role = match update.role {
+        None => None,
+        Some(Role::Admin) if auth.role != Role::Admin => {
+            return Err(ApiError::Forbidden("only an admin can grant the admin role"));
+        }
+        Some(wanted) if wanted == auth.role => None,
+        Some(Role::Host) if auth.role == Role::Guest => Some(Role::Host),
+        Some(_) => {
+            errors.push(FieldError::new(
+                "role",
+                "invalid_role_change",
+                "the only role change allowed here is from guest to host",
+            ));
+            None
+        }
+    };
+
+    let new_hash = match update.password {
+        None => None,
+        Some((new_password, current_password)) => {
+            if password::verify(current_password, current.password_hash.clone()).await? {
+                Some(password::hash(new_password).await?)
+            } else {
+                errors.push(FieldError::new(
+                    "current_password",
+                    "incorrect",
+                    "current_password is not this account's password",
+                ));
+                None
+            }
+        }
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors.into_vec()));
+    }
+
+    let db = db.clone();
+    let (user_id, keep_token) = (auth.id.0, auth.token_id);
+    let name = update.name;
+    detached(async move {
+        let mut conn = db.get().await?;
+        let now = crate::db::now().naive_utc();
+        let changes = UserChangeset {
+            name: name.as_ref().map(PersonName::as_str),
+            password_hash: new_hash.as_deref(),
+            role: role.map(Role::as_str),
+            active: None,
+            updated_at: Some(now),
+        };
+        let password_changed = new_hash.is_some();
+        write_tx!(&mut conn, |c| {
+            let user = users::update(c, user_id, &changes)
+                .await?
+                .ok_or(ApiError::NotFound("user"))?;
+            if password_changed {
+                tokens::revoke_all_for_user(c, user_id, Some(keep_token), now).await?;
+            }
+            Ok::<_, ApiError>(user)
+        })
+    })
+    .await?
+}
+
+/// Parses a profile update's raw fields, reporting every bad one.
+pub fn parse_profile_update(
+    name: Option<&str>,
+    new_password: Option<&str>,
+    current_password: Option<&str>,
+    role: Option<&str>,
+) -> Result<ProfileUpdate, ApiError> {
+    let mut errors = FieldErrors::new();
+    let name = name.and_then(|n| errors.check("name", PersonName::parse(n)));
+    let password = match (new_password, current_password) {
+        (None, _) => None,
+        (Some(_), None) => {
+            errors.push(FieldError::new(
+                "current_password",
+                "required",
+                "current_password is required to change the password",
+            ));
+            None
+        }
+        (Some(new), Some(current)) => errors
+            .check("password", Password::parse(new))
+            .map(|p| (p, current.to_owned())),
+    };
+    let role = role.and_then(|r| errors.check("role", r.parse::<Role>()));
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors.into_vec()));
+    }
+    Ok(ProfileUpdate {
+        name,
+        password,
+        role,
+    })
+}
+
+/// One page of all users, for admins.
+pub async fn list(db: &Db, after: i64, limit: i64) -> Result<Vec<User>, ApiError> {
+    let mut conn = db.get().await?;
+    Ok(users::list(&mut conn, after, limit).await?)
+}
+
+/// Activates or deactivates an account (admins only). Deactivation signs the
+/// user out everywhere, at once.
+pub async fn set_active(
+    db: &Db,
+    admin: &AuthUser,
+    target: UserId,
+    active: bool,
+) -> Result<User, ApiError> {
+    admin.require_admin()?;
+    if target == admin.id && !active {
+        return Err(ApiError::Conflict {
+            code: "cannot_deactivate_self",
+            message: "an admin cannot deactivate their own account",
+        });
+    }
+    let db = db.clone();
+    detached(async move {
+        let mut conn = db.get().await?;
+        let now = crate::db::now().naive_utc();
+        let changes = UserChangeset {
+            active: Some(active),
+            updated_at: Some(now),
+            ..Default::default()
+        };
+        write_tx!(&mut conn, |c| {
+            let user = users::update(c, target.0, &changes)
+                .await?
+                .ok_or(ApiError::NotFound("user"))?;
+            if !active {
+                tokens::revoke_all_for_user(c, target.0, None, now).await?;
+            }
+            Ok::<_, ApiError>(user)
+        })
+    })
+    .await?
+}
+
+/// Deletes tokens that died more than a day ago; returns how many.
+pub async fn prune_dead_tokens(db: &Db) -> Result<usize, ApiError> {
+    let mut conn = db.get().await?;
+    let cutoff = (crate::db::now() - chrono::Duration::days(1)).naive_utc();
+    Ok(tokens::delete_dead(&mut conn, cutoff).await?)
+}

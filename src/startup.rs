@@ -1,0 +1,130 @@
+//! Builds the application once (migrations, pool, shared state), binds, and
+//! runs until SIGTERM/SIGINT, when it stops accepting and lets in-flight
+//! requests finish (up to `ROOST_SHUTDOWN_TIMEOUT_SECS`).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+
+use crate::config::Settings;
+use crate::db::{Db, migrations};
+use crate::http::metrics::Metrics;
+use crate::http::observe::observe;
+use crate::http::rate_limit::{Limiter, RateLimits};
+use crate::services::accounts;
+use crate::state::AppState;
+use crate::{api, auth, error};
+
+/// The largest JSON body any endpoint takes.
+pub const JSON_LIMIT: usize = 64 * 1024;
+/// How often housekeeping runs (dead tokens, idle rate-limit buckets).
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Migrates the database, builds the shared state and binds `settings.bind`
+    /// (port 0 picks a free port). Nothing is served until `run_until_stopped`.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let applied = migrations::run(&settings.database_url)
+            .await
+            .with_context(|| format!("database {}", settings.database_url.redacted()))?;
+        if !applied.is_empty() {
+            tracing::info!(?applied, "migrations applied");
+        }
+        let db = Db::connect(&settings.database_url, settings.database_pool_size)
+            .context("DATABASE_URL")?;
+        let redis = settings
+            .redis_url
+            .as_ref()
+            .map(|url| redis::Client::open(url.0.as_str()))
+            .transpose()
+            .context("REDIS_URL")?;
+        let state = web::Data::new(AppState {
+            db,
+            rate_limits: RateLimits {
+                api: Limiter::per_second(settings.api_rate_limit_per_second),
+                auth: Limiter::per_minute(settings.auth_rate_limit_per_minute),
+            },
+            metrics: Metrics::new()?,
+            redis,
+            decoy_hash: Arc::from(auth::password::decoy_hash().await?),
+            settings,
+        });
+
+        let listener = TcpListener::bind(state.settings.bind)
+            .with_context(|| format!("ROOST_BIND: cannot listen on {}", state.settings.bind))?;
+        let port = listener.local_addr()?.port();
+
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(JSON_LIMIT)
+                        .error_handler(error::json_error),
+                )
+                .app_data(web::PathConfig::default().error_handler(error::path_error))
+                .app_data(web::QueryConfig::default().error_handler(error::query_error))
+                .wrap(ErrorHandlers::new().default_handler(error::envelope_bare_errors))
+                .wrap(from_fn(observe))
+                .configure(api::rest::routes)
+        })
+        .listen(listener)?
+        .shutdown_timeout(state.settings.shutdown_timeout.as_secs());
+        if let Some(workers) = state.settings.workers {
+            server = server.workers(workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server from elsewhere (what a signal does).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        tracing::info!(
+            address = %format!("{}:{}", self.state.settings.bind.ip(), self.port),
+            database = %self.state.settings.database_url.redacted(),
+            "roost listening"
+        );
+        let result = self.server.await;
+        housekeeping.abort();
+        tracing::info!("roost stopped");
+        result
+    }
+}
+
+async fn housekeeping(state: web::Data<AppState>) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
+    loop {
+        tick.tick().await;
+        match accounts::prune_dead_tokens(&state.db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(pruned = n, "dead tokens deleted"),
+            Err(e) => tracing::warn!(error = %e, "pruning dead tokens failed"),
+        }
+        state.rate_limits.api.forget_idle();
+        state.rate_limits.auth.forget_idle();
+    }
+}

@@ -1,0 +1,26 @@
+//! What every handler shares, built once before the server starts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::db::Db;
+use crate::http::metrics::Metrics;
+use crate::http::rate_limit::RateLimits;
+
+pub struct AppState {
+    pub db: Db,
+    pub settings: Settings,
+    pub metrics: Metrics,
+    pub rate_limits: RateLimits,
+    /// Set when `REDIS_URL` is: other nodes' events travel through it.
+    pub redis: Option<redis::Client>,
+    /// See [`crate::auth::password::decoy_hash`].
+    pub decoy_hash: Arc<str>,
+}
+
+impl AppState {
+    pub fn token_ttl(&self) -> Duration {
+        self.settings.token_ttl
+    }
+}
