@@ -142,9 +142,8 @@ impl Settings {
             .transpose()?;
         let redis_url = match get("REDIS_URL") {
             Some(raw) => {
-                redis::Client::open(raw.as_str()).map_err(|e| {
-                    err("REDIS_URL", format!("not a valid Redis URL ({e})"))
-                })?;
+                redis::Client::open(raw.as_str())
+                    .map_err(|e| err("REDIS_URL", format!("not a valid Redis URL ({e})")))?;
                 Some(RedisUrl(raw))
             }
             None => None,

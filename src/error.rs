@@ -76,7 +76,12 @@ struct Body<'a> {
 }
 
 /// The one error body, for any status.
-pub fn error_body(status: StatusCode, code: &str, message: &str, details: Option<Value>) -> HttpResponse {
+pub fn error_body(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    details: Option<Value>,
+) -> HttpResponse {
     HttpResponse::build(status).json(Envelope {
         error: Body {
             code,
@@ -236,7 +241,9 @@ pub fn envelope_bare_errors<B: MessageBody + 'static>(
         StatusCode::NOT_FOUND => ("not_found", "no such resource"),
         StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed here"),
         StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body is too large"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "unsupported content type"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("unsupported_media_type", "unsupported content type")
+        }
         StatusCode::URI_TOO_LONG => ("uri_too_long", "request URI is too long"),
         s if s.is_server_error() => ("internal_error", "something went wrong on our side"),
         _ => ("bad_request", "the request could not be understood"),

@@ -107,8 +107,17 @@ async fn create_user(
     password_stdin: bool,
 ) -> anyhow::Result<()> {
     let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("--email: {}", e.message))?;
-    let role: Role = role.parse().map_err(|_| anyhow::anyhow!("--role: unknown role"))?;
-    let name = name.unwrap_or_else(|| email.as_str().split('@').next().unwrap_or("admin").to_owned());
+    let role: Role = role
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--role: unknown role"))?;
+    let name = name.unwrap_or_else(|| {
+        email
+            .as_str()
+            .split('@')
+            .next()
+            .unwrap_or("admin")
+            .to_owned()
+    });
     let name = PersonName::parse(&name).map_err(|e| anyhow::anyhow!("--name: {}", e.message))?;
     let (raw_password, generated) = if password_stdin {
         let mut line = String::new();

@@ -52,12 +52,15 @@ impl FromRequest for AuthUser {
                 .filter(|t| crate::auth::token::is_well_formed(t))
                 .ok_or(ApiError::Unauthorized)?;
             let state = state.ok_or_else(|| anyhow::anyhow!("AppState missing"))?;
-            let mut conn = state.db.get().await?;
-            let now = crate::db::now().naive_utc();
-            let (token_id, user) =
-                tokens::find_live(&mut conn, &crate::auth::token::hash(&token), now)
-                    .await?
-                    .ok_or(ApiError::Unauthorized)?;
+            let hash = crate::auth::token::hash(&token);
+            let (token_id, user) = state
+                .db
+                .run(move |mut conn| async move {
+                    let now = crate::db::now().naive_utc();
+                    Ok::<_, ApiError>(tokens::find_live(&mut conn, &hash, now).await?)
+                })
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
             let role = user
                 .role
                 .parse()

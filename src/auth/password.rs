@@ -50,9 +50,15 @@ mod tests {
 
     #[tokio::test]
     async fn hash_then_verify() {
-        let stored = hash(Password::parse("correct horse").unwrap()).await.unwrap();
+        let stored = hash(Password::parse("correct horse").unwrap())
+            .await
+            .unwrap();
         assert!(stored.starts_with("$argon2id$"));
-        assert!(verify("correct horse".into(), stored.clone()).await.unwrap());
+        assert!(
+            verify("correct horse".into(), stored.clone())
+                .await
+                .unwrap()
+        );
         assert!(!verify("wrong horse".into(), stored).await.unwrap());
     }
 

@@ -33,7 +33,30 @@ pub async fn run(url: &DatabaseUrl) -> anyhow::Result<Vec<String>> {
     Ok(applied)
 }
 
+/// How long a starting node waits for another to finish setting up a SQLite file.
+const SQLITE_SETUP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn run_sqlite(path: &str) -> Result<Vec<String>, BoxError> {
+    // Switching a fresh file to WAL takes an exclusive lock, and SQLite may
+    // refuse it at once (no busy handler) while another process sets up the
+    // same file: wait for that one instead of failing.
+    let started = std::time::Instant::now();
+    loop {
+        match try_run_sqlite(path) {
+            Err(e) if is_locked(&*e) && started.elapsed() < SQLITE_SETUP_PATIENCE => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_locked(e: &(dyn std::error::Error + 'static)) -> bool {
+    let text = e.to_string();
+    text.contains("database is locked") || text.contains("database is busy")
+}
+
+fn try_run_sqlite(path: &str) -> Result<Vec<String>, BoxError> {
     let mut conn = SqliteConnection::establish(path)?;
     diesel::RunQueryDsl::execute(
         diesel::sql_query(format!(

@@ -12,6 +12,7 @@ pub mod schema;
 pub mod tokens;
 pub mod users;
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use diesel::SqliteConnection;
@@ -166,7 +167,25 @@ impl Db {
         }
     }
 
-    /// A connection from the pool, or `Unavailable` once the pool's timeouts pass.
+    /// Runs `work` with a pooled connection, as its own task on the database
+    /// runtime: dropping the returned future never cancels `work` halfway.
+    /// Every database access in Roost goes through here.
+    pub async fn run<T, E, F, Fut>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(DbConn) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<Unavailable> + Send + 'static,
+    {
+        let db = self.clone();
+        let task = db_runtime()?.spawn(async move { work(db.get().await?).await });
+        task.await
+            .map_err(|e| Unavailable(format!("database task failed: {e}")))?
+    }
+
+    /// A connection from the pool, or `Unavailable` once the pool's timeouts
+    /// pass. Outside tests, use [`Db::run`]: a query future on a connection
+    /// from here must not be dropped before it finishes.
     pub async fn get(&self) -> Result<DbConn, Unavailable> {
         match self {
             Db::Sqlite(pool) => pool
@@ -184,9 +203,11 @@ impl Db {
 
     /// Is the database answering? Used by `/readyz`.
     pub async fn ping(&self) -> Result<(), Unavailable> {
-        let mut conn = self.get().await?;
-        with_conn!(&mut conn, |c| c.batch_execute("SELECT 1").await)
-            .map_err(|e| Unavailable(e.to_string()))
+        self.run(|mut conn| async move {
+            with_conn!(&mut conn, |c| c.batch_execute("SELECT 1").await)
+                .map_err(|e| Unavailable(e.to_string()))
+        })
+        .await
     }
 }
 
@@ -217,21 +238,26 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
 pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
     matches!(
         e,
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _
-        )
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
     )
 }
 
-/// Moves a database write onto its own task, so that a client hanging up
-/// cannot cancel it halfway: once a write has started it runs to its end.
-pub async fn detached<T, F>(work: F) -> anyhow::Result<T>
-where
-    F: Future<Output = T> + Send + 'static,
-    T: Send + 'static,
-{
-    tokio::spawn(work)
-        .await
-        .map_err(|e| anyhow::anyhow!("database task failed: {e}"))
+/// The runtime every database operation runs on: multi-threaded (so the
+/// SQLite wrapper may block in place) and process-wide (never dropped inside
+/// async code). Database work is spawned here as tasks, so a request that is
+/// dropped, say by a client hanging up, abandons only its wait: the query or
+/// transaction it started still runs to its end, and no connection is
+/// returned to the pool halfway through one.
+static DB_RUNTIME: LazyLock<std::io::Result<tokio::runtime::Runtime>> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("roost-db")
+        .enable_all()
+        .build()
+});
+
+fn db_runtime() -> Result<&'static tokio::runtime::Runtime, Unavailable> {
+    DB_RUNTIME
+        .as_ref()
+        .map_err(|e| Unavailable(format!("database runtime failed to start: {e}")))
 }

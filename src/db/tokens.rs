@@ -49,7 +49,11 @@ pub async fn find_live(
     })
 }
 
-pub async fn revoke(conn: &mut impl AsConn, token_id: i64, now: NaiveDateTime) -> QueryResult<usize> {
+pub async fn revoke(
+    conn: &mut impl AsConn,
+    token_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
     with_conn!(conn, |c| {
         diesel::update(
             auth_tokens::table

@@ -29,9 +29,9 @@ impl Email {
         let local_ok = !local.is_empty()
             && local.len() <= 64
             && !local.contains('@')
-            && local.chars().all(|c| {
-                c.is_alphanumeric() || "!#$%&*+-/=?^_`{|}~.".contains(c) || !c.is_ascii()
-            })
+            && local
+                .chars()
+                .all(|c| c.is_alphanumeric() || "!#$%&*+-/=?^_`{|}~.".contains(c) || !c.is_ascii())
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..");

@@ -68,7 +68,9 @@ async fn limited<B: MessageBody + 'static>(
             return Ok(req.error_response(e).map_into_right_body());
         }
     }
-    next.call(req).await.map(ServiceResponse::map_into_left_body)
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }
 
 /// Middleware: the whole-API limit.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::auth::{AuthUser, password, token};
 use crate::db::tokens::{self, NewToken};
 use crate::db::users::{self, NewUser, User, UserChangeset};
-use crate::db::{Db, detached, is_unique_violation};
+use crate::db::{Db, is_unique_violation};
 use crate::domain::{Email, FieldError, FieldErrors, Password, PersonName, Role, UserId};
 use crate::error::ApiError;
 use crate::write_tx;
@@ -35,19 +35,12 @@ pub struct ProfileUpdate {
 
 /// Creates an account. The email must be free: a second one gets 409 `email_taken`.
 pub async fn create(db: &Db, account: NewAccount) -> Result<User, ApiError> {
-    let mut conn = db.get().await?;
-    if users::find_by_email(&mut conn, account.email.as_str())
-        .await?
-        .is_some()
-    {
+    if find_by_email(db, &account.email).await?.is_some() {
         return Err(email_taken());
     }
-    drop(conn);
     let hash = password::hash(account.password).await?;
     let now = crate::db::now().naive_utc();
-    let db = db.clone();
-    detached(async move {
-        let mut conn = db.get().await?;
+    db.run(move |mut conn| async move {
         let new = NewUser {
             email: account.email.as_str(),
             name: account.name.as_str(),
@@ -66,7 +59,13 @@ pub async fn create(db: &Db, account: NewAccount) -> Result<User, ApiError> {
             }
         })
     })
-    .await?
+    .await
+}
+
+async fn find_by_email(db: &Db, email: &Email) -> Result<Option<User>, ApiError> {
+    let email = email.as_str().to_owned();
+    db.run(move |mut conn| async move { Ok(users::find_by_email(&mut conn, &email).await?) })
+        .await
 }
 
 fn email_taken() -> ApiError {
@@ -84,10 +83,7 @@ pub async fn login(
     email: Email,
     candidate: String,
 ) -> Result<Session, ApiError> {
-    let mut conn = db.get().await?;
-    let user = users::find_by_email(&mut conn, email.as_str()).await?;
-    drop(conn);
-    let Some(user) = user else {
+    let Some(user) = find_by_email(db, &email).await? else {
         password::verify(candidate, decoy_hash.to_owned()).await?;
         return Err(ApiError::InvalidCredentials);
     };
@@ -101,16 +97,18 @@ pub async fn login(
     let token::IssuedToken(token, hash) = token::generate();
     let now = crate::db::now();
     let expires_at = now + ttl;
-    let mut conn = db.get().await?;
-    tokens::insert(
-        &mut conn,
-        &NewToken {
-            user_id: user.id,
+    let user_id = user.id;
+    db.run(move |mut conn| async move {
+        let new = NewToken {
+            user_id,
             token_hash: &hash,
             created_at: now.naive_utc(),
             expires_at: expires_at.naive_utc(),
-        },
-    )
+        };
+        tokens::insert(&mut conn, &new)
+            .await
+            .map_err(ApiError::from)
+    })
     .await?;
     Ok(Session {
         token,
@@ -121,16 +119,21 @@ pub async fn login(
 
 /// Revokes the token the request came with.
 pub async fn logout(db: &Db, auth: &AuthUser) -> Result<(), ApiError> {
-    let mut conn = db.get().await?;
-    tokens::revoke(&mut conn, auth.token_id, crate::db::now().naive_utc()).await?;
-    Ok(())
+    let token_id = auth.token_id;
+    db.run(move |mut conn| async move {
+        tokens::revoke(&mut conn, token_id, crate::db::now().naive_utc()).await?;
+        Ok(())
+    })
+    .await
 }
 
 pub async fn get(db: &Db, id: UserId) -> Result<User, ApiError> {
-    let mut conn = db.get().await?;
-    users::find(&mut conn, id.0)
-        .await?
-        .ok_or(ApiError::NotFound("user"))
+    db.run(move |mut conn| async move {
+        users::find(&mut conn, id.0)
+            .await?
+            .ok_or(ApiError::NotFound("user"))
+    })
+    .await
 }
 
 /// Applies a user's change to their own profile. A new password needs the
@@ -146,7 +149,9 @@ pub async fn update_profile(
     let role = match update.role {
         None => None,
         Some(Role::Admin) if auth.role != Role::Admin => {
-            return Err(ApiError::Forbidden("only an admin can grant the admin role"));
+            return Err(ApiError::Forbidden(
+                "only an admin can grant the admin role",
+            ));
         }
         Some(wanted) if wanted == auth.role => None,
         Some(Role::Host) if auth.role == Role::Guest => Some(Role::Host),
@@ -179,11 +184,9 @@ pub async fn update_profile(
         return Err(ApiError::Validation(errors.into_vec()));
     }
 
-    let db = db.clone();
     let (user_id, keep_token) = (auth.id.0, auth.token_id);
     let name = update.name;
-    detached(async move {
-        let mut conn = db.get().await?;
+    db.run(move |mut conn| async move {
         let now = crate::db::now().naive_utc();
         let changes = UserChangeset {
             name: name.as_ref().map(PersonName::as_str),
@@ -203,7 +206,7 @@ pub async fn update_profile(
             Ok::<_, ApiError>(user)
         })
     })
-    .await?
+    .await
 }
 
 /// Parses a profile update's raw fields, reporting every bad one.
@@ -242,8 +245,8 @@ pub fn parse_profile_update(
 
 /// One page of all users, for admins.
 pub async fn list(db: &Db, after: i64, limit: i64) -> Result<Vec<User>, ApiError> {
-    let mut conn = db.get().await?;
-    Ok(users::list(&mut conn, after, limit).await?)
+    db.run(move |mut conn| async move { Ok(users::list(&mut conn, after, limit).await?) })
+        .await
 }
 
 /// Activates or deactivates an account (admins only). Deactivation signs the
@@ -261,9 +264,7 @@ pub async fn set_active(
             message: "an admin cannot deactivate their own account",
         });
     }
-    let db = db.clone();
-    detached(async move {
-        let mut conn = db.get().await?;
+    db.run(move |mut conn| async move {
         let now = crate::db::now().naive_utc();
         let changes = UserChangeset {
             active: Some(active),
@@ -280,12 +281,12 @@ pub async fn set_active(
             Ok::<_, ApiError>(user)
         })
     })
-    .await?
+    .await
 }
 
 /// Deletes tokens that died more than a day ago; returns how many.
 pub async fn prune_dead_tokens(db: &Db) -> Result<usize, ApiError> {
-    let mut conn = db.get().await?;
     let cutoff = (crate::db::now() - chrono::Duration::days(1)).naive_utc();
-    Ok(tokens::delete_dead(&mut conn, cutoff).await?)
+    db.run(move |mut conn| async move { Ok(tokens::delete_dead(&mut conn, cutoff).await?) })
+        .await
 }

@@ -123,10 +123,7 @@ pub async fn login(
     }))
 }
 
-pub async fn logout(
-    state: web::Data<AppState>,
-    auth: AuthUser,
-) -> Result<HttpResponse, ApiError> {
+pub async fn logout(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
     accounts::logout(&state.db, &auth).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -50,7 +50,9 @@ impl PageQuery {
             Some(c) => errors.check("cursor", decode_cursor(c)),
         };
         match (limit, after_id) {
-            (Some(limit), Some(after_id)) if errors.is_empty() => Ok(PageRequest { after_id, limit }),
+            (Some(limit), Some(after_id)) if errors.is_empty() => {
+                Ok(PageRequest { after_id, limit })
+            }
             _ => Err(ApiError::Validation(errors.into_vec())),
         }
     }
@@ -61,7 +63,13 @@ pub fn encode_cursor(last_id: i64) -> String {
 }
 
 fn decode_cursor(raw: &str) -> Result<i64, FieldError> {
-    let bad = || FieldError::new("cursor", "invalid_cursor", "cursor is not one this server issued");
+    let bad = || {
+        FieldError::new(
+            "cursor",
+            "invalid_cursor",
+            "cursor is not one this server issued",
+        )
+    };
     let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     text.strip_prefix("id:")

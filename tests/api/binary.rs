@@ -1,0 +1,267 @@
+//! The `roost` binary as an operator runs it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::{Backend, TestDatabase, postgres_ready};
+
+const BIN: &str = env!("CARGO_BIN_EXE_roost");
+
+/// `roost` with a clean environment: only what a test sets.
+fn roost(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("ROOST_LOG_FORMAT", "json")
+        .env("ROOST_BIND", "127.0.0.1:0")
+        .env("ROOST_WORKERS", "1");
+    cmd
+}
+
+struct Running {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the server and waits for its "roost listening" log line.
+fn start(mut cmd: Command) -> Running {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn roost");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && v["message"] == "roost listening"
+            {
+                let address = v["address"].as_str().unwrap_or_default().to_owned();
+                let _ = tx.send(address);
+            }
+        }
+    });
+    let address = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("roost did not start listening");
+    let port = address.rsplit(':').next().unwrap().parse().unwrap();
+    Running { child, port }
+}
+
+fn http(port: u16, request: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn get(port: u16, path: &str) -> String {
+    http(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(started.elapsed() < within, "roost did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn serves_on_the_embedded_default_with_no_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(roost(dir.path()));
+    let ready = get(running.port, "/readyz");
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    assert!(ready.contains(r#""database":"ok""#), "{ready}");
+    assert!(
+        dir.path().join("roost.db").exists(),
+        "the default store is roost.db in the working directory"
+    );
+}
+
+#[test]
+fn a_bad_setting_stops_startup_with_one_line_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value) in [
+        ("ROOST_API_RATE_LIMIT", "lots"),
+        ("ROOST_BIND", "everywhere"),
+        ("DATABASE_URL", "mysql://root@db/roost"),
+    ] {
+        let out = roost(dir.path()).env(var, value).output().unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(var), "{stderr}");
+    }
+    // Secrets in a bad URL are not echoed back.
+    let out = roost(dir.path())
+        .env("REDIS_URL", "http://:hunter2@cache")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("REDIS_URL") && !stderr.contains("hunter2"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sigterm_lets_an_in_flight_request_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut running = start(roost(dir.path()));
+    let body = r#"{"email":"late@example.com","password":"password123","name":"Late"}"#;
+    let mut stream = TcpStream::connect(("127.0.0.1", running.port)).unwrap();
+    // Send the headers and half the body, then ask the server to stop.
+    let head = format!(
+        "POST /api/v1/auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&body.as_bytes()[..10]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    terminate(&running.child);
+    std::thread::sleep(Duration::from_millis(300));
+
+    // New connections are no longer accepted…
+    assert!(
+        TcpStream::connect(("127.0.0.1", running.port)).is_err(),
+        "still accepting after SIGTERM"
+    );
+    // …but the request already in flight completes.
+    stream.write_all(&body.as_bytes()[10..]).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    let status = wait_exit(&mut running.child, Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+}
+
+#[actix_web::test]
+async fn user_create_makes_the_first_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = roost(dir.path())
+        .args([
+            "user",
+            "create",
+            "--email",
+            "Root@Example.com",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse battery\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("created admin user root@example.com"));
+
+    let url = roost::config::DatabaseUrl::Sqlite(dir.path().join("roost.db"));
+    let db = roost::db::Db::connect(&url, Some(1)).unwrap();
+    let mut conn = db.get().await.unwrap();
+    let user = roost::db::users::find_by_email(&mut conn, "root@example.com")
+        .await
+        .unwrap()
+        .expect("admin stored");
+    assert_eq!(user.role, "admin");
+    assert!(
+        roost::auth::password::verify("correct horse battery".into(), user.password_hash)
+            .await
+            .unwrap()
+    );
+
+    // A second admin with the same email is refused.
+    let out = roost(dir.path())
+        .args([
+            "user",
+            "create",
+            "--email",
+            "root@example.com",
+            "--role",
+            "admin",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+}
+
+#[test]
+fn migrate_applies_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = roost(dir.path()).arg("migrate").output().unwrap();
+    assert!(first.status.success());
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied"));
+    let second = roost(dir.path()).arg("migrate").output().unwrap();
+    assert!(String::from_utf8_lossy(&second.stdout).contains("up to date"));
+}
+
+/// Two nodes started together on one fresh database both come up: migrations
+/// run under a lock, once.
+async fn two_processes_start_together(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = match &database.url {
+        roost::config::DatabaseUrl::Sqlite(p) => p.display().to_string(),
+        roost::config::DatabaseUrl::Postgres(u) => u.clone(),
+    };
+    let spawn = || {
+        let mut cmd = roost(dir.path());
+        cmd.env("DATABASE_URL", &url);
+        std::thread::spawn(move || start(cmd))
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    for node in [&a, &b] {
+        let ready = get(node.port, "/readyz");
+        assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    }
+}
+
+#[actix_web::test]
+async fn two_processes_start_together_on_sqlite() {
+    two_processes_start_together(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn two_processes_start_together_on_postgres() {
+    if postgres_ready("two_processes_start_together_on_postgres").await {
+        two_processes_start_together(Backend::Postgres).await;
+    }
+}

@@ -1,0 +1,353 @@
+//! Spawns the real server on port 0 against its own fresh database and talks
+//! HTTP to it. Tests share nothing mutable, so they run in parallel.
+//!
+//! PostgreSQL variants use `ROOST_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) to create one database per
+//! test. When PostgreSQL is unreachable they are skipped with a message, unless
+//! `CI=true` or `ROOST_REQUIRE_SERVICES=1`, where a skip is a failure.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use reqwest::{RequestBuilder, Response, StatusCode};
+use roost::config::{DatabaseUrl, RedisUrl, Settings};
+use roost::db::Db;
+use roost::startup::Application;
+use serde_json::{Value, json};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Declares each scenario `async fn name(backend: Backend)` as two tests,
+/// `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    if $crate::helpers::postgres_ready(stringify!($name)).await {
+                        super::$name($crate::helpers::Backend::Postgres).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+pub fn admin_database_url() -> String {
+    std::env::var("ROOST_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn services_required() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+        || std::env::var("ROOST_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+/// Can the PostgreSQL variants run? Fails the test when services are required.
+pub async fn postgres_ready(test: &str) -> bool {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    let ready = match READY.get() {
+        Some(r) => r.clone(),
+        None => {
+            let r = AsyncPgConnection::establish(&admin_database_url())
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            READY.get_or_init(|| r).clone()
+        }
+    };
+    match ready {
+        Ok(()) => true,
+        Err(e) if services_required() => panic!(
+            "{test}: PostgreSQL at ROOST_TEST_DATABASE_URL is unreachable ({e}) and services are required (CI): not skipping"
+        ),
+        Err(e) => {
+            eprintln!("SKIPPED postgres::{test}: PostgreSQL unreachable ({e})");
+            false
+        }
+    }
+}
+
+/// A Redis URL for tests that need one (`ROOST_TEST_REDIS_URL`, default local).
+pub fn redis_url() -> String {
+    std::env::var("ROOST_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Settings for a test server: port 0, one worker, rate limits off.
+pub fn test_settings() -> Settings {
+    let mut s = Settings::from_lookup(|_| None).expect("default settings");
+    s.bind = "127.0.0.1:0".parse().unwrap();
+    s.workers = Some(1);
+    s.auth_rate_limit_per_minute = 0;
+    s.api_rate_limit_per_second = 0;
+    s.shutdown_timeout = Duration::from_secs(1);
+    s.database_pool_size = Some(4);
+    s
+}
+
+/// A fresh, empty database of the given backend, deleted when dropped.
+pub struct TestDatabase {
+    pub url: DatabaseUrl,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+impl TestDatabase {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let path: PathBuf = dir.path().join("roost.db");
+                Self {
+                    url: DatabaseUrl::Sqlite(path),
+                    _dir: Some(dir),
+                    pg_name: None,
+                }
+            }
+            Backend::Postgres => {
+                let name = format!("roost_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = AsyncPgConnection::establish(&admin_database_url())
+                    .await
+                    .expect("connect to test PostgreSQL");
+                admin
+                    .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create test database");
+                Self {
+                    url: DatabaseUrl::Postgres(with_database(&admin_database_url(), &name)),
+                    _dir: None,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+
+    /// Drops a PostgreSQL test database now, connections and all.
+    pub async fn drop_now(&self) {
+        if let Some(name) = &self.pg_name {
+            drop_pg_database(name.clone()).await;
+        }
+    }
+}
+
+async fn drop_pg_database(name: String) {
+    if let Ok(mut admin) = AsyncPgConnection::establish(&admin_database_url()).await {
+        let _ = admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await;
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            // Drop is not async: clean up on a thread with its own runtime.
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(drop_pg_database(name));
+                }
+            })
+            .join();
+        }
+    }
+}
+
+/// `postgres://u@h:p/old?x` with its database replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let authority_end = base[scheme_end..]
+        .find('/')
+        .map(|i| scheme_end + i)
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{}", &base[..authority_end], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    /// The server's own database, for checking what was (not) stored.
+    pub db: Db,
+    handle: ServerHandle,
+    pub database: TestDatabase,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns with settings adjusted by `configure` (rate limits, TTLs, Redis…).
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Self {
+        let database = TestDatabase::new(backend).await;
+        let mut settings = test_settings();
+        settings.database_url = database.url.clone();
+        configure(&mut settings);
+        if std::env::var("TEST_LOG").is_ok() {
+            roost::telemetry::init(&settings);
+        }
+        let app = Application::build(settings.clone())
+            .await
+            .expect("build application");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        actix_web::rt::spawn(app.run_until_stopped());
+        let db = Db::connect(&settings.database_url, Some(2)).expect("test pool");
+        Self {
+            address,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            db,
+            handle,
+            database,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.client.get(self.url(path))
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.client.post(self.url(path))
+    }
+
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.client.patch(self.url(path))
+    }
+
+    pub async fn register(&self, email: &str, password: &str, role: &str) -> Response {
+        self.post("/api/v1/auth/register")
+            .json(
+                &json!({ "email": email, "password": password, "name": "Test User", "role": role }),
+            )
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post("/api/v1/auth/login")
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers a user of `role` (guest/host) and signs in: (user id, token).
+    pub async fn signed_in(&self, role: &str) -> (i64, String) {
+        let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
+        let res = self.register(&email, "password123", role).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+        let body: Value = self
+            .login(&email, "password123")
+            .await
+            .json()
+            .await
+            .unwrap();
+        (id, body["token"].as_str().unwrap().to_owned())
+    }
+
+    /// An admin, made the way operators make the first one (the CLI's path), signed in.
+    pub async fn signed_in_admin(&self) -> (i64, String) {
+        use roost::domain::{Email, Password, PersonName, Role};
+        let email = format!("admin-{}@example.com", uuid::Uuid::new_v4().simple());
+        let user = roost::services::accounts::create(
+            &self.db,
+            roost::services::accounts::NewAccount {
+                email: Email::parse(&email).unwrap(),
+                name: PersonName::parse("Admin").unwrap(),
+                password: Password::parse("password123").unwrap(),
+                role: Role::Admin,
+            },
+        )
+        .await
+        .unwrap();
+        let body: Value = self
+            .login(&email, "password123")
+            .await
+            .json()
+            .await
+            .unwrap();
+        (user.id, body["token"].as_str().unwrap().to_owned())
+    }
+
+    /// How many rows `table` has, straight from the database.
+    pub async fn count(&self, table: &str) -> i64 {
+        use diesel::QueryableByName;
+        use diesel::sql_types::BigInt;
+        use diesel_async::RunQueryDsl;
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let mut conn = self.db.get().await.unwrap();
+        let q = diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"));
+        let row: Count = roost::with_conn!(&mut conn, |c| q.get_result(c).await).unwrap();
+        row.n
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // The stop command is sent at once; its completion need not be awaited.
+        // (Fields drop after this, so the database goes only once the server is told to stop.)
+        drop(self.handle.stop(false));
+    }
+}
+
+/// Asserts the one error shape and the code; returns the body.
+pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(res.status(), status, "status for expected code {code}");
+    assert!(
+        res.headers().contains_key("x-request-id"),
+        "every response carries X-Request-Id"
+    );
+    let body: Value = res.json().await.expect("error body is JSON");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+    body
+}
+
+/// A Redis URL pointing at a port where nothing listens.
+pub fn dead_redis_url() -> RedisUrl {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    RedisUrl(format!("redis://127.0.0.1:{port}"))
+}

@@ -1,0 +1,11 @@
+//! One test binary: every scenario runs against the real server over HTTP,
+//! on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod auth;
+mod binary;
+mod errors;
+mod ops;
+mod rate_limit;
+mod users;
