@@ -16,7 +16,7 @@ const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
 /// Any number; the same in every Roost process.
-const MIGRATION_LOCK_KEY: i64 = 0x526f_6f73_74;
+const MIGRATION_LOCK_KEY: i64 = 0x0052_6f6f_7374;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -46,6 +46,8 @@ pub enum Db {
 }
 
 /// One pooled connection, returned to the pool on drop.
+// Held for one task at a time and moved once; boxing would add an allocation per query.
+#[allow(clippy::large_enum_variant)]
 pub enum DbConn {
     Sqlite(Object<SqliteConn>),
     Postgres(Object<AsyncPgConnection>),
@@ -71,8 +73,8 @@ pub trait AsConn: Send {
 impl AsConn for DbConn {
     fn as_conn(&mut self) -> Conn<'_> {
         match self {
-            DbConn::Sqlite(obj) => Conn::Sqlite(&mut **obj),
-            DbConn::Postgres(obj) => Conn::Postgres(&mut **obj),
+            DbConn::Sqlite(obj) => Conn::Sqlite(obj),
+            DbConn::Postgres(obj) => Conn::Postgres(obj),
         }
     }
 }
@@ -80,8 +82,8 @@ impl AsConn for DbConn {
 impl AsConn for Conn<'_> {
     fn as_conn(&mut self) -> Conn<'_> {
         match self {
-            Conn::Sqlite(c) => Conn::Sqlite(&mut **c),
-            Conn::Postgres(c) => Conn::Postgres(&mut **c),
+            Conn::Sqlite(c) => Conn::Sqlite(c),
+            Conn::Postgres(c) => Conn::Postgres(c),
         }
     }
 }
