@@ -265,3 +265,49 @@ async fn two_processes_start_together_on_postgres() {
         two_processes_start_together(Backend::Postgres).await;
     }
 }
+
+/// Invariant 3: a 2xx means committed. A user acknowledged with 201 survives
+/// the process being killed outright right after, on either backend.
+async fn an_acknowledged_write_survives_kill_9(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = match &database.url {
+        roost::config::DatabaseUrl::Sqlite(p) => p.display().to_string(),
+        roost::config::DatabaseUrl::Postgres(u) => u.clone(),
+    };
+    let body = r#"{"email":"durable@example.com","password":"password123","name":"Durable"}"#;
+    let register = format!(
+        "POST /api/v1/auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut cmd = roost(dir.path());
+    cmd.env("DATABASE_URL", &url);
+    let mut running = start(cmd);
+    let response = http(running.port, &register);
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    running.child.kill().unwrap(); // SIGKILL: no shutdown, no flush
+    running.child.wait().unwrap();
+
+    let mut cmd = roost(dir.path());
+    cmd.env("DATABASE_URL", &url);
+    let running = start(cmd);
+    let body = r#"{"email":"durable@example.com","password":"password123"}"#;
+    let login = format!(
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let response = http(running.port, &login);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+}
+
+#[actix_web::test]
+async fn an_acknowledged_write_survives_kill_9_on_sqlite() {
+    an_acknowledged_write_survives_kill_9(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn an_acknowledged_write_survives_kill_9_on_postgres() {
+    if postgres_ready("an_acknowledged_write_survives_kill_9_on_postgres").await {
+        an_acknowledged_write_survives_kill_9(Backend::Postgres).await;
+    }
+}
