@@ -139,25 +139,14 @@ impl Db {
                     path.to_string_lossy(),
                     config,
                 );
-                let pool = Pool::builder(manager)
-                    .max_size(pool_size.unwrap_or(8))
-                    .runtime(deadpool::Runtime::Tokio1)
-                    .wait_timeout(Some(POOL_TIMEOUT))
-                    .create_timeout(Some(POOL_TIMEOUT))
-                    .recycle_timeout(Some(POOL_TIMEOUT))
-                    .build()?;
-                Ok(Self::Sqlite(pool))
+                Ok(Self::Sqlite(build_pool(manager, pool_size.unwrap_or(8))?))
             }
             DatabaseUrl::Postgres(url) => {
                 let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.as_str());
-                let pool = Pool::builder(manager)
-                    .max_size(pool_size.unwrap_or(16))
-                    .runtime(deadpool::Runtime::Tokio1)
-                    .wait_timeout(Some(POOL_TIMEOUT))
-                    .create_timeout(Some(POOL_TIMEOUT))
-                    .recycle_timeout(Some(POOL_TIMEOUT))
-                    .build()?;
-                Ok(Self::Postgres(pool))
+                Ok(Self::Postgres(build_pool(
+                    manager,
+                    pool_size.unwrap_or(16),
+                )?))
             }
         }
     }
@@ -211,6 +200,21 @@ impl Db {
         })
         .await
     }
+}
+
+/// A pool whose every wait (for a free connection, a new one, a health
+/// check) gives up after `POOL_TIMEOUT`, so a dead database means a quick 503.
+fn build_pool<C>(manager: AsyncDieselConnectionManager<C>, size: usize) -> anyhow::Result<Pool<C>>
+where
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager<Type = C>,
+{
+    Ok(Pool::builder(manager)
+        .max_size(size)
+        .runtime(deadpool::Runtime::Tokio1)
+        .wait_timeout(Some(POOL_TIMEOUT))
+        .create_timeout(Some(POOL_TIMEOUT))
+        .recycle_timeout(Some(POOL_TIMEOUT))
+        .build()?)
 }
 
 /// Opens one SQLite connection the way Roost needs it: WAL (readers never

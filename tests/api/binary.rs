@@ -237,10 +237,7 @@ fn migrate_applies_once() {
 async fn two_processes_start_together(backend: Backend) {
     let database = TestDatabase::new(backend).await;
     let dir = tempfile::tempdir().unwrap();
-    let url = match &database.url {
-        roost::config::DatabaseUrl::Sqlite(p) => p.display().to_string(),
-        roost::config::DatabaseUrl::Postgres(u) => u.clone(),
-    };
+    let url = database.env_url();
     let spawn = || {
         let mut cmd = roost(dir.path());
         cmd.env("DATABASE_URL", &url);
@@ -271,10 +268,7 @@ async fn two_processes_start_together_on_postgres() {
 async fn an_acknowledged_write_survives_kill_9(backend: Backend) {
     let database = TestDatabase::new(backend).await;
     let dir = tempfile::tempdir().unwrap();
-    let url = match &database.url {
-        roost::config::DatabaseUrl::Sqlite(p) => p.display().to_string(),
-        roost::config::DatabaseUrl::Postgres(u) => u.clone(),
-    };
+    let url = database.env_url();
     let body = r#"{"email":"durable@example.com","password":"password123","name":"Durable"}"#;
     let register = format!(
         "POST /api/v1/auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

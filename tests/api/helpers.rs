@@ -139,6 +139,14 @@ impl TestDatabase {
         }
     }
 
+    /// The database as `DATABASE_URL` names it, for the `roost` binary.
+    pub fn env_url(&self) -> String {
+        match &self.url {
+            DatabaseUrl::Sqlite(p) => p.display().to_string(),
+            DatabaseUrl::Postgres(u) => u.clone(),
+        }
+    }
+
     /// Drops a PostgreSQL test database now, connections and all.
     pub async fn drop_now(&self) {
         if let Some(name) = &self.pg_name {
@@ -247,6 +255,15 @@ impl TestApp {
 
     pub fn patch(&self, path: &str) -> RequestBuilder {
         self.client.patch(self.url(path))
+    }
+
+    pub async fn patch_me(&self, token: &str, body: Value) -> Response {
+        self.patch("/api/v1/users/me")
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn register(&self, email: &str, password: &str, role: &str) -> Response {

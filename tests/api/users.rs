@@ -34,23 +34,15 @@ async fn update_my_name(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (_, token) = app.signed_in("guest").await;
     let res = app
-        .patch("/api/v1/users/me")
-        .bearer_auth(&token)
-        .json(&json!({"name": "  Grace Hopper "}))
-        .send()
-        .await
-        .unwrap();
+        .patch_me(&token, json!({"name": "  Grace Hopper "}))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.json::<Value>().await.unwrap()["name"], "Grace Hopper");
     assert_eq!(me(&app, &token).await["name"], "Grace Hopper");
 
     let res = app
-        .patch("/api/v1/users/me")
-        .bearer_auth(&token)
-        .json(&json!({"name": "x".repeat(10_000)}))
-        .send()
-        .await
-        .unwrap();
+        .patch_me(&token, json!({"name": "x".repeat(10_000)}))
+        .await;
     assert_error(res, StatusCode::BAD_REQUEST, "validation_failed").await;
     assert_eq!(me(&app, &token).await["name"], "Grace Hopper");
 
@@ -85,23 +77,18 @@ async fn change_password_needs_the_current_one_and_signs_out_other_sessions(back
 
     // No current password.
     let res = app
-        .patch("/api/v1/users/me")
-        .bearer_auth(&laptop)
-        .json(&json!({"password": "brand-new-pass"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_me(&laptop, json!({"password": "brand-new-pass"}))
+        .await;
     let body = assert_error(res, StatusCode::BAD_REQUEST, "validation_failed").await;
     assert_eq!(body["error"]["details"][0]["field"], "current_password");
 
     // Wrong current password.
     let res = app
-        .patch("/api/v1/users/me")
-        .bearer_auth(&laptop)
-        .json(&json!({"password": "brand-new-pass", "current_password": "guess1234"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_me(
+            &laptop,
+            json!({"password": "brand-new-pass", "current_password": "guess1234"}),
+        )
+        .await;
     let body = assert_error(res, StatusCode::BAD_REQUEST, "validation_failed").await;
     assert_eq!(body["error"]["details"][0]["code"], "incorrect");
     assert_eq!(
@@ -111,12 +98,11 @@ async fn change_password_needs_the_current_one_and_signs_out_other_sessions(back
 
     // Right one.
     let res = app
-        .patch("/api/v1/users/me")
-        .bearer_auth(&laptop)
-        .json(&json!({"password": "brand-new-pass", "current_password": "password123"}))
-        .send()
-        .await
-        .unwrap();
+        .patch_me(
+            &laptop,
+            json!({"password": "brand-new-pass", "current_password": "password123"}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
         app.login("ada@example.com", "password123").await.status(),
@@ -143,43 +129,19 @@ async fn guest_upgrades_to_host_but_never_to_admin(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (_, token) = app.signed_in("guest").await;
 
-    let res = app
-        .patch("/api/v1/users/me")
-        .bearer_auth(&token)
-        .json(&json!({"role": "admin"}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.patch_me(&token, json!({"role": "admin"})).await;
     assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
     assert_eq!(me(&app, &token).await["role"], "guest");
 
-    let res = app
-        .patch("/api/v1/users/me")
-        .bearer_auth(&token)
-        .json(&json!({"role": "host"}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.patch_me(&token, json!({"role": "host"})).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(me(&app, &token).await["role"], "host");
 
-    let res = app
-        .patch("/api/v1/users/me")
-        .bearer_auth(&token)
-        .json(&json!({"role": "guest"}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.patch_me(&token, json!({"role": "guest"})).await;
     let body = assert_error(res, StatusCode::BAD_REQUEST, "validation_failed").await;
     assert_eq!(body["error"]["details"][0]["code"], "invalid_role_change");
 
-    let res = app
-        .patch("/api/v1/users/me")
-        .bearer_auth(&token)
-        .json(&json!({"role": "superuser"}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.patch_me(&token, json!({"role": "superuser"})).await;
     assert_error(res, StatusCode::BAD_REQUEST, "validation_failed").await;
     assert_eq!(me(&app, &token).await["role"], "host");
 }
