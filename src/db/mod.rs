@@ -170,8 +170,11 @@ impl Db {
     {
         let db = self.clone();
         let task = db_runtime()?.spawn(async move { work(db.get().await?).await });
-        task.await
-            .map_err(|e| Unavailable(format!("database task failed: {e}")))?
+        task.await.map_err(|e| {
+            // A panic inside database work is a bug, not an outage: say so loudly.
+            tracing::error!(error = %e, "database task panicked or was cancelled");
+            Unavailable(format!("database task failed: {e}"))
+        })?
     }
 
     /// A connection from the pool, or `Unavailable` once the pool's timeouts

@@ -162,15 +162,7 @@ async fn login_issues_a_token_that_works(backend: Backend) {
     let ttl = expires - chrono::Utc::now();
     assert!(ttl > chrono::Duration::hours(23) && ttl <= chrono::Duration::hours(24));
 
-    let me: Value = app
-        .get("/api/v1/users/me")
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get_me(token).await.json().await.unwrap();
     assert_eq!(me["email"], "ada@example.com");
 }
 
@@ -219,12 +211,7 @@ async fn logout_revokes_the_token(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let res = app
-        .get("/api/v1/users/me")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_me(&token).await;
     assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let res = app
         .post("/api/v1/auth/logout")
@@ -242,12 +229,7 @@ async fn expired_token_is_refused(backend: Backend) {
 
     let app = TestApp::spawn(backend).await;
     let (_, token) = app.signed_in("guest").await;
-    let res = app
-        .get("/api/v1/users/me")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_me(&token).await;
     assert_eq!(res.status(), StatusCode::OK);
 
     // Move the token's expiry one second into the past.
@@ -259,12 +241,7 @@ async fn expired_token_is_refused(backend: Backend) {
     let updated = roost::with_conn!(&mut conn, |c| q.execute(c).await).unwrap();
     assert_eq!(updated, 1);
 
-    let res = app
-        .get("/api/v1/users/me")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_me(&token).await;
     assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
 

@@ -257,6 +257,14 @@ impl TestApp {
         self.client.patch(self.url(path))
     }
 
+    pub async fn get_me(&self, token: &str) -> Response {
+        self.get("/api/v1/users/me")
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn patch_me(&self, token: &str, body: Value) -> Response {
         self.patch("/api/v1/users/me")
             .bearer_auth(token)

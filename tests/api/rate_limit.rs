@@ -86,20 +86,9 @@ async fn api_limit_applies_to_every_endpoint(backend: Backend) {
 async fn forwarded_for_counts_only_behind_a_trusted_proxy(backend: Backend) {
     // Untrusted: X-Forwarded-For is ignored, so changing it does not escape the limit.
     let app = TestApp::spawn_with(backend, |s| s.auth_rate_limit_per_minute = 1).await;
-    let send = |ip: &'static str| {
-        app.post("/api/v1/auth/login")
-            .header("x-forwarded-for", ip)
-            .json(&serde_json::json!({"email": "a@example.com", "password": "password123"}))
-            .send()
-    };
-    assert_eq!(
-        send("198.51.100.1").await.unwrap().status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        send("198.51.100.2").await.unwrap().status(),
-        StatusCode::TOO_MANY_REQUESTS
-    );
+    let send = |ip: &'static str| login_via(&app, ip);
+    assert_eq!(send("198.51.100.1").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(send("198.51.100.2").await, StatusCode::TOO_MANY_REQUESTS);
 
     // Trusted proxy (the test client on loopback): each forwarded client has its own bucket.
     let app = TestApp::spawn_with(backend, |s| {
@@ -107,22 +96,19 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy(backend: Backend) {
         s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
-    let send = |ip: &'static str| {
-        app.post("/api/v1/auth/login")
-            .header("x-forwarded-for", ip)
-            .json(&serde_json::json!({"email": "a@example.com", "password": "password123"}))
-            .send()
-    };
-    assert_eq!(
-        send("198.51.100.1").await.unwrap().status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        send("198.51.100.2").await.unwrap().status(),
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        send("198.51.100.1").await.unwrap().status(),
-        StatusCode::TOO_MANY_REQUESTS
-    );
+    let send = |ip: &'static str| login_via(&app, ip);
+    assert_eq!(send("198.51.100.1").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(send("198.51.100.2").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(send("198.51.100.1").await, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// A login attempt that claims, through `X-Forwarded-For`, to come from `ip`; its status.
+async fn login_via(app: &TestApp, ip: &str) -> StatusCode {
+    app.post("/api/v1/auth/login")
+        .header("x-forwarded-for", ip)
+        .json(&serde_json::json!({"email": "a@example.com", "password": "password123"}))
+        .send()
+        .await
+        .unwrap()
+        .status()
 }

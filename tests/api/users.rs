@@ -20,14 +20,7 @@ both_backends!(
 );
 
 async fn me(app: &TestApp, token: &str) -> Value {
-    app.get("/api/v1/users/me")
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    app.get_me(token).await.json().await.unwrap()
 }
 
 async fn update_my_name(backend: Backend) {
@@ -116,12 +109,7 @@ async fn change_password_needs_the_current_one_and_signs_out_other_sessions(back
     );
     // The session that changed it goes on; the others are signed out.
     assert_eq!(me(&app, &laptop).await["email"], "ada@example.com");
-    let res = app
-        .get("/api/v1/users/me")
-        .bearer_auth(&phone)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_me(&phone).await;
     assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
 
@@ -262,12 +250,7 @@ async fn deactivated_user_is_signed_out_and_cannot_sign_in(backend: Backend) {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.json::<Value>().await.unwrap()["active"], false);
 
-    let res = app
-        .get("/api/v1/users/me")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_me(&token).await;
     assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let res = app.login("ada@example.com", "password123").await;
     assert_error(res, StatusCode::FORBIDDEN, "account_deactivated").await;
