@@ -102,6 +102,12 @@ pub struct Settings {
     pub api_rate_limit_per_second: u32,
     pub trusted_proxies: Vec<IpNet>,
     pub shutdown_timeout: Duration,
+    /// How long a pending booking holds its dates unpaid.
+    pub hold_ttl: Duration,
+    /// How often lapsed holds are marked expired.
+    pub hold_sweep_interval: Duration,
+    /// A listing's actor stops after this long without a message.
+    pub property_idle_timeout: Duration,
 }
 
 /// A Redis URL whose password never reaches the logs.
@@ -197,6 +203,15 @@ impl Settings {
                 .transpose()?
                 .unwrap_or(30),
         );
+        let secs = |var: &'static str, min: u64, max: u64, default: u64| {
+            get(var)
+                .map(|v| parse_in_range(var, &v, min, max))
+                .transpose()
+                .map(|v| Duration::from_secs(v.unwrap_or(default)))
+        };
+        let hold_ttl = secs("ROOST_HOLD_TTL_SECS", 1, 7 * 24 * 3600, 15 * 60)?;
+        let hold_sweep_interval = secs("ROOST_HOLD_SWEEP_SECS", 1, 3600, 30)?;
+        let property_idle_timeout = secs("ROOST_PROPERTY_IDLE_SECS", 1, 24 * 3600, 300)?;
 
         Ok(Self {
             database_url,
@@ -211,6 +226,9 @@ impl Settings {
             api_rate_limit_per_second,
             trusted_proxies,
             shutdown_timeout,
+            hold_ttl,
+            hold_sweep_interval,
+            property_idle_timeout,
         })
     }
 }

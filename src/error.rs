@@ -44,6 +44,9 @@ pub enum ApiError {
         code: &'static str,
         message: &'static str,
     },
+    /// Well-formed, but against a business rule (too many guests, too few nights…).
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
     #[error("request body is too large (limit {limit} bytes)")]
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
@@ -58,6 +61,12 @@ pub enum ApiError {
 
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
+        // SQLite's busy timeout ran out behind other writers: overloaded, not broken.
+        if let diesel::result::Error::DatabaseError(_, info) = &e
+            && info.message().contains("database is locked")
+        {
+            return ApiError::Unavailable(Unavailable::new(info.message()));
+        }
         ApiError::Internal(e.into())
     }
 }
@@ -103,6 +112,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { code, .. } => code,
+            ApiError::Unprocessable { code, .. } => code,
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RateLimited { .. } => "rate_limited",
@@ -124,6 +134,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) | ApiError::AccountDeactivated => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

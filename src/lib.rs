@@ -1,6 +1,7 @@
 //! Roost: a real-time reservation server for an Airbnb-style platform.
 //! See README.md for what it does and ../ARCHITECTURE.md for its shape.
 
+pub mod actors;
 pub mod api;
 pub mod auth;
 pub mod config;

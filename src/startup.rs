@@ -11,12 +11,13 @@ use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
+use crate::actors::PropertyRegistry;
 use crate::config::Settings;
 use crate::db::{Db, migrations};
 use crate::http::metrics::Metrics;
 use crate::http::observe::observe;
 use crate::http::rate_limit::{Limiter, RateLimits};
-use crate::services::accounts;
+use crate::services::{accounts, bookings};
 use crate::state::AppState;
 use crate::{api, auth, error};
 
@@ -49,7 +50,13 @@ impl Application {
             .map(|url| redis::Client::open(url.0.as_str()))
             .transpose()
             .context("REDIS_URL")?;
+        let properties = PropertyRegistry::new(
+            db.clone(),
+            settings.hold_ttl,
+            settings.property_idle_timeout,
+        );
         let state = web::Data::new(AppState {
+            properties,
             db,
             rate_limits: RateLimits {
                 api: Limiter::per_second(settings.api_rate_limit_per_second),
@@ -103,6 +110,7 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
+        let sweeper = tokio::spawn(sweep_holds(self.state.clone()));
         tracing::info!(
             address = %format!("{}:{}", self.state.settings.bind.ip(), self.port),
             database = %self.state.settings.database_url.redacted(),
@@ -110,6 +118,8 @@ impl Application {
         );
         let result = self.server.await;
         housekeeping.abort();
+        sweeper.abort();
+        self.state.properties.stop();
         tracing::info!("roost stopped");
         result
     }
@@ -126,5 +136,18 @@ async fn housekeeping(state: web::Data<AppState>) {
         }
         state.rate_limits.api.forget_idle();
         state.rate_limits.auth.forget_idle();
+    }
+}
+
+/// Marks lapsed holds expired, every `ROOST_HOLD_SWEEP_SECS`.
+async fn sweep_holds(state: web::Data<AppState>) {
+    let mut tick = tokio::time::interval(state.settings.hold_sweep_interval);
+    loop {
+        tick.tick().await;
+        match bookings::sweep_lapsed_holds(&state.db, &state.properties).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "lapsed holds marked expired"),
+            Err(e) => tracing::warn!(error = %e, "sweeping lapsed holds failed"),
+        }
     }
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::actors::PropertyRegistry;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::http::metrics::Metrics;
@@ -10,6 +11,8 @@ use crate::http::rate_limit::RateLimits;
 
 pub struct AppState {
     pub db: Db,
+    /// Each listing's calendar actor.
+    pub properties: PropertyRegistry,
     pub settings: Settings,
     pub metrics: Metrics,
     pub rate_limits: RateLimits,

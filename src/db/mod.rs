@@ -7,7 +7,9 @@
 //! up front (`BEGIN IMMEDIATE`) so concurrent writers queue on the busy timeout
 //! instead of failing halfway.
 
+pub mod calendar;
 pub mod migrations;
+pub mod properties;
 pub mod schema;
 pub mod tokens;
 pub mod users;
@@ -57,6 +59,12 @@ pub enum DbConn {
 #[derive(Debug, thiserror::Error)]
 #[error("database unavailable: {0}")]
 pub struct Unavailable(String);
+
+impl Unavailable {
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self(reason.into())
+    }
+}
 
 /// A borrowed connection of either backend: what every query function runs on,
 /// whether it came straight from the pool or is inside a transaction.

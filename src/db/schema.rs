@@ -1,5 +1,6 @@
 //! The tables, as Diesel sees them. One schema for both backends: only SQL
-//! types that SQLite and PostgreSQL both map (BigInt, Text, Bool, Timestamp).
+//! types that SQLite and PostgreSQL both map (BigInt, Text, Bool, Double,
+//! Date, Timestamp).
 //! Timestamps are UTC, stored without a zone.
 
 diesel::table! {
@@ -26,5 +27,56 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    properties (id) {
+        id -> BigInt,
+        host_id -> BigInt,
+        title -> Text,
+        description -> Text,
+        address -> Text,
+        city -> Text,
+        city_key -> Text,
+        country -> Text,
+        latitude -> Double,
+        longitude -> Double,
+        price_per_night -> BigInt,
+        currency -> Text,
+        cleaning_fee -> BigInt,
+        max_guests -> BigInt,
+        min_nights -> BigInt,
+        max_nights -> BigInt,
+        amenities -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    calendar_entries (id) {
+        id -> BigInt,
+        property_id -> BigInt,
+        kind -> Text,
+        status -> Text,
+        check_in -> Date,
+        check_out -> Date,
+        hold_expires_at -> Nullable<Timestamp>,
+        created_by -> BigInt,
+        guest_id -> Nullable<BigInt>,
+        guests -> Nullable<BigInt>,
+        nights -> Nullable<BigInt>,
+        price_per_night -> Nullable<BigInt>,
+        cleaning_fee -> Nullable<BigInt>,
+        total -> Nullable<BigInt>,
+        currency -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        cancelled_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(auth_tokens -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, auth_tokens);
+diesel::joinable!(properties -> users (host_id));
+diesel::joinable!(calendar_entries -> properties (property_id));
+diesel::allow_tables_to_appear_in_same_query!(users, auth_tokens, properties, calendar_entries);

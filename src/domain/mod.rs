@@ -1,9 +1,18 @@
 //! Pure types and rules, no I/O. A value of one of these types is valid by construction.
 
+pub mod booking;
+pub mod calendar;
 pub mod ids;
+pub mod money;
+pub mod property;
+pub mod stay;
 pub mod user;
 pub mod validation;
 
-pub use ids::UserId;
+pub use booking::{BookingStatus, Quote, RefusedTransition, Transition};
+pub use ids::{BlockId, BookingId, PropertyId, UserId};
+pub use money::Currency;
+pub use property::{Amenities, Country, Listing, ListingInput};
+pub use stay::{StayDates, StayRules};
 pub use user::{Email, Password, PersonName, Role};
 pub use validation::{FieldError, FieldErrors};

@@ -1,1 +1,5 @@
+//! What the API does, over the database and the actors; no HTTP here.
+
 pub mod accounts;
+pub mod bookings;
+pub mod properties;

@@ -1,8 +1,11 @@
 //! REST, `/api/v1`: one file per resource; handlers are verb_noun.
 
 pub mod auth;
+pub mod bookings;
+pub mod form;
 pub mod ops;
 pub mod pagination;
+pub mod properties;
 pub mod users;
 
 use actix_web::middleware::from_fn;
@@ -40,6 +43,39 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/users/{id}/deactivate",
                     web::post().to(users::deactivate_user),
                 )
-                .route("/users/{id}/activate", web::post().to(users::activate_user)),
+                .route("/users/{id}/activate", web::post().to(users::activate_user))
+                .service(
+                    web::resource("/properties")
+                        .route(web::get().to(properties::search_properties))
+                        .route(web::post().to(properties::create_property)),
+                )
+                .service(
+                    web::resource("/properties/{id}")
+                        .route(web::get().to(properties::get_property))
+                        .route(web::patch().to(properties::update_property))
+                        .route(web::delete().to(properties::delete_property)),
+                )
+                .route(
+                    "/properties/{id}/availability",
+                    web::get().to(properties::get_availability),
+                )
+                .route(
+                    "/properties/{id}/blocks",
+                    web::post().to(properties::create_block),
+                )
+                .route(
+                    "/properties/{id}/blocks/{block_id}",
+                    web::delete().to(properties::delete_block),
+                )
+                .service(
+                    web::resource("/bookings")
+                        .route(web::get().to(bookings::list_bookings))
+                        .route(web::post().to(bookings::create_booking)),
+                )
+                .route("/bookings/{id}", web::get().to(bookings::get_booking))
+                .route(
+                    "/bookings/{id}/cancel",
+                    web::post().to(bookings::cancel_booking),
+                ),
         );
 }

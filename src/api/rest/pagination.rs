@@ -17,10 +17,22 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
-/// A parsed page request: rows after `after_id`, at most `limit` of them.
+/// A parsed page request: at most `limit` rows past the cursor's id.
 pub struct PageRequest {
-    pub after_id: i64,
+    cursor: Option<i64>,
     pub limit: i64,
+}
+
+impl PageRequest {
+    /// For pages in ascending id order: rows with an id above this.
+    pub fn after_id(&self) -> i64 {
+        self.cursor.unwrap_or(0)
+    }
+
+    /// For pages in descending id order (newest first): rows with an id below this.
+    pub fn before_id(&self) -> i64 {
+        self.cursor.unwrap_or(i64::MAX)
+    }
 }
 
 #[derive(Serialize)]
@@ -45,37 +57,45 @@ impl PageQuery {
                 None
             }
         };
-        let after_id = match &self.cursor {
-            None => Some(0),
-            Some(c) => errors.check("cursor", decode_cursor(c)),
+        let cursor = match &self.cursor {
+            None => Some(None),
+            Some(c) => errors.check("cursor", decode_cursor(c)).map(Some),
         };
-        match (limit, after_id) {
-            (Some(limit), Some(after_id)) if errors.is_empty() => {
-                Ok(PageRequest { after_id, limit })
-            }
+        match (limit, cursor) {
+            (Some(limit), Some(cursor)) if errors.is_empty() => Ok(PageRequest { cursor, limit }),
             _ => Err(ApiError::Validation(errors.into_vec())),
         }
     }
 }
 
 pub fn encode_cursor(last_id: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("id:{last_id}"))
+    encode_opaque(&format!("id:{last_id}"))
 }
 
 fn decode_cursor(raw: &str) -> Result<i64, FieldError> {
-    let bad = || {
-        FieldError::new(
-            "cursor",
-            "invalid_cursor",
-            "cursor is not one this server issued",
-        )
-    };
-    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    text.strip_prefix("id:")
+    decode_opaque(raw)?
+        .strip_prefix("id:")
         .and_then(|n| n.parse::<i64>().ok())
         .filter(|n| *n >= 0)
-        .ok_or_else(bad)
+        .ok_or_else(bad_cursor)
+}
+
+/// A cursor's text, hidden from clients (they must not build their own).
+pub fn encode_opaque(text: &str) -> String {
+    URL_SAFE_NO_PAD.encode(text)
+}
+
+pub fn decode_opaque(raw: &str) -> Result<String, FieldError> {
+    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad_cursor())?;
+    String::from_utf8(bytes).map_err(|_| bad_cursor())
+}
+
+pub fn bad_cursor() -> FieldError {
+    FieldError::new(
+        "cursor",
+        "invalid_cursor",
+        "cursor is not one this server issued",
+    )
 }
 
 /// Builds a page from up to `limit` rows, with a cursor when the page is full.

@@ -75,7 +75,7 @@ pub async fn list_users(
 ) -> Result<HttpResponse, ApiError> {
     auth.require_admin()?;
     let request = query.parse()?;
-    let rows = accounts::list(&state.db, request.after_id, request.limit).await?;
+    let rows = accounts::list(&state.db, request.after_id(), request.limit).await?;
     Ok(HttpResponse::Ok().json(page(rows, request.limit, |u| u.id, UserResponse::from)))
 }
 

@@ -1,0 +1,663 @@
+//! `PropertyActor` owns one listing's calendar: its bookings, holds and
+//! blocks. Every write to that calendar is a message here, handled one at a
+//! time and committed before the reply; availability is answered from memory.
+//!
+//! Memory is the fast path, the database the guarantee. Before refusing a
+//! stay as taken, the actor reloads the calendar from the database (another
+//! process may have freed the nights), so a 409 is always true of the
+//! database. When the database refuses a write the memory allowed (another
+//! process took the nights), the actor reloads and answers 409.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use chrono::{DateTime, Utc};
+
+use crate::db::calendar::{
+    self, Entry, KIND_BLOCK, KIND_BOOKING, NewEntry, STATUS_BLOCKED, is_overlap_violation,
+    is_retryable_race,
+};
+use crate::db::{Db, Unavailable, properties};
+use crate::domain::calendar::{Busy, Calendar, Claim};
+use crate::domain::stay::RuleBreach;
+use crate::domain::{
+    BlockId, BookingId, BookingStatus, Currency, PropertyId, Quote, StayDates, StayRules,
+    Transition, UserId,
+};
+use crate::error::ApiError;
+use crate::write_tx;
+
+/// How many times a write that lost a deadlock is tried again.
+const RACE_RETRIES: usize = 3;
+
+pub struct PropertyActor {
+    id: PropertyId,
+    db: Db,
+    hold_ttl: Duration,
+    idle_after: Duration,
+    last_used: Instant,
+    /// Shared with the one message future in flight (they run one at a time).
+    state: Rc<RefCell<Option<Loaded>>>,
+}
+
+/// What the actor knows once it has read the listing.
+struct Loaded {
+    deleted: bool,
+    calendar: Calendar,
+}
+
+impl PropertyActor {
+    pub fn new(id: PropertyId, db: Db, hold_ttl: Duration, idle_after: Duration) -> Self {
+        Self {
+            id,
+            db,
+            hold_ttl,
+            idle_after,
+            last_used: Instant::now(),
+            state: Rc::new(RefCell::new(None)),
+        }
+    }
+
+    /// Runs `work` as this message's whole turn: no other message is handled
+    /// until it finishes. The calendar is loaded first if it is not yet.
+    fn turn<T, F, Fut>(&mut self, work: F) -> AtomicResponse<Self, Result<T, ApiError>>
+    where
+        T: 'static,
+        F: FnOnce(Turn) -> Fut + 'static,
+        Fut: Future<Output = Result<T, ApiError>> + 'static,
+    {
+        self.last_used = Instant::now();
+        let turn = Turn {
+            id: self.id,
+            db: self.db.clone(),
+            hold_ttl: self.hold_ttl,
+            state: self.state.clone(),
+        };
+        let fut = async move {
+            turn.ensure_loaded().await?;
+            work(turn).await
+        };
+        AtomicResponse::new(Box::pin(fut.into_actor(self).map(|result, act, ctx| {
+            // A listing that does not exist needs no actor.
+            if matches!(result, Err(ApiError::NotFound("property"))) {
+                act.state.replace(None);
+                ctx.stop();
+            }
+            result
+        })))
+    }
+}
+
+impl Actor for PropertyActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(1024);
+        let check_every = (self.idle_after / 2).max(Duration::from_millis(500));
+        ctx.run_interval(check_every, |act, ctx| {
+            if act.last_used.elapsed() >= act.idle_after {
+                tracing::debug!(property = %act.id, "property actor idle, stopping");
+                ctx.stop();
+            }
+        });
+    }
+}
+
+/// One message's access to the actor: its listing, the database, its memory.
+struct Turn {
+    id: PropertyId,
+    db: Db,
+    hold_ttl: Duration,
+    state: Rc<RefCell<Option<Loaded>>>,
+}
+
+/// Why a calendar write did not commit.
+enum WriteError {
+    /// A rule refused it (or the listing is gone); rolled back.
+    Refused(ApiError),
+    /// Another live claim has some of these nights.
+    Taken,
+    /// Lost a deadlock or serialization race; most likely, not surely, taken.
+    Race,
+    Failed(ApiError),
+}
+
+impl From<diesel::result::Error> for WriteError {
+    fn from(e: diesel::result::Error) -> Self {
+        if is_overlap_violation(&e) {
+            WriteError::Taken
+        } else if is_retryable_race(&e) {
+            WriteError::Race
+        } else {
+            WriteError::Failed(e.into())
+        }
+    }
+}
+
+impl From<Unavailable> for WriteError {
+    fn from(e: Unavailable) -> Self {
+        WriteError::Failed(e.into())
+    }
+}
+
+impl From<ApiError> for WriteError {
+    fn from(e: ApiError) -> Self {
+        WriteError::Refused(e)
+    }
+}
+
+pub fn dates_unavailable() -> ApiError {
+    ApiError::Conflict {
+        code: "dates_unavailable",
+        message: "some of these dates are already booked, held or blocked",
+    }
+}
+
+fn today(now: DateTime<Utc>) -> chrono::NaiveDate {
+    now.date_naive()
+}
+
+impl Turn {
+    async fn ensure_loaded(&self) -> Result<(), ApiError> {
+        if self.state.borrow().is_none() {
+            self.reload().await?;
+        }
+        Ok(())
+    }
+
+    /// Reads the listing and its live claims from the database.
+    async fn reload(&self) -> Result<(), ApiError> {
+        let id = self.id.0;
+        let from = today(crate::db::now()) - chrono::Duration::days(1);
+        let (property, entries) = self
+            .db
+            .run(move |mut conn| async move {
+                let property = properties::find(&mut conn, id).await?;
+                let entries = match &property {
+                    Some(_) => calendar::live_for_property(&mut conn, id, from).await?,
+                    None => Vec::new(),
+                };
+                Ok::<_, ApiError>((property, entries))
+            })
+            .await?;
+        let property = property.ok_or(ApiError::NotFound("property"))?;
+        self.state.replace(Some(Loaded {
+            deleted: property.deleted_at.is_some(),
+            calendar: Calendar::new(entries.iter().filter_map(claim_of).collect()),
+        }));
+        Ok(())
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Loaded) -> T) -> Result<T, ApiError> {
+        self.state
+            .borrow_mut()
+            .as_mut()
+            .map(f)
+            .ok_or(ApiError::NotFound("property"))
+    }
+
+    fn require_listed(&self) -> Result<(), ApiError> {
+        if self.with(|l| l.deleted)? {
+            return Err(ApiError::NotFound("property"));
+        }
+        Ok(())
+    }
+
+    fn is_taken(&self, dates: &StayDates, now: DateTime<Utc>) -> Result<bool, ApiError> {
+        self.with(|l| l.calendar.conflict(dates, now).is_some())
+    }
+
+    /// Claims `dates` with the entry `write` inserts, inside its transaction.
+    /// Memory says taken: the database is asked before refusing. The
+    /// database refuses: memory is reloaded and the answer is 409.
+    async fn claim<W, Fut>(&self, dates: StayDates, write: W) -> Result<Entry, ApiError>
+    where
+        W: Fn(Db) -> Fut,
+        Fut: Future<Output = Result<(Entry, Vec<Entry>), WriteError>>,
+    {
+        if self.is_taken(&dates, crate::db::now())? {
+            self.reload().await?;
+            self.require_listed()?;
+            if self.is_taken(&dates, crate::db::now())? {
+                return Err(dates_unavailable());
+            }
+        }
+        for _ in 0..RACE_RETRIES {
+            match write(self.db.clone()).await {
+                Ok((entry, expired)) => {
+                    self.with(|l| {
+                        for gone in &expired {
+                            l.calendar.remove(gone.id);
+                        }
+                        if let Some(claim) = claim_of(&entry) {
+                            l.calendar.put(claim);
+                        }
+                    })?;
+                    return Ok(entry);
+                }
+                Err(WriteError::Refused(e)) | Err(WriteError::Failed(e)) => return Err(e),
+                Err(WriteError::Taken) => {
+                    self.reload().await?;
+                    return Err(dates_unavailable());
+                }
+                Err(WriteError::Race) => {
+                    self.reload().await?;
+                    if self.is_taken(&dates, crate::db::now())? {
+                        return Err(dates_unavailable());
+                    }
+                }
+            }
+        }
+        Err(ApiError::Unavailable(Unavailable::new(
+            "calendar write kept losing races",
+        )))
+    }
+}
+
+/// The claim a stored entry makes, if it still makes one.
+fn claim_of(entry: &Entry) -> Option<Claim> {
+    let busy = match entry.status.as_str() {
+        STATUS_BLOCKED => Busy::Blocked,
+        "pending" => Busy::Held,
+        "confirmed" | "completed" => Busy::Booked,
+        _ => return None,
+    };
+    Some(Claim {
+        id: entry.id,
+        dates: StayDates::from_stored(entry.check_in, entry.check_out),
+        busy,
+        held_until: entry
+            .hold_expires_at
+            .filter(|_| busy == Busy::Held)
+            .map(|t| t.and_utc()),
+    })
+}
+
+/// Inside a calendar write: no live claim (a lapsed hold is first marked
+/// expired) may share a night with `dates`. On PostgreSQL the exclusion
+/// constraint also guards the insert; on SQLite this check, inside the
+/// immediate transaction, is the guard.
+async fn ensure_free(
+    c: &mut crate::db::Conn<'_>,
+    property_id: i64,
+    dates: &StayDates,
+    now: DateTime<Utc>,
+) -> Result<Vec<Entry>, WriteError> {
+    let expired = calendar::expire_lapsed_holds(c, Some(property_id), now.naive_utc()).await?;
+    if calendar::overlapping(
+        c,
+        property_id,
+        dates.check_in(),
+        dates.check_out(),
+        now.naive_utc(),
+    )
+    .await?
+    .is_some()
+    {
+        return Err(WriteError::Taken);
+    }
+    Ok(expired)
+}
+
+fn refuse_past(dates: &StayDates, now: DateTime<Utc>) -> Result<(), ApiError> {
+    if dates.check_in() < today(now) {
+        return Err(ApiError::Unprocessable {
+            code: "dates_in_past",
+            message: format!("check_in {} is in the past", dates.check_in()),
+        });
+    }
+    Ok(())
+}
+
+/// A guest asks for nights: a hold (a pending booking) until it is paid or lapses.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<Entry, ApiError>")]
+pub struct PlaceHold {
+    pub guest: UserId,
+    pub dates: StayDates,
+    pub guests: i64,
+}
+
+impl Handler<PlaceHold> for PropertyActor {
+    type Result = AtomicResponse<Self, Result<Entry, ApiError>>;
+
+    fn handle(&mut self, msg: PlaceHold, _: &mut Context<Self>) -> Self::Result {
+        self.turn(move |turn| async move {
+            turn.require_listed()?;
+            let hold_ttl = chrono::Duration::from_std(turn.hold_ttl)
+                .map_err(|e| ApiError::Internal(e.into()))?;
+            let property_id = turn.id.0;
+            turn.claim(msg.dates, |db| {
+                let msg = msg.clone();
+                async move {
+                    db.run(move |mut conn| async move {
+                        let now = crate::db::now();
+                        write_tx!(&mut conn, |c| {
+                            let property = properties::find_for_booking(c, property_id)
+                                .await?
+                                .filter(|p| p.deleted_at.is_none())
+                                .ok_or(ApiError::NotFound("property"))?;
+                            let quote = check_stay(&property, &msg, now)?;
+                            let expired = ensure_free(c, property_id, &msg.dates, now).await?;
+                            let entry = calendar::insert(
+                                c,
+                                &NewEntry {
+                                    property_id,
+                                    kind: KIND_BOOKING,
+                                    status: BookingStatus::Pending.as_str(),
+                                    check_in: msg.dates.check_in(),
+                                    check_out: msg.dates.check_out(),
+                                    hold_expires_at: Some((now + hold_ttl).naive_utc()),
+                                    created_by: msg.guest.0,
+                                    guest_id: Some(msg.guest.0),
+                                    guests: Some(msg.guests),
+                                    nights: Some(quote.nights),
+                                    price_per_night: Some(quote.price_per_night),
+                                    cleaning_fee: Some(quote.cleaning_fee),
+                                    total: Some(quote.total),
+                                    currency: Some(quote.currency.code()),
+                                    reason: None,
+                                    created_at: now.naive_utc(),
+                                    updated_at: now.naive_utc(),
+                                },
+                            )
+                            .await?;
+                            Ok::<_, WriteError>((entry, expired))
+                        })
+                    })
+                    .await
+                }
+            })
+            .await
+        })
+    }
+}
+
+/// The listing's rules, as committed now, applied to a hold; its price.
+fn check_stay(
+    property: &properties::Property,
+    msg: &PlaceHold,
+    now: DateTime<Utc>,
+) -> Result<Quote, ApiError> {
+    if property.host_id == msg.guest.0 {
+        return Err(ApiError::Unprocessable {
+            code: "own_listing",
+            message: "hosts cannot book their own listing".into(),
+        });
+    }
+    refuse_past(&msg.dates, now)?;
+    let rules = StayRules {
+        max_guests: property.max_guests,
+        min_nights: property.min_nights,
+        max_nights: property.max_nights,
+    };
+    rules
+        .check(&msg.dates, msg.guests)
+        .map_err(|breach| match breach {
+            RuleBreach::TooManyGuests { max } => ApiError::Unprocessable {
+                code: "too_many_guests",
+                message: format!("this listing takes at most {max} guests"),
+            },
+            RuleBreach::TooFewNights { min } => ApiError::Unprocessable {
+                code: "stay_too_short",
+                message: format!("this listing's minimum stay is {min} nights"),
+            },
+            RuleBreach::TooManyNights { max } => ApiError::Unprocessable {
+                code: "stay_too_long",
+                message: format!("this listing's maximum stay is {max} nights"),
+            },
+        })?;
+    let currency = Currency::parse(&property.currency)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored currency: {}", e.message)))?;
+    Quote::new(
+        &msg.dates,
+        property.price_per_night,
+        property.cleaning_fee,
+        currency,
+    )
+    .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("price overflow")))
+}
+
+/// Cancels a booking (its guest's or host's decision, checked by the caller):
+/// its nights are free the moment this returns.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<Entry, ApiError>")]
+pub struct CancelBooking {
+    pub booking: BookingId,
+    pub by: UserId,
+}
+
+impl Handler<CancelBooking> for PropertyActor {
+    type Result = AtomicResponse<Self, Result<Entry, ApiError>>;
+
+    fn handle(&mut self, msg: CancelBooking, _: &mut Context<Self>) -> Self::Result {
+        self.turn(move |turn| async move {
+            let property_id = turn.id.0;
+            let entry = turn
+                .db
+                .run(move |mut conn| async move {
+                    let now = crate::db::now();
+                    write_tx!(&mut conn, |c| {
+                        let entry = calendar::find(c, msg.booking.0)
+                            .await?
+                            .filter(|e| e.property_id == property_id && e.kind == KIND_BOOKING)
+                            .ok_or(ApiError::NotFound("booking"))?;
+                        let status = effective_status(&entry, now)?;
+                        let next = status.apply(Transition::Cancel).map_err(|refused| {
+                            ApiError::Unprocessable {
+                                code: "invalid_transition",
+                                message: refused.to_string(),
+                            }
+                        })?;
+                        calendar::set_status(
+                            c,
+                            entry.id,
+                            &entry.status,
+                            next.as_str(),
+                            Some(msg.by.0),
+                            now.naive_utc(),
+                        )
+                        .await?
+                        .ok_or(ApiError::Conflict {
+                            code: "booking_changed",
+                            message: "the booking changed meanwhile; read it and try again",
+                        })
+                    })
+                })
+                .await?;
+            turn.with(|l| l.calendar.remove(entry.id))?;
+            Ok(entry)
+        })
+    }
+}
+
+/// A booking's status as of `now`: a pending hold past its expiry is expired,
+/// whether or not the sweeper has marked it yet.
+pub fn effective_status(entry: &Entry, now: DateTime<Utc>) -> Result<BookingStatus, ApiError> {
+    let status: BookingStatus = entry.status.parse().map_err(|_| {
+        ApiError::Internal(anyhow::anyhow!("stored booking status {:?}", entry.status))
+    })?;
+    let lapsed = entry.hold_expires_at.is_some_and(|t| t.and_utc() <= now);
+    Ok(if status == BookingStatus::Pending && lapsed {
+        BookingStatus::Expired
+    } else {
+        status
+    })
+}
+
+/// The host blocks nights (maintenance, their own use…).
+#[derive(Message, Clone)]
+#[rtype(result = "Result<Entry, ApiError>")]
+pub struct AddBlock {
+    pub by: UserId,
+    pub dates: StayDates,
+    pub reason: String,
+}
+
+impl Handler<AddBlock> for PropertyActor {
+    type Result = AtomicResponse<Self, Result<Entry, ApiError>>;
+
+    fn handle(&mut self, msg: AddBlock, _: &mut Context<Self>) -> Self::Result {
+        self.turn(move |turn| async move {
+            turn.require_listed()?;
+            refuse_past(&msg.dates, crate::db::now())?;
+            let property_id = turn.id.0;
+            turn.claim(msg.dates, |db| {
+                let msg = msg.clone();
+                async move {
+                    db.run(move |mut conn| async move {
+                        let now = crate::db::now();
+                        write_tx!(&mut conn, |c| {
+                            properties::find_for_booking(c, property_id)
+                                .await?
+                                .filter(|p| p.deleted_at.is_none())
+                                .ok_or(ApiError::NotFound("property"))?;
+                            let expired = ensure_free(c, property_id, &msg.dates, now).await?;
+                            let entry = calendar::insert(
+                                c,
+                                &NewEntry {
+                                    property_id,
+                                    kind: KIND_BLOCK,
+                                    status: STATUS_BLOCKED,
+                                    check_in: msg.dates.check_in(),
+                                    check_out: msg.dates.check_out(),
+                                    created_by: msg.by.0,
+                                    reason: Some(&msg.reason),
+                                    created_at: now.naive_utc(),
+                                    updated_at: now.naive_utc(),
+                                    ..Default::default()
+                                },
+                            )
+                            .await?;
+                            Ok::<_, WriteError>((entry, expired))
+                        })
+                    })
+                    .await
+                }
+            })
+            .await
+        })
+    }
+}
+
+/// The host lifts a block.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<(), ApiError>")]
+pub struct RemoveBlock {
+    pub block: BlockId,
+}
+
+impl Handler<RemoveBlock> for PropertyActor {
+    type Result = AtomicResponse<Self, Result<(), ApiError>>;
+
+    fn handle(&mut self, msg: RemoveBlock, _: &mut Context<Self>) -> Self::Result {
+        self.turn(move |turn| async move {
+            let property_id = turn.id.0;
+            let removed = turn
+                .db
+                .run(move |mut conn| async move {
+                    Ok::<_, ApiError>(
+                        calendar::delete_block(&mut conn, property_id, msg.block.0).await?,
+                    )
+                })
+                .await?;
+            if !removed {
+                return Err(ApiError::NotFound("block"));
+            }
+            turn.with(|l| l.calendar.remove(msg.block.0))
+        })
+    }
+}
+
+/// The host deletes the listing: refused while it has upcoming bookings.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<(), ApiError>")]
+pub struct Delist;
+
+impl Handler<Delist> for PropertyActor {
+    type Result = AtomicResponse<Self, Result<(), ApiError>>;
+
+    fn handle(&mut self, _: Delist, _: &mut Context<Self>) -> Self::Result {
+        self.turn(move |turn| async move {
+            turn.require_listed()?;
+            let property_id = turn.id.0;
+            turn.db
+                .run(move |mut conn| async move {
+                    let now = crate::db::now();
+                    write_tx!(&mut conn, |c| {
+                        // The UPDATE first: on PostgreSQL it waits for any
+                        // booking that share-locked the row, then sees it.
+                        if !properties::mark_deleted(c, property_id, now.naive_utc()).await? {
+                            return Err(ApiError::NotFound("property"));
+                        }
+                        if calendar::has_upcoming_bookings(
+                            c,
+                            property_id,
+                            today(now),
+                            now.naive_utc(),
+                        )
+                        .await?
+                        {
+                            return Err(ApiError::Conflict {
+                                code: "has_upcoming_bookings",
+                                message: "this listing has upcoming bookings; cancel them first",
+                            });
+                        }
+                        Ok(())
+                    })
+                })
+                .await?;
+            turn.with(|l| l.deleted = true)
+        })
+    }
+}
+
+/// Marks this listing's lapsed holds expired (the sweeper's message).
+#[derive(Message, Clone)]
+#[rtype(result = "Result<usize, ApiError>")]
+pub struct ExpireHolds;
+
+impl Handler<ExpireHolds> for PropertyActor {
+    type Result = AtomicResponse<Self, Result<usize, ApiError>>;
+
+    fn handle(&mut self, _: ExpireHolds, _: &mut Context<Self>) -> Self::Result {
+        self.turn(move |turn| async move {
+            let property_id = turn.id.0;
+            let expired = turn
+                .db
+                .run(move |mut conn| async move {
+                    let now = crate::db::now().naive_utc();
+                    Ok::<_, ApiError>(
+                        calendar::expire_lapsed_holds(&mut conn, Some(property_id), now).await?,
+                    )
+                })
+                .await?;
+            turn.with(|l| {
+                for e in &expired {
+                    l.calendar.remove(e.id);
+                }
+                expired.len()
+            })
+        })
+    }
+}
+
+/// The nights taken inside `window`, from memory.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<Vec<(StayDates, Busy)>, ApiError>")]
+pub struct GetAvailability {
+    pub window: StayDates,
+}
+
+impl Handler<GetAvailability> for PropertyActor {
+    type Result = AtomicResponse<Self, Result<Vec<(StayDates, Busy)>, ApiError>>;
+
+    fn handle(&mut self, msg: GetAvailability, _: &mut Context<Self>) -> Self::Result {
+        self.turn(move |turn| async move {
+            turn.require_listed()?;
+            turn.with(|l| l.calendar.unavailable(&msg.window, crate::db::now()))
+        })
+    }
+}

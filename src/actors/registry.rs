@@ -1,0 +1,105 @@
+//! `PropertyRegistry` finds each listing's actor, starting it on first use
+//! (it loads itself from the database) on the actors' own arbiter. Idle
+//! actors stop themselves; the next message starts a fresh one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::dev::ToEnvelope;
+use actix::prelude::*;
+
+use super::property::PropertyActor;
+use crate::db::{Db, Unavailable};
+use crate::domain::PropertyId;
+use crate::error::ApiError;
+
+pub struct PropertyRegistry {
+    actors: Mutex<HashMap<PropertyId, Addr<PropertyActor>>>,
+    arbiter: Arbiter,
+    db: Db,
+    hold_ttl: Duration,
+    idle_after: Duration,
+}
+
+impl PropertyRegistry {
+    /// Must be called inside the actix system (the server's).
+    pub fn new(db: Db, hold_ttl: Duration, idle_after: Duration) -> Self {
+        Self {
+            actors: Mutex::new(HashMap::new()),
+            arbiter: Arbiter::new(),
+            db,
+            hold_ttl,
+            idle_after,
+        }
+    }
+
+    /// Sends `msg` to the listing's actor and waits for its answer. A message
+    /// that reached an actor as it stopped (idle) was never handled; it is
+    /// sent once more, to a fresh actor.
+    pub async fn send<M, T>(&self, id: PropertyId, msg: M) -> Result<T, ApiError>
+    where
+        M: Message<Result = Result<T, ApiError>> + Clone + Send + 'static,
+        T: Send + 'static,
+        PropertyActor: Handler<M>,
+        <PropertyActor as Actor>::Context: ToEnvelope<PropertyActor, M>,
+    {
+        for _ in 0..2 {
+            let addr = self.addr(id)?;
+            match addr.send(msg.clone()).await {
+                Ok(result) => return result,
+                Err(MailboxError::Closed) => self.forget(id, &addr),
+                Err(MailboxError::Timeout) => break,
+            }
+        }
+        Err(ApiError::Unavailable(Unavailable::new(format!(
+            "property {id}'s actor is not answering"
+        ))))
+    }
+
+    /// How many listing actors are running.
+    pub fn running(&self) -> usize {
+        self.lock().values().filter(|a| a.connected()).count()
+    }
+
+    fn addr(&self, id: PropertyId) -> Result<Addr<PropertyActor>, ApiError> {
+        let mut actors = self.lock();
+        if let Some(addr) = actors.get(&id).filter(|a| a.connected()) {
+            return Ok(addr.clone());
+        }
+        // Forget every stopped actor while the lock is held anyway.
+        actors.retain(|_, a| a.connected());
+        let (db, hold_ttl, idle_after) = (self.db.clone(), self.hold_ttl, self.idle_after);
+        let addr = PropertyActor::start_in_arbiter(&self.arbiter.handle(), move |_| {
+            PropertyActor::new(id, db, hold_ttl, idle_after)
+        });
+        actors.insert(id, addr.clone());
+        Ok(addr)
+    }
+
+    fn forget(&self, id: PropertyId, stopped: &Addr<PropertyActor>) {
+        let mut actors = self.lock();
+        if actors.get(&id) == Some(stopped) {
+            actors.remove(&id);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PropertyId, Addr<PropertyActor>>> {
+        // A panic while holding this lock cannot leave the map half-changed.
+        self.actors.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stops every actor (at shutdown).
+    pub fn stop(&self) {
+        self.arbiter.stop();
+    }
+}
+
+impl Drop for PropertyRegistry {
+    fn drop(&mut self) {
+        self.arbiter.stop();
+    }
+}
+
+/// Shared by every worker.
+pub type SharedRegistry = Arc<PropertyRegistry>;

@@ -1,0 +1,157 @@
+//! `/api/v1/bookings`: holding nights, my trips, my listings' bookings, cancelling.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::form::Form;
+use super::pagination::{PageQuery, page};
+use crate::actors::property::effective_status;
+use crate::auth::AuthUser;
+use crate::db::calendar::{BookingsOf, Entry};
+use crate::domain::{BookingId, BookingStatus, PropertyId, StayDates};
+use crate::error::ApiError;
+use crate::services::bookings;
+use crate::state::AppState;
+
+/// A booking as its guest and its host see it.
+#[derive(Serialize)]
+pub struct BookingResponse {
+    pub id: i64,
+    pub property_id: i64,
+    pub guest_id: Option<i64>,
+    /// As of now: a hold past its expiry reads `expired` even before the sweeper marks it.
+    pub status: String,
+    pub check_in: NaiveDate,
+    pub check_out: NaiveDate,
+    pub nights: Option<i64>,
+    pub guests: Option<i64>,
+    pub price_per_night: Option<i64>,
+    pub cleaning_fee: Option<i64>,
+    pub total: Option<i64>,
+    pub currency: Option<String>,
+    /// While pending: when the hold lapses unless paid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_expires_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Entry> for BookingResponse {
+    fn from(e: Entry) -> Self {
+        let status = effective_status(&e, crate::db::now())
+            .map(BookingStatus::as_str)
+            .unwrap_or("unknown");
+        Self {
+            id: e.id,
+            property_id: e.property_id,
+            guest_id: e.guest_id,
+            status: status.to_owned(),
+            check_in: e.check_in,
+            check_out: e.check_out,
+            nights: e.nights,
+            guests: e.guests,
+            price_per_night: e.price_per_night,
+            cleaning_fee: e.cleaning_fee,
+            total: e.total,
+            currency: e.currency,
+            hold_expires_at: e
+                .hold_expires_at
+                .filter(|_| status == "pending")
+                .map(|t| t.and_utc()),
+            cancelled_by: e.cancelled_by,
+            created_at: e.created_at.and_utc(),
+            updated_at: e.updated_at.and_utc(),
+        }
+    }
+}
+
+/// `POST /bookings {property_id, check_in, check_out, guests}` → 201, pending.
+pub async fn create_booking(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    body: web::Json<Map<String, Value>>,
+) -> Result<HttpResponse, ApiError> {
+    let mut form = Form::new(
+        body.into_inner(),
+        &["property_id", "check_in", "check_out", "guests"],
+    );
+    let property_id = form.int("property_id");
+    if property_id.is_none() {
+        form.missing("property_id");
+    }
+    let (check_in, check_out) = (form.date("check_in"), form.date("check_out"));
+    let dates = match (check_in, check_out) {
+        (Some(a), Some(b)) => form.check("check_out", StayDates::new(a, b)),
+        _ => None,
+    };
+    let guests = form.int("guests").unwrap_or(1);
+    let guests = form.check(
+        "guests",
+        crate::domain::property::in_range(guests, 1, crate::domain::property::MAX_GUESTS),
+    );
+    form.finish()?;
+    let (Some(property_id), Some(dates), Some(guests)) = (property_id, dates, guests) else {
+        return Err(ApiError::Validation(Vec::new()));
+    };
+    let booking = bookings::create(
+        &state.properties,
+        &auth,
+        PropertyId(property_id),
+        dates,
+        guests,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(BookingResponse::from(booking)))
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    role: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
+}
+
+/// `GET /bookings` (my trips) or `?role=host` (bookings of my listings), newest first.
+pub async fn list_bookings(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let of = match query.role.as_deref() {
+        None | Some("guest") => BookingsOf::Guest(auth.id.0),
+        Some("host") => BookingsOf::Host(auth.id.0),
+        Some(_) => {
+            return Err(ApiError::validation(crate::domain::FieldError::new(
+                "role",
+                "unknown_role",
+                "role must be guest or host",
+            )));
+        }
+    };
+    let request = query.page.parse()?;
+    let rows = bookings::list(&state.db, of, request.before_id(), request.limit).await?;
+    Ok(HttpResponse::Ok().json(page(rows, request.limit, |e| e.id, BookingResponse::from)))
+}
+
+pub async fn get_booking(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    path: web::Path<i64>,
+) -> Result<web::Json<BookingResponse>, ApiError> {
+    let (booking, _) = bookings::get(&state.db, &auth, BookingId(path.into_inner())).await?;
+    Ok(web::Json(booking.into()))
+}
+
+pub async fn cancel_booking(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    path: web::Path<i64>,
+) -> Result<web::Json<BookingResponse>, ApiError> {
+    let id = BookingId(path.into_inner());
+    let booking = bookings::cancel(&state.db, &state.properties, &auth, id).await?;
+    Ok(web::Json(booking.into()))
+}

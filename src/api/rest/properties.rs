@@ -1,0 +1,521 @@
+//! `/api/v1/properties`: listings, search, availability and host blocks.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::form::Form;
+use super::pagination::{DEFAULT_LIMIT, MAX_LIMIT, Page, bad_cursor, decode_opaque, encode_opaque};
+use crate::auth::AuthUser;
+use crate::db::calendar::Entry;
+use crate::db::properties::{Property, SearchCursor, SearchFilter, Sort, city_key};
+use crate::domain::calendar::Busy;
+use crate::domain::property::{Amenities, bounded_text};
+use crate::domain::stay::{parse_date, window};
+use crate::domain::{
+    BlockId, Country, FieldError, FieldErrors, ListingInput, PropertyId, StayDates,
+};
+use crate::error::ApiError;
+use crate::services::{bookings, properties};
+use crate::state::AppState;
+
+/// A listing as clients see it.
+#[derive(Serialize)]
+pub struct PropertyResponse {
+    pub id: i64,
+    pub host_id: i64,
+    pub title: String,
+    pub description: String,
+    pub address: String,
+    pub city: String,
+    pub country: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub price_per_night: i64,
+    pub currency: String,
+    pub cleaning_fee: i64,
+    pub max_guests: i64,
+    pub min_nights: i64,
+    pub max_nights: i64,
+    pub amenities: Vec<&'static str>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Property> for PropertyResponse {
+    fn from(p: Property) -> Self {
+        Self {
+            id: p.id,
+            host_id: p.host_id,
+            title: p.title,
+            description: p.description,
+            address: p.address,
+            city: p.city,
+            country: p.country,
+            latitude: p.latitude,
+            longitude: p.longitude,
+            price_per_night: p.price_per_night,
+            currency: p.currency,
+            cleaning_fee: p.cleaning_fee,
+            max_guests: p.max_guests,
+            min_nights: p.min_nights,
+            max_nights: p.max_nights,
+            amenities: Amenities::from_mask(p.amenities).names(),
+            created_at: p.created_at.and_utc(),
+            updated_at: p.updated_at.and_utc(),
+        }
+    }
+}
+
+const LISTING_FIELDS: [&str; 14] = [
+    "title",
+    "description",
+    "address",
+    "city",
+    "country",
+    "latitude",
+    "longitude",
+    "price_per_night",
+    "currency",
+    "cleaning_fee",
+    "max_guests",
+    "min_nights",
+    "max_nights",
+    "amenities",
+];
+
+/// A listing body's fields, each read with its type checked.
+fn listing_input(body: Map<String, Value>) -> Result<ListingInput, ApiError> {
+    let mut form = Form::new(body, &LISTING_FIELDS);
+    let input = ListingInput {
+        title: form.string("title"),
+        description: form.string("description"),
+        address: form.string("address"),
+        city: form.string("city"),
+        country: form.string("country"),
+        latitude: form.float("latitude"),
+        longitude: form.float("longitude"),
+        price_per_night: form.int("price_per_night"),
+        currency: form.string("currency"),
+        cleaning_fee: form.int("cleaning_fee"),
+        max_guests: form.int("max_guests"),
+        min_nights: form.int("min_nights"),
+        max_nights: form.int("max_nights"),
+        amenities: form.strings("amenities"),
+    };
+    form.finish()?;
+    Ok(input)
+}
+
+pub async fn create_property(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    body: web::Json<Map<String, Value>>,
+) -> Result<HttpResponse, ApiError> {
+    let input = listing_input(body.into_inner())?;
+    let property = properties::create(&state.db, &auth, input).await?;
+    Ok(HttpResponse::Created().json(PropertyResponse::from(property)))
+}
+
+pub async fn get_property(
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+) -> Result<web::Json<PropertyResponse>, ApiError> {
+    let property = properties::get(&state.db, PropertyId(path.into_inner())).await?;
+    Ok(web::Json(property.into()))
+}
+
+pub async fn update_property(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    path: web::Path<i64>,
+    body: web::Json<Map<String, Value>>,
+) -> Result<web::Json<PropertyResponse>, ApiError> {
+    let id = PropertyId(path.into_inner());
+    // Who may change it is settled before what the change says.
+    properties::get_owned(&state.db, &auth, id).await?;
+    let input = listing_input(body.into_inner())?;
+    let property = properties::update(&state.db, &auth, id, input).await?;
+    Ok(web::Json(property.into()))
+}
+
+pub async fn delete_property(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = PropertyId(path.into_inner());
+    properties::delete(&state.db, &state.properties, &auth, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+const SEARCH_PARAMS: [&str; 15] = [
+    "city",
+    "country",
+    "min_price",
+    "max_price",
+    "guests",
+    "amenities",
+    "min_lat",
+    "max_lat",
+    "min_lon",
+    "max_lon",
+    "check_in",
+    "check_out",
+    "sort",
+    "limit",
+    "cursor",
+];
+
+/// `GET /properties?…`: every filter optional, all given ones must match.
+pub async fn search_properties(
+    state: web::Data<AppState>,
+    query: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = parse_search(query.into_inner())?;
+    let (sort, limit) = (filter.sort, filter.limit);
+    let rows = properties::search(&state.db, filter).await?;
+    let next_cursor = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|p| encode_search_cursor(sort, p)))
+        .flatten();
+    Ok(HttpResponse::Ok().json(Page {
+        items: rows.into_iter().map(PropertyResponse::from).collect(),
+        next_cursor,
+    }))
+}
+
+fn sort_name(sort: Sort) -> &'static str {
+    match sort {
+        Sort::PriceAsc => "price_asc",
+        Sort::PriceDesc => "price_desc",
+        Sort::Newest => "newest",
+    }
+}
+
+/// A search cursor names its sort, so it cannot be replayed under another.
+fn encode_search_cursor(sort: Sort, last: &Property) -> String {
+    encode_opaque(&format!(
+        "{}:{}:{}",
+        sort_name(sort),
+        last.price_per_night,
+        last.id
+    ))
+}
+
+fn decode_search_cursor(sort: Sort, raw: &str) -> Result<SearchCursor, FieldError> {
+    let text = decode_opaque(raw)?;
+    let mut parts = text.split(':');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(name), Some(price), Some(id), None) if name == sort_name(sort) => {
+            match (price.parse(), id.parse()) {
+                (Ok(price), Ok(id)) => Ok(SearchCursor { price, id }),
+                _ => Err(bad_cursor()),
+            }
+        }
+        _ => Err(bad_cursor()),
+    }
+}
+
+fn parse_search(params: Vec<(String, String)>) -> Result<SearchFilter, ApiError> {
+    let mut errors = FieldErrors::new();
+    let mut get = std::collections::HashMap::new();
+    for (name, value) in params {
+        if !SEARCH_PARAMS.contains(&name.as_str()) {
+            errors.push(FieldError::new(
+                &name,
+                "unknown_parameter",
+                format!(
+                    "unknown parameter; expected one of: {}",
+                    SEARCH_PARAMS.join(", ")
+                ),
+            ));
+        } else if get.insert(name.clone(), value).is_some() {
+            errors.push(FieldError::new(
+                &name,
+                "repeated_parameter",
+                "give each parameter once (amenities as a comma-separated list)",
+            ));
+        }
+    }
+    let int = |errors: &mut FieldErrors, name: &str, min: i64, max: i64| {
+        get.get(name).and_then(|raw| {
+            let parsed = raw
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| FieldError::new(name, "not_a_number", "must be a whole number"))
+                .and_then(|n| crate::domain::property::in_range(n, min, max));
+            errors.check(name, parsed)
+        })
+    };
+    let min_price = int(&mut errors, "min_price", 0, i64::MAX);
+    let max_price = int(&mut errors, "max_price", 0, i64::MAX);
+    let guests = int(
+        &mut errors,
+        "guests",
+        1,
+        crate::domain::property::MAX_GUESTS,
+    );
+    let limit = int(&mut errors, "limit", 1, MAX_LIMIT).unwrap_or(DEFAULT_LIMIT);
+    if let (Some(min), Some(max)) = (min_price, max_price)
+        && min > max
+    {
+        errors.push(FieldError::new(
+            "max_price",
+            "less_than_min_price",
+            "max_price must be at least min_price",
+        ));
+    }
+    let coord = |errors: &mut FieldErrors, name: &str, limit: f64| {
+        get.get(name).and_then(|raw| {
+            let parsed = raw
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && (-limit..=limit).contains(v))
+                .ok_or_else(|| {
+                    FieldError::new(
+                        name,
+                        "out_of_range",
+                        format!("must be a number from -{limit} to {limit}"),
+                    )
+                });
+            errors.check(name, parsed)
+        })
+    };
+    let bbox_parts = [
+        coord(&mut errors, "min_lat", 90.0),
+        coord(&mut errors, "max_lat", 90.0),
+        coord(&mut errors, "min_lon", 180.0),
+        coord(&mut errors, "max_lon", 180.0),
+    ];
+    let given = ["min_lat", "max_lat", "min_lon", "max_lon"]
+        .iter()
+        .filter(|n| get.contains_key(**n))
+        .count();
+    let bbox = match bbox_parts {
+        [Some(a), Some(b), Some(c), Some(d)] => {
+            if a > b || c > d {
+                errors.push(FieldError::new(
+                    "bbox",
+                    "invalid_bounding_box",
+                    "min_lat must not exceed max_lat, nor min_lon max_lon",
+                ));
+            }
+            Some((a, b, c, d))
+        }
+        _ => {
+            if given > 0 && given < 4 {
+                errors.push(FieldError::new(
+                    "bbox",
+                    "incomplete_bounding_box",
+                    "give all of min_lat, max_lat, min_lon and max_lon, or none",
+                ));
+            }
+            None
+        }
+    };
+    let city_filter = get.get("city").and_then(|c| {
+        errors
+            .check("city", bounded_text(c, 1, 100))
+            .map(|c| city_key(&c))
+    });
+    let country = get.get("country").and_then(|c| {
+        errors
+            .check("country", Country::parse(c))
+            .map(|c| c.to_string())
+    });
+    let amenities = get.get("amenities").and_then(|raw| {
+        let names: Vec<&str> = raw.split(',').filter(|s| !s.trim().is_empty()).collect();
+        errors
+            .check("amenities", Amenities::parse(&names))
+            .map(|a| a.mask())
+    });
+    let date = |errors: &mut FieldErrors, name: &str| {
+        get.get(name)
+            .and_then(|raw| errors.check(name, parse_date(raw)))
+    };
+    let (check_in, check_out) = (
+        date(&mut errors, "check_in"),
+        date(&mut errors, "check_out"),
+    );
+    let dates = match (check_in, check_out) {
+        (Some(a), Some(b)) => errors
+            .check("check_out", StayDates::new(a, b))
+            .map(|d| (d.check_in(), d.check_out(), d.nights())),
+        _ => {
+            if get.contains_key("check_in") != get.contains_key("check_out") {
+                errors.push(FieldError::new(
+                    "check_out",
+                    "incomplete_dates",
+                    "give both check_in and check_out, or neither",
+                ));
+            }
+            None
+        }
+    };
+    let sort = match get.get("sort").map(|s| s.trim()) {
+        None | Some("price_asc") => Sort::PriceAsc,
+        Some("price_desc") => Sort::PriceDesc,
+        Some("newest") => Sort::Newest,
+        Some(_) => {
+            errors.push(FieldError::new(
+                "sort",
+                "unknown_sort",
+                "sort must be one of price_asc, price_desc, newest",
+            ));
+            Sort::PriceAsc
+        }
+    };
+    let after = get
+        .get("cursor")
+        .and_then(|raw| errors.check("cursor", decode_search_cursor(sort, raw)));
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors.into_vec()));
+    }
+    Ok(SearchFilter {
+        city_key: city_filter,
+        country,
+        min_price,
+        max_price,
+        guests,
+        amenities,
+        bbox,
+        dates,
+        now: crate::db::now().naive_utc(),
+        sort,
+        after,
+        limit,
+    })
+}
+
+#[derive(Serialize)]
+pub struct AvailabilityResponse {
+    pub property_id: i64,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// The taken nights inside the window, `[start, end)`, clipped to it.
+    pub unavailable: Vec<BusyRange>,
+}
+
+#[derive(Serialize)]
+pub struct BusyRange {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub kind: Busy,
+}
+
+#[derive(serde::Deserialize)]
+pub struct AvailabilityQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /properties/{id}/availability?from=&to=`: anyone may look; nobody
+/// learns who booked.
+pub async fn get_availability(
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    query: web::Query<AvailabilityQuery>,
+) -> Result<web::Json<AvailabilityResponse>, ApiError> {
+    let id = PropertyId(path.into_inner());
+    let mut errors = FieldErrors::new();
+    let mut date = |name: &str, raw: &Option<String>| match raw {
+        None => {
+            errors.push(FieldError::new(
+                name,
+                "required",
+                format!("{name} is required"),
+            ));
+            None
+        }
+        Some(raw) => errors.check(name, parse_date(raw)),
+    };
+    let (from, to) = (date("from", &query.from), date("to", &query.to));
+    let range = match (from, to) {
+        (Some(from), Some(to)) => errors.check("to", window(from, to)),
+        _ => None,
+    };
+    let Some(range) = range.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::Validation(errors.into_vec()));
+    };
+    let busy = bookings::availability(&state.properties, id, range).await?;
+    Ok(web::Json(AvailabilityResponse {
+        property_id: id.0,
+        from: range.check_in(),
+        to: range.check_out(),
+        unavailable: busy
+            .into_iter()
+            .map(|(dates, kind)| BusyRange {
+                start: dates.check_in(),
+                end: dates.check_out(),
+                kind,
+            })
+            .collect(),
+    }))
+}
+
+/// A host's block as clients see it.
+#[derive(Serialize)]
+pub struct BlockResponse {
+    pub id: i64,
+    pub property_id: i64,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Entry> for BlockResponse {
+    fn from(e: Entry) -> Self {
+        Self {
+            id: e.id,
+            property_id: e.property_id,
+            start: e.check_in,
+            end: e.check_out,
+            reason: e.reason.unwrap_or_default(),
+            created_at: e.created_at.and_utc(),
+        }
+    }
+}
+
+pub async fn create_block(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    path: web::Path<i64>,
+    body: web::Json<Map<String, Value>>,
+) -> Result<HttpResponse, ApiError> {
+    let id = PropertyId(path.into_inner());
+    properties::get_owned(&state.db, &auth, id).await?;
+    let mut form = Form::new(body.into_inner(), &["start", "end", "reason"]);
+    let (start, end) = (form.date("start"), form.date("end"));
+    let dates = match (start, end) {
+        (Some(start), Some(end)) => form.check("end", StayDates::new(start, end)),
+        _ => None,
+    };
+    let reason = form.string("reason").unwrap_or_default();
+    let reason = form.check("reason", bounded_text(&reason, 0, 500));
+    form.finish()?;
+    let (Some(dates), Some(reason)) = (dates, reason) else {
+        return Err(ApiError::Validation(Vec::new()));
+    };
+    let block = bookings::add_block(&state.db, &state.properties, &auth, id, dates, reason).await?;
+    Ok(HttpResponse::Created().json(BlockResponse::from(block)))
+}
+
+pub async fn delete_block(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (property, block) = path.into_inner();
+    bookings::remove_block(
+        &state.db,
+        &state.properties,
+        &auth,
+        PropertyId(property),
+        BlockId(block),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,307 @@
+//! The `calendar_entries` table: every claim on a listing's nights, a guest's
+//! booking (a hold while pending) or a host's block.
+//!
+//! Live claims of one listing never overlap. PostgreSQL enforces it with an
+//! exclusion constraint; on SQLite, [`overlapping`] and the insert run inside
+//! one `BEGIN IMMEDIATE` transaction, which no other writer can interleave.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error};
+use diesel_async::RunQueryDsl;
+
+use super::schema::{calendar_entries, properties};
+use super::{AsConn, Conn};
+use crate::with_conn;
+
+/// The statuses that claim nights. A pending row stops claiming them once
+/// its `hold_expires_at` passes, even before the sweeper marks it expired.
+pub const LIVE_STATUSES: [&str; 4] = ["pending", "confirmed", "completed", "blocked"];
+pub const KIND_BOOKING: &str = "booking";
+pub const KIND_BLOCK: &str = "block";
+pub const STATUS_BLOCKED: &str = "blocked";
+
+#[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = calendar_entries)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct Entry {
+    pub id: i64,
+    pub property_id: i64,
+    pub kind: String,
+    pub status: String,
+    pub check_in: NaiveDate,
+    pub check_out: NaiveDate,
+    pub hold_expires_at: Option<NaiveDateTime>,
+    pub created_by: i64,
+    pub guest_id: Option<i64>,
+    pub guests: Option<i64>,
+    pub nights: Option<i64>,
+    pub price_per_night: Option<i64>,
+    pub cleaning_fee: Option<i64>,
+    pub total: Option<i64>,
+    pub currency: Option<String>,
+    pub reason: Option<String>,
+    pub cancelled_by: Option<i64>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Insertable, Default)]
+#[diesel(table_name = calendar_entries, treat_none_as_default_value = false)]
+pub struct NewEntry<'a> {
+    pub property_id: i64,
+    pub kind: &'a str,
+    pub status: &'a str,
+    pub check_in: NaiveDate,
+    pub check_out: NaiveDate,
+    pub hold_expires_at: Option<NaiveDateTime>,
+    pub created_by: i64,
+    pub guest_id: Option<i64>,
+    pub guests: Option<i64>,
+    pub nights: Option<i64>,
+    pub price_per_night: Option<i64>,
+    pub cleaning_fee: Option<i64>,
+    pub total: Option<i64>,
+    pub currency: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Did the database refuse a write because it would overlap a live claim?
+/// (PostgreSQL's exclusion constraint, SQLSTATE 23P01.)
+pub fn is_overlap_violation(e: &Error) -> bool {
+    matches!(e, Error::DatabaseError(_, info)
+        if info.constraint_name() == Some("calendar_entries_no_overlap"))
+}
+
+/// Did the write lose a deadlock (PostgreSQL 40P01) or a serialization race?
+/// Racing inserts into the exclusion constraint's index can deadlock; the
+/// loser is most likely, but not certainly, a conflict.
+pub fn is_retryable_race(e: &Error) -> bool {
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        Error::DatabaseError(_, info) => info.message().contains("deadlock detected"),
+        _ => false,
+    }
+}
+
+pub async fn insert(conn: &mut impl AsConn, new: &NewEntry<'_>) -> QueryResult<Entry> {
+    with_conn!(conn, |c| {
+        diesel::insert_into(calendar_entries::table)
+            .values(new)
+            .returning(Entry::as_returning())
+            .get_result(c)
+            .await
+    })
+}
+
+/// Many at once (the seeder), as [`super::properties::insert_many`] does.
+pub async fn insert_many(conn: &mut impl AsConn, rows: &[NewEntry<'_>]) -> QueryResult<usize> {
+    match conn.as_conn() {
+        Conn::Sqlite(c) => {
+            for row in rows {
+                diesel::insert_into(calendar_entries::table)
+                    .values(row)
+                    .execute(c)
+                    .await?;
+            }
+            Ok(rows.len())
+        }
+        Conn::Postgres(c) => {
+            diesel::insert_into(calendar_entries::table)
+                .values(rows)
+                .execute(c)
+                .await
+        }
+    }
+}
+
+pub async fn find(conn: &mut impl AsConn, id: i64) -> QueryResult<Option<Entry>> {
+    with_conn!(conn, |c| {
+        calendar_entries::table
+            .find(id)
+            .select(Entry::as_select())
+            .first(c)
+            .await
+            .optional()
+    })
+}
+
+/// A listing's live claims that end after `from`: what its actor holds in memory.
+pub async fn live_for_property(
+    conn: &mut impl AsConn,
+    property_id: i64,
+    from: NaiveDate,
+) -> QueryResult<Vec<Entry>> {
+    with_conn!(conn, |c| {
+        calendar_entries::table
+            .filter(calendar_entries::property_id.eq(property_id))
+            .filter(calendar_entries::status.eq_any(LIVE_STATUSES))
+            .filter(calendar_entries::check_out.gt(from))
+            .order(calendar_entries::check_in.asc())
+            .select(Entry::as_select())
+            .load(c)
+            .await
+    })
+}
+
+/// The first live claim on the listing sharing a night with
+/// `[check_in, check_out)` at `now` (a lapsed hold claims nothing).
+pub async fn overlapping(
+    conn: &mut impl AsConn,
+    property_id: i64,
+    check_in: NaiveDate,
+    check_out: NaiveDate,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Entry>> {
+    use calendar_entries::dsl as e;
+    with_conn!(conn, |c| {
+        e::calendar_entries
+            .filter(e::property_id.eq(property_id))
+            .filter(e::status.eq_any(LIVE_STATUSES))
+            .filter(e::check_in.lt(check_out))
+            .filter(e::check_out.gt(check_in))
+            .filter(e::status.ne("pending").or(e::hold_expires_at.gt(now)))
+            .select(Entry::as_select())
+            .first(c)
+            .await
+            .optional()
+    })
+}
+
+/// Marks lapsed holds expired: of one listing, or (`None`) of all. Returns
+/// the rows changed.
+pub async fn expire_lapsed_holds(
+    conn: &mut impl AsConn,
+    property_id: Option<i64>,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<Entry>> {
+    use calendar_entries::dsl as e;
+    with_conn!(conn, |c| {
+        let mut q = diesel::update(e::calendar_entries)
+            .filter(e::status.eq("pending"))
+            .filter(e::hold_expires_at.le(now))
+            .into_boxed();
+        if let Some(id) = property_id {
+            q = q.filter(e::property_id.eq(id));
+        }
+        q.set((e::status.eq("expired"), e::updated_at.eq(now)))
+            .returning(Entry::as_returning())
+            .get_results(c)
+            .await
+    })
+}
+
+/// Listings with a lapsed hold not yet marked expired (the sweeper's work list).
+pub async fn properties_with_lapsed_holds(
+    conn: &mut impl AsConn,
+    now: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<i64>> {
+    use calendar_entries::dsl as e;
+    with_conn!(conn, |c| {
+        e::calendar_entries
+            .filter(e::status.eq("pending"))
+            .filter(e::hold_expires_at.le(now))
+            .select(e::property_id)
+            .distinct()
+            .limit(limit)
+            .load(c)
+            .await
+    })
+}
+
+/// Moves an entry from `from` to `to`, if it is still in `from`.
+pub async fn set_status(
+    conn: &mut impl AsConn,
+    id: i64,
+    from: &str,
+    to: &str,
+    cancelled_by: Option<i64>,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Entry>> {
+    use calendar_entries::dsl as e;
+    with_conn!(conn, |c| {
+        diesel::update(e::calendar_entries.find(id).filter(e::status.eq(from)))
+            .set((
+                e::status.eq(to),
+                e::cancelled_by.eq(cancelled_by),
+                e::updated_at.eq(now),
+            ))
+            .returning(Entry::as_returning())
+            .get_result(c)
+            .await
+            .optional()
+    })
+}
+
+/// Deletes a block of this listing; false if there was none.
+pub async fn delete_block(conn: &mut impl AsConn, property_id: i64, id: i64) -> QueryResult<bool> {
+    use calendar_entries::dsl as e;
+    with_conn!(conn, |c| {
+        diesel::delete(
+            e::calendar_entries
+                .find(id)
+                .filter(e::property_id.eq(property_id))
+                .filter(e::kind.eq(KIND_BLOCK)),
+        )
+        .execute(c)
+        .await
+        .map(|n| n == 1)
+    })
+}
+
+/// Does the listing have a booking that still claims a night after `today`?
+pub async fn has_upcoming_bookings(
+    conn: &mut impl AsConn,
+    property_id: i64,
+    today: NaiveDate,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    use calendar_entries::dsl as e;
+    with_conn!(conn, |c| {
+        diesel::select(diesel::dsl::exists(
+            e::calendar_entries
+                .filter(e::property_id.eq(property_id))
+                .filter(e::kind.eq(KIND_BOOKING))
+                .filter(e::status.eq_any(["pending", "confirmed"]))
+                .filter(e::check_out.gt(today))
+                .filter(e::status.ne("pending").or(e::hold_expires_at.gt(now))),
+        ))
+        .get_result(c)
+        .await
+    })
+}
+
+/// Whose bookings a listing shows.
+#[derive(Clone, Copy, Debug)]
+pub enum BookingsOf {
+    /// Trips this user booked.
+    Guest(i64),
+    /// Bookings of this host's listings.
+    Host(i64),
+}
+
+/// One page of bookings, newest first, starting below `before_id`.
+pub async fn list_bookings(
+    conn: &mut impl AsConn,
+    of: BookingsOf,
+    before_id: i64,
+    limit: i64,
+) -> QueryResult<Vec<Entry>> {
+    use calendar_entries::dsl as e;
+    with_conn!(conn, |c| {
+        let mut q = e::calendar_entries
+            .inner_join(properties::table)
+            .filter(e::kind.eq(KIND_BOOKING))
+            .filter(e::id.lt(before_id))
+            .select(Entry::as_select())
+            .into_boxed();
+        q = match of {
+            BookingsOf::Guest(id) => q.filter(e::guest_id.eq(id)),
+            BookingsOf::Host(id) => q.filter(properties::host_id.eq(id)),
+        };
+        q.order(e::id.desc()).limit(limit).load(c).await
+    })
+}

@@ -1,0 +1,305 @@
+//! The `properties` table: listings, and the search over them.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::dsl::{exists, not};
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use diesel_async::RunQueryDsl;
+
+use super::schema::{calendar_entries, properties};
+use super::{AsConn, Conn};
+use crate::with_conn;
+
+#[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = properties)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct Property {
+    pub id: i64,
+    pub host_id: i64,
+    pub title: String,
+    pub description: String,
+    pub address: String,
+    pub city: String,
+    pub city_key: String,
+    pub country: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub price_per_night: i64,
+    pub currency: String,
+    pub cleaning_fee: i64,
+    pub max_guests: i64,
+    pub min_nights: i64,
+    pub max_nights: i64,
+    pub amenities: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub deleted_at: Option<NaiveDateTime>,
+}
+
+/// A listing's columns as written on create and update.
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = properties, treat_none_as_default_value = false)]
+pub struct PropertyFields<'a> {
+    pub title: &'a str,
+    pub description: &'a str,
+    pub address: &'a str,
+    pub city: &'a str,
+    pub city_key: &'a str,
+    pub country: &'a str,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub price_per_night: i64,
+    pub currency: &'a str,
+    pub cleaning_fee: i64,
+    pub max_guests: i64,
+    pub min_nights: i64,
+    pub max_nights: i64,
+    pub amenities: i64,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = properties, treat_none_as_default_value = false)]
+pub struct NewProperty<'a> {
+    pub host_id: i64,
+    pub created_at: NaiveDateTime,
+    #[diesel(embed)]
+    pub fields: PropertyFields<'a>,
+}
+
+/// The search key of a city name: trimmed and lower-cased.
+pub fn city_key(city: &str) -> String {
+    city.trim().to_lowercase()
+}
+
+pub async fn insert(conn: &mut impl AsConn, new: &NewProperty<'_>) -> QueryResult<Property> {
+    with_conn!(conn, |c| {
+        diesel::insert_into(properties::table)
+            .values(new)
+            .returning(Property::as_returning())
+            .get_result(c)
+            .await
+    })
+}
+
+/// Many at once (the seeder): one multi-row INSERT on PostgreSQL, a row at a
+/// time (a prepared statement, inside the caller's transaction) on SQLite.
+pub async fn insert_many(conn: &mut impl AsConn, rows: &[NewProperty<'_>]) -> QueryResult<usize> {
+    match conn.as_conn() {
+        Conn::Sqlite(c) => {
+            for row in rows {
+                diesel::insert_into(properties::table)
+                    .values(row)
+                    .execute(c)
+                    .await?;
+            }
+            Ok(rows.len())
+        }
+        Conn::Postgres(c) => {
+            diesel::insert_into(properties::table)
+                .values(rows)
+                .execute(c)
+                .await
+        }
+    }
+}
+
+/// A listing, deleted or not.
+pub async fn find(conn: &mut impl AsConn, id: i64) -> QueryResult<Option<Property>> {
+    with_conn!(conn, |c| {
+        properties::table
+            .find(id)
+            .select(Property::as_select())
+            .first(c)
+            .await
+            .optional()
+    })
+}
+
+/// A listing, read to write a booking against it. On PostgreSQL the row is
+/// share-locked until the transaction ends, so a concurrent delist (an
+/// UPDATE of the row) waits for the booking, and the booking for the delist.
+pub async fn find_for_booking(conn: &mut impl AsConn, id: i64) -> QueryResult<Option<Property>> {
+    match conn.as_conn() {
+        Conn::Sqlite(c) => properties::table
+            .find(id)
+            .select(Property::as_select())
+            .first(c)
+            .await
+            .optional(),
+        Conn::Postgres(c) => properties::table
+            .find(id)
+            .select(Property::as_select())
+            .for_share()
+            .first::<Property>(c)
+            .await
+            .optional(),
+    }
+}
+
+pub async fn update(
+    conn: &mut impl AsConn,
+    id: i64,
+    fields: &PropertyFields<'_>,
+) -> QueryResult<Option<Property>> {
+    with_conn!(conn, |c| {
+        diesel::update(
+            properties::table
+                .find(id)
+                .filter(properties::deleted_at.is_null()),
+        )
+        .set(fields)
+        .returning(Property::as_returning())
+        .get_result(c)
+        .await
+        .optional()
+    })
+}
+
+/// Marks a live listing deleted; false if it already was (or never existed).
+pub async fn mark_deleted(
+    conn: &mut impl AsConn,
+    id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    with_conn!(conn, |c| {
+        diesel::update(
+            properties::table
+                .find(id)
+                .filter(properties::deleted_at.is_null()),
+        )
+        .set((
+            properties::deleted_at.eq(now),
+            properties::updated_at.eq(now),
+        ))
+        .execute(c)
+        .await
+        .map(|n| n == 1)
+    })
+}
+
+/// One page of a host's live listings, by id.
+pub async fn list_by_host(
+    conn: &mut impl AsConn,
+    host_id: i64,
+    after_id: i64,
+    limit: i64,
+) -> QueryResult<Vec<Property>> {
+    with_conn!(conn, |c| {
+        properties::table
+            .filter(properties::host_id.eq(host_id))
+            .filter(properties::deleted_at.is_null())
+            .filter(properties::id.gt(after_id))
+            .order(properties::id.asc())
+            .limit(limit)
+            .select(Property::as_select())
+            .load(c)
+            .await
+    })
+}
+
+diesel::infix_operator!(BitAnd, " & ", BigInt);
+
+/// How search results are ordered; each order has an index that yields it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sort {
+    PriceAsc,
+    PriceDesc,
+    Newest,
+}
+
+/// Where the previous page ended: the last row's sort key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SearchCursor {
+    pub price: i64,
+    pub id: i64,
+}
+
+/// A search, parsed. Every filter is optional; all given ones must match.
+#[derive(Clone, Debug)]
+pub struct SearchFilter {
+    pub city_key: Option<String>,
+    pub country: Option<String>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    pub guests: Option<i64>,
+    /// Every bit set here must be set in the listing's amenities.
+    pub amenities: Option<i64>,
+    /// (min_lat, max_lat, min_lon, max_lon)
+    pub bbox: Option<(f64, f64, f64, f64)>,
+    /// Free for `[check_in, check_out)`, a stay of this many nights allowed.
+    pub dates: Option<(NaiveDate, NaiveDate, i64)>,
+    /// A hold whose expiry is at or before this no longer blocks its dates.
+    pub now: NaiveDateTime,
+    pub sort: Sort,
+    pub after: Option<SearchCursor>,
+    pub limit: i64,
+}
+
+/// Live listings matching `filter`, in its order, starting after its cursor.
+pub async fn search(conn: &mut impl AsConn, f: &SearchFilter) -> QueryResult<Vec<Property>> {
+    with_conn!(conn, |c| {
+        use properties::dsl as p;
+        let mut q = p::properties
+            .filter(p::deleted_at.is_null())
+            .select(Property::as_select())
+            .into_boxed();
+        if let Some(city) = &f.city_key {
+            q = q.filter(p::city_key.eq(city));
+        }
+        if let Some(country) = &f.country {
+            q = q.filter(p::country.eq(country));
+        }
+        if let Some(min) = f.min_price {
+            q = q.filter(p::price_per_night.ge(min));
+        }
+        if let Some(max) = f.max_price {
+            q = q.filter(p::price_per_night.le(max));
+        }
+        if let Some(guests) = f.guests {
+            q = q.filter(p::max_guests.ge(guests));
+        }
+        if let Some(mask) = f.amenities {
+            q = q.filter(BitAnd::new(p::amenities, mask.into_sql::<BigInt>()).eq(mask));
+        }
+        if let Some((min_lat, max_lat, min_lon, max_lon)) = f.bbox {
+            q = q
+                .filter(p::latitude.between(min_lat, max_lat))
+                .filter(p::longitude.between(min_lon, max_lon));
+        }
+        if let Some((check_in, check_out, nights)) = f.dates {
+            use calendar_entries::dsl as e;
+            q = q
+                .filter(p::min_nights.le(nights))
+                .filter(p::max_nights.ge(nights))
+                .filter(not(exists(
+                    e::calendar_entries
+                        .filter(e::property_id.eq(p::id))
+                        .filter(e::status.eq_any(super::calendar::LIVE_STATUSES))
+                        .filter(e::check_in.lt(check_out))
+                        .filter(e::check_out.gt(check_in))
+                        .filter(e::status.ne("pending").or(e::hold_expires_at.gt(f.now))),
+                )));
+        }
+        q = match (f.sort, f.after) {
+            (Sort::PriceAsc, Some(k)) => q.filter(
+                p::price_per_night
+                    .gt(k.price)
+                    .or(p::price_per_night.eq(k.price).and(p::id.gt(k.id))),
+            ),
+            (Sort::PriceDesc, Some(k)) => q.filter(
+                p::price_per_night
+                    .lt(k.price)
+                    .or(p::price_per_night.eq(k.price).and(p::id.lt(k.id))),
+            ),
+            (Sort::Newest, Some(k)) => q.filter(p::id.lt(k.id)),
+            (_, None) => q,
+        };
+        q = match f.sort {
+            Sort::PriceAsc => q.order((p::price_per_night.asc(), p::id.asc())),
+            Sort::PriceDesc => q.order((p::price_per_night.desc(), p::id.desc())),
+            Sort::Newest => q.order(p::id.desc()),
+        };
+        q.limit(f.limit).load(c).await
+    })
+}

@@ -1,0 +1,147 @@
+//! One listing's calendar as its actor holds it: the live claims on its nights.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::stay::StayDates;
+
+/// Why a night is not available, as anyone may see it (never whose it is).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Busy {
+    /// A confirmed (or completed) booking.
+    Booked,
+    /// A pending booking's hold, until it is paid or lapses.
+    Held,
+    /// The host blocked it.
+    Blocked,
+}
+
+/// One live claim: a booking, a hold or a block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    pub id: i64,
+    pub dates: StayDates,
+    pub busy: Busy,
+    /// For a hold: when it stops claiming its nights.
+    pub held_until: Option<DateTime<Utc>>,
+}
+
+impl Claim {
+    /// Does it still claim its nights at `now`? A hold stops at its expiry.
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        match (self.busy, self.held_until) {
+            (Busy::Held, Some(until)) => until > now,
+            _ => true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Calendar {
+    claims: Vec<Claim>,
+}
+
+impl Calendar {
+    pub fn new(claims: Vec<Claim>) -> Self {
+        Self { claims }
+    }
+
+    /// A live claim sharing a night with `dates`, if any.
+    pub fn conflict(&self, dates: &StayDates, now: DateTime<Utc>) -> Option<&Claim> {
+        self.claims
+            .iter()
+            .find(|c| c.is_live(now) && c.dates.overlaps(dates))
+    }
+
+    /// The busy ranges inside `window`, clipped to it, in date order.
+    pub fn unavailable(&self, window: &StayDates, now: DateTime<Utc>) -> Vec<(StayDates, Busy)> {
+        let mut out: Vec<_> = self
+            .claims
+            .iter()
+            .filter(|c| c.is_live(now))
+            .filter_map(|c| c.dates.clip(window).map(|d| (d, c.busy)))
+            .collect();
+        out.sort_by_key(|(d, _)| d.check_in());
+        out
+    }
+
+    /// Adds a claim, or replaces the one with its id.
+    pub fn put(&mut self, claim: Claim) {
+        self.remove(claim.id);
+        self.claims.push(claim);
+    }
+
+    /// Forgets a claim (cancelled, expired, unblocked).
+    pub fn remove(&mut self, id: i64) {
+        self.claims.retain(|c| c.id != id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.claims.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.claims.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::stay::parse_date;
+
+    fn dates(a: &str, b: &str) -> StayDates {
+        StayDates::new(parse_date(a).unwrap(), parse_date(b).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_lapsed_hold_frees_its_nights_at_its_expiry() {
+        let now = Utc::now();
+        let hold = Claim {
+            id: 1,
+            dates: dates("2027-01-01", "2027-01-05"),
+            busy: Busy::Held,
+            held_until: Some(now + chrono::Duration::seconds(1)),
+        };
+        let cal = Calendar::new(vec![hold]);
+        let wanted = dates("2027-01-03", "2027-01-04");
+        assert!(cal.conflict(&wanted, now).is_some());
+        assert!(
+            cal.conflict(&wanted, now + chrono::Duration::seconds(1))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn unavailable_ranges_are_clipped_sorted_and_kinded() {
+        let now = Utc::now();
+        let mut cal = Calendar::default();
+        cal.put(Claim {
+            id: 2,
+            dates: dates("2027-01-10", "2027-01-12"),
+            busy: Busy::Blocked,
+            held_until: None,
+        });
+        cal.put(Claim {
+            id: 1,
+            dates: dates("2026-12-30", "2027-01-03"),
+            busy: Busy::Booked,
+            held_until: None,
+        });
+        let window = dates("2027-01-01", "2027-02-01");
+        assert_eq!(
+            cal.unavailable(&window, now),
+            vec![
+                (dates("2027-01-01", "2027-01-03"), Busy::Booked),
+                (dates("2027-01-10", "2027-01-12"), Busy::Blocked),
+            ]
+        );
+        cal.remove(1);
+        assert_eq!(cal.len(), 1);
+        assert!(
+            cal.conflict(&dates("2027-01-12", "2027-01-14"), now)
+                .is_none()
+        );
+    }
+}

@@ -1,0 +1,137 @@
+//! Bookings and blocks: every change to a calendar goes to its listing's actor.
+
+use crate::actors::PropertyRegistry;
+use crate::actors::property::{
+    AddBlock, CancelBooking, ExpireHolds, GetAvailability, PlaceHold, RemoveBlock,
+};
+use crate::auth::AuthUser;
+use crate::db::calendar::{self, BookingsOf, Entry, KIND_BOOKING};
+use crate::db::{Db, now};
+use crate::domain::calendar::Busy;
+use crate::domain::{BlockId, BookingId, PropertyId, Role, StayDates};
+use crate::error::ApiError;
+use crate::services::properties;
+
+/// Holds the nights for the signed-in guest: a pending booking.
+pub async fn create(
+    registry: &PropertyRegistry,
+    auth: &AuthUser,
+    property: PropertyId,
+    dates: StayDates,
+    guests: i64,
+) -> Result<Entry, ApiError> {
+    let hold = PlaceHold {
+        guest: auth.id,
+        dates,
+        guests,
+    };
+    registry.send(property, hold).await
+}
+
+/// A booking its guest, its listing's host or an admin may see; anyone else
+/// is told it does not exist.
+pub async fn get(db: &Db, auth: &AuthUser, id: BookingId) -> Result<(Entry, i64), ApiError> {
+    let (entry, host_id) = db
+        .run(move |mut conn| async move {
+            let Some(entry) = calendar::find(&mut conn, id.0)
+                .await?
+                .filter(|e| e.kind == KIND_BOOKING)
+            else {
+                return Ok(None);
+            };
+            let host_id = crate::db::properties::find(&mut conn, entry.property_id)
+                .await?
+                .map(|p| p.host_id);
+            Ok::<_, ApiError>(host_id.map(|h| (entry, h)))
+        })
+        .await?
+        .ok_or(ApiError::NotFound("booking"))?;
+    let allowed =
+        entry.guest_id == Some(auth.id.0) || host_id == auth.id.0 || auth.role == Role::Admin;
+    if !allowed {
+        return Err(ApiError::NotFound("booking"));
+    }
+    Ok((entry, host_id))
+}
+
+/// One page, newest first: my trips, or the bookings of my listings.
+pub async fn list(
+    db: &Db,
+    of: BookingsOf,
+    before_id: i64,
+    limit: i64,
+) -> Result<Vec<Entry>, ApiError> {
+    db.run(move |mut conn| async move {
+        Ok(calendar::list_bookings(&mut conn, of, before_id, limit).await?)
+    })
+    .await
+}
+
+/// Its guest or its listing's host (or an admin) cancels; the nights are free at once.
+pub async fn cancel(
+    db: &Db,
+    registry: &PropertyRegistry,
+    auth: &AuthUser,
+    id: BookingId,
+) -> Result<Entry, ApiError> {
+    let (entry, _) = get(db, auth, id).await?;
+    let message = CancelBooking {
+        booking: id,
+        by: auth.id,
+    };
+    registry.send(PropertyId(entry.property_id), message).await
+}
+
+pub async fn add_block(
+    db: &Db,
+    registry: &PropertyRegistry,
+    auth: &AuthUser,
+    property: PropertyId,
+    dates: StayDates,
+    reason: String,
+) -> Result<Entry, ApiError> {
+    properties::get_owned(db, auth, property).await?;
+    let block = AddBlock {
+        by: auth.id,
+        dates,
+        reason,
+    };
+    registry.send(property, block).await
+}
+
+pub async fn remove_block(
+    db: &Db,
+    registry: &PropertyRegistry,
+    auth: &AuthUser,
+    property: PropertyId,
+    block: BlockId,
+) -> Result<(), ApiError> {
+    properties::get_owned(db, auth, property).await?;
+    registry.send(property, RemoveBlock { block }).await
+}
+
+/// The taken nights inside `window`, from the listing's actor.
+pub async fn availability(
+    registry: &PropertyRegistry,
+    property: PropertyId,
+    window: StayDates,
+) -> Result<Vec<(StayDates, Busy)>, ApiError> {
+    registry.send(property, GetAvailability { window }).await
+}
+
+/// Marks lapsed holds expired, listing by listing, through each one's actor.
+/// (They stopped claiming their nights the moment they lapsed.)
+pub async fn sweep_lapsed_holds(db: &Db, registry: &PropertyRegistry) -> Result<usize, ApiError> {
+    let ids = db
+        .run(move |mut conn| async move {
+            Ok::<_, ApiError>(
+                calendar::properties_with_lapsed_holds(&mut conn, now().naive_utc(), 1000).await?,
+            )
+        })
+        .await?;
+    let mut expired = 0;
+    for id in ids {
+        expired += registry.send(PropertyId(id), ExpireHolds).await?;
+    }
+    Ok(expired)
+}

@@ -1,0 +1,165 @@
+//! Listings: hosts create, change and delist their own; anyone searches and reads.
+
+use crate::actors::PropertyRegistry;
+use crate::actors::property::Delist;
+use crate::auth::AuthUser;
+use crate::db::properties::{self, NewProperty, Property, PropertyFields, SearchFilter, city_key};
+use crate::db::{Db, now};
+use crate::domain::stay::StayRules;
+use crate::domain::{
+    Amenities, Country, Currency, FieldErrors, Listing, ListingInput, PropertyId, Role,
+};
+use crate::error::ApiError;
+
+/// Only hosts (and admins) list places.
+fn require_host(auth: &AuthUser) -> Result<(), ApiError> {
+    match auth.role {
+        Role::Host | Role::Admin => Ok(()),
+        Role::Guest => Err(ApiError::Forbidden(
+            "only hosts can list places; become a host with PATCH /api/v1/users/me",
+        )),
+    }
+}
+
+/// The listing's owner, or an admin.
+pub fn require_owner(auth: &AuthUser, property: &Property) -> Result<(), ApiError> {
+    if property.host_id == auth.id.0 || auth.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("only the listing's host may change it"))
+    }
+}
+
+pub async fn create(db: &Db, auth: &AuthUser, input: ListingInput) -> Result<Property, ApiError> {
+    require_host(auth)?;
+    let listing = parse(input)?;
+    let host_id = auth.id.0;
+    db.run(move |mut conn| async move {
+        let now = now().naive_utc();
+        let key = city_key(&listing.city);
+        let new = NewProperty {
+            host_id,
+            created_at: now,
+            fields: fields_of(&listing, &key, now),
+        };
+        Ok(properties::insert(&mut conn, &new).await?)
+    })
+    .await
+}
+
+fn parse(input: ListingInput) -> Result<Listing, ApiError> {
+    let mut errors = FieldErrors::new();
+    input
+        .parse(&mut errors)
+        .ok_or_else(|| ApiError::Validation(errors.into_vec()))
+}
+
+fn fields_of<'a>(
+    listing: &'a Listing,
+    city_key: &'a str,
+    now: chrono::NaiveDateTime,
+) -> PropertyFields<'a> {
+    PropertyFields {
+        title: &listing.title,
+        description: &listing.description,
+        address: &listing.address,
+        city: &listing.city,
+        city_key,
+        country: listing.country.as_str(),
+        latitude: listing.latitude,
+        longitude: listing.longitude,
+        price_per_night: listing.price_per_night,
+        currency: listing.currency.code(),
+        cleaning_fee: listing.cleaning_fee,
+        max_guests: listing.rules.max_guests,
+        min_nights: listing.rules.min_nights,
+        max_nights: listing.rules.max_nights,
+        amenities: listing.amenities.mask(),
+        updated_at: now,
+    }
+}
+
+/// A stored listing as the domain sees it (stored rows were valid when written).
+fn listing_of(p: &Property) -> Result<Listing, ApiError> {
+    let corrupt = |what: &str| ApiError::Internal(anyhow::anyhow!("property {}: {what}", p.id));
+    Ok(Listing {
+        title: p.title.clone(),
+        description: p.description.clone(),
+        address: p.address.clone(),
+        city: p.city.clone(),
+        country: Country::parse(&p.country).map_err(|_| corrupt("country"))?,
+        latitude: p.latitude,
+        longitude: p.longitude,
+        price_per_night: p.price_per_night,
+        currency: Currency::parse(&p.currency).map_err(|_| corrupt("currency"))?,
+        cleaning_fee: p.cleaning_fee,
+        rules: StayRules {
+            max_guests: p.max_guests,
+            min_nights: p.min_nights,
+            max_nights: p.max_nights,
+        },
+        amenities: Amenities::from_mask(p.amenities),
+    })
+}
+
+/// A listing, deleted or not (for checks that must see past deletion).
+pub async fn find_any(db: &Db, id: PropertyId) -> Result<Property, ApiError> {
+    db.run(move |mut conn| async move {
+        properties::find(&mut conn, id.0)
+            .await?
+            .ok_or(ApiError::NotFound("property"))
+    })
+    .await
+}
+
+/// A live listing; a deleted one is not found.
+pub async fn get(db: &Db, id: PropertyId) -> Result<Property, ApiError> {
+    let property = find_any(db, id).await?;
+    if property.deleted_at.is_some() {
+        return Err(ApiError::NotFound("property"));
+    }
+    Ok(property)
+}
+
+/// A live listing its host (or an admin) is about to change.
+pub async fn get_owned(db: &Db, auth: &AuthUser, id: PropertyId) -> Result<Property, ApiError> {
+    let property = get(db, id).await?;
+    require_owner(auth, &property)?;
+    Ok(property)
+}
+
+/// Lays `input` over the listing and saves the whole, if valid. Bookings
+/// already made keep the price they were sold at.
+pub async fn update(
+    db: &Db,
+    auth: &AuthUser,
+    id: PropertyId,
+    input: ListingInput,
+) -> Result<Property, ApiError> {
+    let current = get_owned(db, auth, id).await?;
+    let listing = parse(input.over(&listing_of(&current)?))?;
+    db.run(move |mut conn| async move {
+        let now = now().naive_utc();
+        let key = city_key(&listing.city);
+        properties::update(&mut conn, id.0, &fields_of(&listing, &key, now))
+            .await?
+            .ok_or(ApiError::NotFound("property"))
+    })
+    .await
+}
+
+/// Delists: through the listing's actor, so no booking slips in meanwhile.
+pub async fn delete(
+    db: &Db,
+    registry: &PropertyRegistry,
+    auth: &AuthUser,
+    id: PropertyId,
+) -> Result<(), ApiError> {
+    get_owned(db, auth, id).await?;
+    registry.send(id, Delist).await
+}
+
+pub async fn search(db: &Db, filter: SearchFilter) -> Result<Vec<Property>, ApiError> {
+    db.run(move |mut conn| async move { Ok(properties::search(&mut conn, &filter).await?) })
+        .await
+}
