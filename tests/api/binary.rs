@@ -12,7 +12,7 @@ use crate::helpers::{Backend, TestDatabase, postgres_ready};
 const BIN: &str = env!("CARGO_BIN_EXE_roost");
 
 /// `roost` with a clean environment: only what a test sets.
-fn roost(dir: &std::path::Path) -> Command {
+pub(crate) fn roost(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir)
         .env_clear()
@@ -23,9 +23,9 @@ fn roost(dir: &std::path::Path) -> Command {
     cmd
 }
 
-struct Running {
+pub(crate) struct Running {
     child: Child,
-    port: u16,
+    pub port: u16,
 }
 
 impl Drop for Running {
@@ -36,7 +36,7 @@ impl Drop for Running {
 }
 
 /// Starts the server and waits for its "roost listening" log line.
-fn start(mut cmd: Command) -> Running {
+pub(crate) fn start(mut cmd: Command) -> Running {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

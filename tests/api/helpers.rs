@@ -257,6 +257,56 @@ impl TestApp {
         self.client.patch(self.url(path))
     }
 
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.client.delete(self.url(path))
+    }
+
+    /// Lists a place as `token`'s host: a valid listing with `overrides` laid over it.
+    pub async fn create_listing(&self, token: &str, overrides: Value) -> i64 {
+        let res = self
+            .post("/api/v1/properties")
+            .bearer_auth(token)
+            .json(&listing(overrides))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+    }
+
+    /// Asks to book `property` for `[check_in, check_out)`, two guests.
+    pub async fn book(
+        &self,
+        token: &str,
+        property: i64,
+        check_in: &str,
+        check_out: &str,
+    ) -> Response {
+        self.post("/api/v1/bookings")
+            .bearer_auth(token)
+            .json(&json!({
+                "property_id": property,
+                "check_in": check_in,
+                "check_out": check_out,
+                "guests": 2,
+            }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The listing's live claims straight from the database, as (check_in, check_out).
+    pub async fn live_claims(&self, property: i64) -> Vec<(chrono::NaiveDate, chrono::NaiveDate)> {
+        let mut conn = self.db.get().await.unwrap();
+        let from = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        roost::db::calendar::live_for_property(&mut conn, property, from)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.check_in, e.check_out))
+            .collect()
+    }
+
     pub async fn get_me(&self, token: &str) -> Response {
         self.get("/api/v1/users/me")
             .bearer_auth(token)
@@ -354,6 +404,39 @@ impl Drop for TestApp {
         // (Fields drop after this, so the database goes only once the server is told to stop.)
         drop(self.handle.stop(false));
     }
+}
+
+/// `YYYY-MM-DD`, `offset` days from today (UTC).
+pub fn day(offset: i64) -> String {
+    (chrono::Utc::now().date_naive() + chrono::Duration::days(offset))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// A valid listing body, with `overrides` laid over it.
+pub fn listing(overrides: Value) -> Value {
+    let mut body = json!({
+        "title": "Canal-side loft",
+        "description": "Bright, quiet, two minutes from the tram.",
+        "address": "Prinsengracht 263",
+        "city": "Amsterdam",
+        "country": "NL",
+        "latitude": 52.3752,
+        "longitude": 4.8840,
+        "price_per_night": 12_500,
+        "currency": "EUR",
+        "cleaning_fee": 3_000,
+        "max_guests": 4,
+        "min_nights": 1,
+        "max_nights": 30,
+        "amenities": ["wifi", "kitchen"],
+    });
+    if let (Some(body), Some(overrides)) = (body.as_object_mut(), overrides.as_object()) {
+        for (k, v) in overrides {
+            body.insert(k.clone(), v.clone());
+        }
+    }
+    body
 }
 
 /// Asserts the one error shape and the code; returns the body.

@@ -5,7 +5,10 @@ mod helpers;
 
 mod auth;
 mod binary;
+mod bookings;
+mod concurrency;
 mod errors;
 mod ops;
+mod properties;
 mod rate_limit;
 mod users;

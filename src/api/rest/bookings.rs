@@ -111,8 +111,8 @@ pub async fn create_booking(
 #[derive(Deserialize)]
 pub struct ListQuery {
     role: Option<String>,
-    #[serde(flatten)]
-    page: PageQuery,
+    limit: Option<i64>,
+    cursor: Option<String>,
 }
 
 /// `GET /bookings` (my trips) or `?role=host` (bookings of my listings), newest first.
@@ -132,7 +132,11 @@ pub async fn list_bookings(
             )));
         }
     };
-    let request = query.page.parse()?;
+    let request = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor.clone(),
+    }
+    .parse()?;
     let rows = bookings::list(&state.db, of, request.before_id(), request.limit).await?;
     Ok(HttpResponse::Ok().json(page(rows, request.limit, |e| e.id, BookingResponse::from)))
 }

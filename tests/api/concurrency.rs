@@ -1,0 +1,224 @@
+//! Invariants 1 and 2 under real concurrency: racing requests on one node,
+//! and on two `roost` processes sharing one database.
+
+use futures_util::future::join_all;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::binary::{roost, start};
+use crate::both_backends;
+use crate::helpers::{Backend, TestApp, TestDatabase, day, listing, postgres_ready};
+
+both_backends!(
+    fifty_racing_requests_for_the_same_dates_make_one_booking,
+    two_hundred_racing_overlapping_requests_never_double_book,
+);
+
+async fn fifty_racing_requests_for_the_same_dates_make_one_booking(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| s.workers = Some(2)).await;
+    let (_, host) = app.signed_in("host").await;
+    let (_, guest) = app.signed_in("guest").await;
+    let id = app.create_listing(&host, json!({})).await;
+    let (check_in, check_out) = (day(30), day(33));
+    let statuses: Vec<StatusCode> = join_all(
+        (0..50).map(|_| async { app.book(&guest, id, &check_in, &check_out).await.status() }),
+    )
+    .await;
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let conflicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((created, conflicts), (1, 49), "{statuses:?}");
+    assert_eq!(app.count("calendar_entries").await, 1);
+}
+
+/// A small deterministic generator, so a failure can be replayed.
+fn ranges(n: usize) -> Vec<(i64, i64)> {
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let start = 10 + (state % 60) as i64;
+            let nights = 1 + ((state >> 20) % 6) as i64;
+            (start, start + nights)
+        })
+        .collect()
+}
+
+async fn two_hundred_racing_overlapping_requests_never_double_book(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| s.workers = Some(2)).await;
+    let (_, host) = app.signed_in("host").await;
+    let (_, guest) = app.signed_in("guest").await;
+    let id = app.create_listing(&host, json!({"max_nights": 30})).await;
+    let wanted = ranges(200);
+    let results: Vec<((i64, i64), StatusCode)> = join_all(wanted.iter().map(|&(a, b)| {
+        let (app, guest) = (&app, &guest);
+        async move { ((a, b), app.book(guest, id, &day(a), &day(b)).await.status()) }
+    }))
+    .await;
+
+    let accepted: Vec<(i64, i64)> = results
+        .iter()
+        .filter(|(_, s)| *s == StatusCode::CREATED)
+        .map(|(r, _)| *r)
+        .collect();
+    assert!(
+        results
+            .iter()
+            .all(|(_, s)| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT),
+        "{results:?}"
+    );
+    assert!(!accepted.is_empty());
+
+    // In the database: as many live claims as 201s, and no two share a night.
+    let mut stored = app.live_claims(id).await;
+    assert_eq!(stored.len(), accepted.len());
+    stored.sort();
+    for pair in stored.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "overlap in the database: {pair:?}");
+    }
+    // Every 409 was true: nothing is ever cancelled here, so the nights it
+    // wanted are still held by some accepted booking.
+    for ((a, b), status) in &results {
+        if *status == StatusCode::CONFLICT {
+            assert!(
+                accepted.iter().any(|(x, y)| x < b && a < y),
+                "refused {a}..{b} but no accepted booking overlaps it"
+            );
+        }
+    }
+}
+
+/// Two server processes on one database, 100 racing requests for the same
+/// nights split between them: exactly one booking.
+async fn two_processes_one_database_one_booking(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = database.env_url();
+    let node = || {
+        let mut cmd = roost(dir.path());
+        cmd.env("DATABASE_URL", &url)
+            .env("ROOST_API_RATE_LIMIT", "0")
+            .env("ROOST_AUTH_RATE_LIMIT", "0")
+            .env("ROOST_WORKERS", "2");
+        std::thread::spawn(move || start(cmd))
+    };
+    let (a, b) = (node(), node());
+    let nodes = [a.join().unwrap(), b.join().unwrap()];
+    let base = |i: usize| format!("http://127.0.0.1:{}/api/v1", nodes[i % 2].port);
+    let client = reqwest::Client::new();
+
+    let mut tokens = Vec::new();
+    for (i, role) in ["host", "guest"].iter().enumerate() {
+        let email = format!("{role}@example.com");
+        let res = client
+            .post(format!("{}/auth/register", base(i)))
+            .json(&json!({"email": email, "password": "password123", "name": role, "role": role}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let body: Value = client
+            .post(format!("{}/auth/login", base(i)))
+            .json(&json!({"email": email, "password": "password123"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        tokens.push(body["token"].as_str().unwrap().to_owned());
+    }
+    let res = client
+        .post(format!("{}/properties", base(0)))
+        .bearer_auth(&tokens[0])
+        .json(&listing(json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    // Both nodes' actors have the calendar in memory before the race.
+    for i in 0..2 {
+        let res = client
+            .get(format!(
+                "{}/properties/{id}/availability?from={}&to={}",
+                base(i),
+                day(0),
+                day(60)
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    let (check_in, check_out) = (day(40), day(44));
+    let statuses: Vec<StatusCode> = join_all((0..100).map(|i| {
+        let (client, token, url) = (&client, &tokens[1], format!("{}/bookings", base(i)));
+        let body =
+            json!({"property_id": id, "check_in": check_in, "check_out": check_out, "guests": 1});
+        async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    }))
+    .await;
+    let created = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CREATED)
+        .count();
+    let conflicts = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((created, conflicts), (1, 99), "{statuses:?}");
+
+    let db = roost::db::Db::connect(&database.url, Some(1)).unwrap();
+    let mut conn = db.get().await.unwrap();
+    let live = roost::db::calendar::live_for_property(
+        &mut conn,
+        id,
+        chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(live.len(), 1);
+
+    // Each node, asked again, knows the nights are taken (the 409 is checked
+    // against the database, not only a node's memory).
+    for i in 0..2 {
+        let res = client
+            .post(format!("{}/bookings", base(i)))
+            .bearer_auth(&tokens[1])
+            .json(&json!({"property_id": id, "check_in": day(43), "check_out": day(45)}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+    }
+}
+
+#[actix_web::test]
+async fn two_processes_one_sqlite_file_one_booking() {
+    two_processes_one_database_one_booking(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn two_processes_one_postgres_database_one_booking() {
+    if postgres_ready("two_processes_one_postgres_database_one_booking").await {
+        two_processes_one_database_one_booking(Backend::Postgres).await;
+    }
+}
