@@ -9,6 +9,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod seed;
 pub mod services;
 pub mod startup;
 pub mod state;

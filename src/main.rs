@@ -1,4 +1,4 @@
-//! The `roost` binary: `serve` (the default), `migrate`, `user create`.
+//! The `roost` binary: `serve` (the default), `migrate`, `seed`, `user create`.
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -24,6 +24,23 @@ enum Command {
     Serve,
     /// Apply pending migrations and exit.
     Migrate,
+    /// Fill an empty database with demo data, the same for the same --seed.
+    Seed {
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, default_value_t = 1_000)]
+        properties: usize,
+        #[arg(long, default_value_t = 10_000)]
+        bookings: usize,
+        /// Defaults to one host per 20 listings (at least 1).
+        #[arg(long)]
+        hosts: Option<usize>,
+        #[arg(long, default_value_t = 2_000)]
+        guests: usize,
+        /// The day bookings are laid out around (YYYY-MM-DD); defaults to today (UTC).
+        #[arg(long)]
+        today: Option<chrono::NaiveDate>,
+    },
     /// Manage accounts from the command line.
     User {
         #[command(subcommand)]
@@ -63,6 +80,24 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
+        Command::Seed {
+            seed,
+            properties,
+            bookings,
+            hosts,
+            guests,
+            today,
+        } => {
+            let opts = roost::seed::SeedOptions {
+                seed,
+                properties,
+                bookings,
+                hosts: hosts.unwrap_or((properties / 20).max(1)),
+                guests,
+                today: today.unwrap_or_else(|| chrono::Utc::now().date_naive()),
+            };
+            seed_database(settings, opts).await
+        }
         Command::User {
             command:
                 UserCommand::Create {
@@ -96,6 +131,13 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     for version in applied {
         println!("applied {version}");
     }
+    Ok(())
+}
+
+async fn seed_database(settings: Settings, opts: roost::seed::SeedOptions) -> anyhow::Result<()> {
+    migrations::run(&settings.database_url).await?;
+    let db = Db::connect(&settings.database_url, Some(2))?;
+    println!("{}", roost::seed::run(&db, opts).await?);
     Ok(())
 }
 

@@ -46,7 +46,7 @@ pub struct Entry {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(Insertable, Default)]
+#[derive(Insertable, Default, Clone)]
 #[diesel(table_name = calendar_entries, treat_none_as_default_value = false)]
 pub struct NewEntry<'a> {
     pub property_id: i64,
@@ -96,21 +96,29 @@ pub async fn insert(conn: &mut impl AsConn, new: &NewEntry<'_>) -> QueryResult<E
     })
 }
 
-/// Many at once (the seeder), as [`super::properties::insert_many`] does.
-pub async fn insert_many(conn: &mut impl AsConn, rows: &[NewEntry<'_>]) -> QueryResult<usize> {
+/// Many at once (the seeder): one multi-row INSERT on PostgreSQL; on SQLite
+/// multi-row INSERTs of 1,000 rows in one blocking task (inside the caller's
+/// transaction), rather than one task per row.
+pub async fn insert_many(
+    conn: &mut impl AsConn,
+    rows: Vec<NewEntry<'static>>,
+) -> QueryResult<usize> {
     match conn.as_conn() {
         Conn::Sqlite(c) => {
-            for row in rows {
-                diesel::insert_into(calendar_entries::table)
-                    .values(row)
-                    .execute(c)
-                    .await?;
-            }
-            Ok(rows.len())
+            c.spawn_blocking(move |sync| {
+                // SQLite allows 32,766 bound values per statement.
+                let mut written = 0;
+                for chunk in rows.chunks(1_000) {
+                    let insert = diesel::insert_into(calendar_entries::table).values(chunk);
+                    written += diesel::RunQueryDsl::execute(insert, sync)?;
+                }
+                Ok(written)
+            })
+            .await
         }
         Conn::Postgres(c) => {
             diesel::insert_into(calendar_entries::table)
-                .values(rows)
+                .values(&rows)
                 .execute(c)
                 .await
         }

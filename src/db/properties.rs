@@ -82,23 +82,31 @@ pub async fn insert(conn: &mut impl AsConn, new: &NewProperty<'_>) -> QueryResul
     })
 }
 
-/// Many at once (the seeder): one multi-row INSERT on PostgreSQL, a row at a
-/// time (a prepared statement, inside the caller's transaction) on SQLite.
-pub async fn insert_many(conn: &mut impl AsConn, rows: &[NewProperty<'_>]) -> QueryResult<usize> {
+/// Many at once (the seeder), returning their ids in order: one multi-row
+/// INSERT on PostgreSQL, a row at a time (a prepared statement, inside the
+/// caller's transaction) on SQLite.
+pub async fn insert_many(
+    conn: &mut impl AsConn,
+    rows: &[NewProperty<'_>],
+) -> QueryResult<Vec<i64>> {
     match conn.as_conn() {
         Conn::Sqlite(c) => {
+            let mut ids = Vec::with_capacity(rows.len());
             for row in rows {
-                diesel::insert_into(properties::table)
+                let id = diesel::insert_into(properties::table)
                     .values(row)
-                    .execute(c)
+                    .returning(properties::id)
+                    .get_result(c)
                     .await?;
+                ids.push(id);
             }
-            Ok(rows.len())
+            Ok(ids)
         }
         Conn::Postgres(c) => {
             diesel::insert_into(properties::table)
                 .values(rows)
-                .execute(c)
+                .returning(properties::id)
+                .get_results(c)
                 .await
         }
     }

@@ -4,8 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::AsConn;
 use super::schema::users;
+use super::{AsConn, Conn};
 use crate::with_conn;
 
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
@@ -53,6 +53,31 @@ pub async fn insert(conn: &mut impl AsConn, new: &NewUser<'_>) -> QueryResult<Us
             .get_result(c)
             .await
     })
+}
+
+/// Many at once (the seeder), as [`super::properties::insert_many`] does.
+pub async fn insert_many(conn: &mut impl AsConn, rows: &[NewUser<'_>]) -> QueryResult<Vec<i64>> {
+    match conn.as_conn() {
+        Conn::Sqlite(c) => {
+            let mut ids = Vec::with_capacity(rows.len());
+            for row in rows {
+                let id = diesel::insert_into(users::table)
+                    .values(row)
+                    .returning(users::id)
+                    .get_result(c)
+                    .await?;
+                ids.push(id);
+            }
+            Ok(ids)
+        }
+        Conn::Postgres(c) => {
+            diesel::insert_into(users::table)
+                .values(rows)
+                .returning(users::id)
+                .get_results(c)
+                .await
+        }
+    }
 }
 
 pub async fn find(conn: &mut impl AsConn, id: i64) -> QueryResult<Option<User>> {

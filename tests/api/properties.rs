@@ -519,7 +519,7 @@ async fn search_cursor_walks_every_page_exactly_once(backend: Backend) {
         match sort {
             "price_asc" => expected.sort(),
             "price_desc" => expected.sort_by(|a, b| b.cmp(a)),
-            _ => expected.sort_by(|a, b| b.1.cmp(&a.1)),
+            _ => expected.sort_by_key(|e| std::cmp::Reverse(e.1)),
         }
         assert_eq!(seen, expected, "{sort}: in order");
     }

@@ -1,0 +1,388 @@
+//! `roost seed`: realistic demo data, the same for the same `--seed`: hosts,
+//! guests, listings spread around real cities, and bookings in the past
+//! (completed, some cancelled) and the future (confirmed, some cancelled).
+//! Dates are laid out around the day it runs (or `--today`).
+//!
+//! Rows go in batches (multi-row INSERTs on PostgreSQL; prepared statements
+//! inside one transaction per batch on SQLite).
+
+use std::time::Instant;
+
+use anyhow::Context;
+use chrono::{Duration, NaiveDate, NaiveDateTime};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::db::Db;
+use crate::db::calendar::{self, KIND_BOOKING, NewEntry};
+use crate::db::properties::{self, NewProperty, PropertyFields, city_key};
+use crate::db::users::{self, NewUser};
+use crate::domain::Password;
+use crate::domain::property::AMENITIES;
+use crate::write_tx;
+
+/// Every seeded account's password.
+pub const DEMO_PASSWORD: &str = "roost-demo-password";
+
+pub struct SeedOptions {
+    pub seed: u64,
+    pub properties: usize,
+    pub bookings: usize,
+    pub hosts: usize,
+    pub guests: usize,
+    pub today: NaiveDate,
+}
+
+/// (city, country, currency, latitude, longitude)
+const CITIES: [(&str, &str, &str, f64, f64); 32] = [
+    ("Paris", "FR", "EUR", 48.8566, 2.3522),
+    ("Lyon", "FR", "EUR", 45.7640, 4.8357),
+    ("Amsterdam", "NL", "EUR", 52.3676, 4.9041),
+    ("Berlin", "DE", "EUR", 52.5200, 13.4050),
+    ("Munich", "DE", "EUR", 48.1351, 11.5820),
+    ("Lisbon", "PT", "EUR", 38.7223, -9.1393),
+    ("Porto", "PT", "EUR", 41.1579, -8.6291),
+    ("Barcelona", "ES", "EUR", 41.3874, 2.1686),
+    ("Madrid", "ES", "EUR", 40.4168, -3.7038),
+    ("Rome", "IT", "EUR", 41.9028, 12.4964),
+    ("Florence", "IT", "EUR", 43.7696, 11.2558),
+    ("Vienna", "AT", "EUR", 48.2082, 16.3738),
+    ("Prague", "CZ", "CZK", 50.0755, 14.4378),
+    ("Copenhagen", "DK", "DKK", 55.6761, 12.5683),
+    ("Stockholm", "SE", "SEK", 59.3293, 18.0686),
+    ("London", "GB", "GBP", 51.5072, -0.1276),
+    ("Edinburgh", "GB", "GBP", 55.9533, -3.1883),
+    ("Dublin", "IE", "EUR", 53.3498, -6.2603),
+    ("Reykjavik", "IS", "ISK", 64.1466, -21.9426),
+    ("New York", "US", "USD", 40.7128, -74.0060),
+    ("San Francisco", "US", "USD", 37.7749, -122.4194),
+    ("Austin", "US", "USD", 30.2672, -97.7431),
+    ("Montreal", "CA", "CAD", 45.5019, -73.5674),
+    ("Mexico City", "MX", "MXN", 19.4326, -99.1332),
+    ("Buenos Aires", "AR", "ARS", -34.6037, -58.3816),
+    ("Rio de Janeiro", "BR", "BRL", -22.9068, -43.1729),
+    ("Cape Town", "ZA", "ZAR", -33.9249, 18.4241),
+    ("Marrakesh", "MA", "MAD", 31.6295, -7.9811),
+    ("Tokyo", "JP", "JPY", 35.6762, 139.6503),
+    ("Kyoto", "JP", "JPY", 35.0116, 135.7681),
+    ("Bangkok", "TH", "THB", 13.7563, 100.5018),
+    ("Sydney", "AU", "AUD", -33.8688, 151.2093),
+];
+
+const KINDS: [&str; 8] = [
+    "loft",
+    "studio",
+    "flat",
+    "cottage",
+    "townhouse",
+    "cabin",
+    "villa",
+    "room",
+];
+const MOODS: [&str; 8] = [
+    "Bright", "Quiet", "Cosy", "Airy", "Charming", "Modern", "Sunny", "Hidden",
+];
+const STREETS: [&str; 8] = [
+    "Market Street",
+    "Station Road",
+    "Harbour Lane",
+    "Park Avenue",
+    "Old Town Square",
+    "River Walk",
+    "Hill Road",
+    "Garden Row",
+];
+
+const USER_BATCH: usize = 4_000;
+const PROPERTY_BATCH: usize = 3_000;
+const BOOKING_BATCH: usize = 3_000;
+
+/// Fills an empty database; returns a one-line summary.
+pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
+    let started = Instant::now();
+    let existing = db
+        .run(|mut conn| async move {
+            Ok::<_, anyhow::Error>(properties::find(&mut conn, 1).await?.is_some())
+        })
+        .await?;
+    anyhow::ensure!(
+        opts.hosts > 0 && opts.guests > 0,
+        "--hosts and --guests must be at least 1"
+    );
+    anyhow::ensure!(
+        !existing,
+        "the database already has listings; seed a fresh one"
+    );
+    let mut rng = StdRng::seed_from_u64(opts.seed);
+    let password = Password::parse(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!(e.message))?;
+    let hash = crate::auth::password::hash(password)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let base_time = opts.today.and_hms_opt(9, 0, 0).context("today")? - Duration::days(400);
+
+    // Users: hosts first, then guests; their ids follow insertion order from
+    // the first id the table hands out.
+    let total_users = opts.hosts + opts.guests;
+    let mut user_ids = Vec::with_capacity(total_users);
+    for start in (0..total_users).step_by(USER_BATCH) {
+        let end = (start + USER_BATCH).min(total_users);
+        let hash = hash.clone();
+        let rows: Vec<(String, String, &'static str)> = (start..end)
+            .map(|i| {
+                if i < opts.hosts {
+                    (format!("host{i}@demo.roost"), format!("Host {i}"), "host")
+                } else {
+                    let g = i - opts.hosts;
+                    (
+                        format!("guest{g}@demo.roost"),
+                        format!("Guest {g}"),
+                        "guest",
+                    )
+                }
+            })
+            .collect();
+        let ids = db
+            .run(move |mut conn| async move {
+                let new: Vec<NewUser> = rows
+                    .iter()
+                    .map(|(email, name, role)| NewUser {
+                        email,
+                        name,
+                        password_hash: &hash,
+                        role,
+                        active: true,
+                        created_at: base_time,
+                        updated_at: base_time,
+                    })
+                    .collect();
+                write_tx!(&mut conn, |c| users::insert_many(c, &new).await)
+                    .map_err(anyhow::Error::from)
+            })
+            .await?;
+        user_ids.extend(ids);
+    }
+    let (host_ids, guest_ids) = user_ids.split_at(opts.hosts);
+
+    // Listings.
+    struct Listing {
+        host_id: i64,
+        title: String,
+        address: String,
+        city: usize,
+        latitude: f64,
+        longitude: f64,
+        price: i64,
+        cleaning_fee: i64,
+        max_guests: i64,
+        min_nights: i64,
+        max_nights: i64,
+        amenities: i64,
+        created_at: NaiveDateTime,
+    }
+    let mut property_ids = Vec::with_capacity(opts.properties);
+    let mut listings = Vec::with_capacity(opts.properties);
+    for i in 0..opts.properties {
+        let city = rng.random_range(0..CITIES.len());
+        let (_, _, currency, lat, lon) = CITIES[city];
+        let kind = KINDS[rng.random_range(0..KINDS.len())];
+        let max_guests = match kind {
+            "room" | "studio" => rng.random_range(1..=2),
+            "villa" | "townhouse" => rng.random_range(4..=12),
+            _ => rng.random_range(2..=6),
+        };
+        // Prices in minor units, scaled for currencies with many units.
+        let scale = match currency {
+            "JPY" | "ISK" => 100,
+            "CZK" | "THB" | "MXN" | "ARS" | "ZAR" | "MAD" | "DKK" | "SEK" | "BRL" => 10,
+            _ => 1,
+        };
+        let min_nights = *[1, 1, 1, 2, 2, 3, 7]
+            .get(rng.random_range(0..7))
+            .unwrap_or(&1);
+        let mut amenities = 0i64;
+        for bit in 0..AMENITIES.len() {
+            if rng.random_bool(0.3) {
+                amenities |= 1 << bit;
+            }
+        }
+        listings.push(Listing {
+            host_id: host_ids[i % host_ids.len()],
+            title: format!(
+                "{} {} in {}",
+                MOODS[rng.random_range(0..MOODS.len())],
+                kind,
+                CITIES[city].0
+            ),
+            address: format!(
+                "{} {}",
+                rng.random_range(1..300),
+                STREETS[rng.random_range(0..STREETS.len())]
+            ),
+            city,
+            latitude: lat + rng.random_range(-0.08..0.08),
+            longitude: lon + rng.random_range(-0.08..0.08),
+            price: rng.random_range(40..400) * 100 * scale,
+            cleaning_fee: rng.random_range(0..60) * 100 * scale,
+            max_guests,
+            min_nights,
+            max_nights: rng.random_range(14..=60).max(min_nights),
+            amenities,
+            created_at: base_time + Duration::minutes(i as i64),
+        });
+    }
+    for chunk in listings.chunks(PROPERTY_BATCH) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|l| {
+                (
+                    l.host_id,
+                    l.title.clone(),
+                    l.address.clone(),
+                    l.city,
+                    l.latitude,
+                    l.longitude,
+                    l.price,
+                    l.cleaning_fee,
+                    (l.max_guests, l.min_nights, l.max_nights),
+                    l.amenities,
+                    l.created_at,
+                )
+            })
+            .collect();
+        let ids = db
+            .run(move |mut conn| async move {
+                let keys: Vec<String> = CITIES.iter().map(|c| city_key(c.0)).collect();
+                let new: Vec<NewProperty> = rows
+                    .iter()
+                    .map(|r| NewProperty {
+                        host_id: r.0,
+                        created_at: r.10,
+                        fields: PropertyFields {
+                            title: &r.1,
+                            description: "A seeded demo listing.",
+                            address: &r.2,
+                            city: CITIES[r.3].0,
+                            city_key: &keys[r.3],
+                            country: CITIES[r.3].1,
+                            latitude: r.4,
+                            longitude: r.5,
+                            price_per_night: r.6,
+                            currency: CITIES[r.3].2,
+                            cleaning_fee: r.7,
+                            max_guests: r.8.0,
+                            min_nights: r.8.1,
+                            max_nights: r.8.2,
+                            amenities: r.9,
+                            updated_at: r.10,
+                        },
+                    })
+                    .collect();
+                write_tx!(&mut conn, |c| properties::insert_many(c, &new).await)
+                    .map_err(anyhow::Error::from)
+            })
+            .await?;
+        property_ids.extend(ids);
+    }
+
+    // Bookings: each listing's stays follow one another with gaps, half of
+    // them before today, so no two live ones overlap.
+    let per_listing = opts.bookings / opts.properties.max(1);
+    let extra = opts.bookings % opts.properties.max(1);
+    let now = opts.today.and_hms_opt(12, 0, 0).context("today")?;
+    let mut batch = Vec::with_capacity(BOOKING_BATCH);
+    let mut written = 0usize;
+    for (i, l) in listings.iter().enumerate() {
+        let count = per_listing + usize::from(i < extra);
+        let mut day = opts.today - Duration::days((count as i64 * 9) / 2);
+        for _ in 0..count {
+            day += Duration::days(rng.random_range(0..=4));
+            let nights = rng.random_range(l.min_nights..=l.max_nights.min(l.min_nights + 6));
+            let check_in = day;
+            let check_out = day + Duration::days(nights);
+            day = check_out;
+            let cancelled = rng.random_bool(0.08);
+            let status = match (cancelled, check_out <= opts.today) {
+                (true, _) => "cancelled",
+                (false, true) => "completed",
+                (false, false) => "confirmed",
+            };
+            let guest = guest_ids[rng.random_range(0..guest_ids.len())];
+            batch.push(SeedBooking {
+                property_id: property_ids[i],
+                status,
+                check_in,
+                check_out,
+                guest,
+                guests: rng.random_range(1..=l.max_guests),
+                nights,
+                price: l.price,
+                cleaning_fee: l.cleaning_fee,
+                currency: CITIES[l.city].2,
+                created_at: (check_in.and_hms_opt(10, 0, 0).unwrap_or(now)
+                    - Duration::days(rng.random_range(3..60)))
+                .min(now),
+            });
+            if batch.len() == BOOKING_BATCH {
+                written += write_bookings(db, std::mem::take(&mut batch)).await?;
+            }
+        }
+    }
+    written += write_bookings(db, batch).await?;
+
+    Ok(format!(
+        "seeded {} hosts, {} guests, {} listings and {} bookings in {:.1?} (seed {}; every password: {DEMO_PASSWORD})",
+        opts.hosts,
+        opts.guests,
+        opts.properties,
+        written,
+        started.elapsed(),
+        opts.seed,
+    ))
+}
+
+struct SeedBooking {
+    property_id: i64,
+    status: &'static str,
+    check_in: NaiveDate,
+    check_out: NaiveDate,
+    guest: i64,
+    guests: i64,
+    nights: i64,
+    price: i64,
+    cleaning_fee: i64,
+    currency: &'static str,
+    created_at: NaiveDateTime,
+}
+
+async fn write_bookings(db: &Db, rows: Vec<SeedBooking>) -> anyhow::Result<usize> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    db.run(move |mut conn| async move {
+        let new: Vec<NewEntry<'static>> = rows
+            .iter()
+            .map(|b| NewEntry {
+                property_id: b.property_id,
+                kind: KIND_BOOKING,
+                status: b.status,
+                check_in: b.check_in,
+                check_out: b.check_out,
+                hold_expires_at: None,
+                created_by: b.guest,
+                guest_id: Some(b.guest),
+                guests: Some(b.guests),
+                nights: Some(b.nights),
+                price_per_night: Some(b.price),
+                cleaning_fee: Some(b.cleaning_fee),
+                total: Some(b.nights * b.price + b.cleaning_fee),
+                currency: Some(b.currency),
+                reason: None,
+                created_at: b.created_at,
+                updated_at: b.created_at,
+            })
+            .collect();
+        write_tx!(&mut conn, |c| calendar::insert_many(c, new.clone()).await)
+            .map_err(anyhow::Error::from)
+    })
+    .await
+}
