@@ -21,6 +21,19 @@ pub const KIND_BOOKING: &str = "booking";
 pub const KIND_BLOCK: &str = "block";
 pub const STATUS_BLOCKED: &str = "blocked";
 
+/// Does the entry claim its nights at `now`? A live status, and not a hold
+/// that has lapsed. The one definition every query of taken nights uses.
+#[diesel::dsl::auto_type]
+pub fn claims_nights_at(now: NaiveDateTime) -> _ {
+    let live: [&'static str; 4] = LIVE_STATUSES;
+    let pending: &'static str = "pending";
+    calendar_entries::status.eq_any(live).and(
+        calendar_entries::status
+            .ne(pending)
+            .or(calendar_entries::hold_expires_at.gt(now)),
+    )
+}
+
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = calendar_entries)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
@@ -167,10 +180,9 @@ pub async fn overlapping(
     with_conn!(conn, |c| {
         e::calendar_entries
             .filter(e::property_id.eq(property_id))
-            .filter(e::status.eq_any(LIVE_STATUSES))
+            .filter(claims_nights_at(now))
             .filter(e::check_in.lt(check_out))
             .filter(e::check_out.gt(check_in))
-            .filter(e::status.ne("pending").or(e::hold_expires_at.gt(now)))
             .select(Entry::as_select())
             .first(c)
             .await
@@ -273,9 +285,9 @@ pub async fn has_upcoming_bookings(
             e::calendar_entries
                 .filter(e::property_id.eq(property_id))
                 .filter(e::kind.eq(KIND_BOOKING))
-                .filter(e::status.eq_any(["pending", "confirmed"]))
-                .filter(e::check_out.gt(today))
-                .filter(e::status.ne("pending").or(e::hold_expires_at.gt(now))),
+                .filter(e::status.ne("completed"))
+                .filter(claims_nights_at(now))
+                .filter(e::check_out.gt(today)),
         ))
         .get_result(c)
         .await

@@ -283,10 +283,9 @@ pub async fn search(conn: &mut impl AsConn, f: &SearchFilter) -> QueryResult<Vec
                 .filter(not(exists(
                     e::calendar_entries
                         .filter(e::property_id.eq(p::id))
-                        .filter(e::status.eq_any(super::calendar::LIVE_STATUSES))
+                        .filter(super::calendar::claims_nights_at(f.now))
                         .filter(e::check_in.lt(check_out))
-                        .filter(e::check_out.gt(check_in))
-                        .filter(e::status.ne("pending").or(e::hold_expires_at.gt(f.now))),
+                        .filter(e::check_out.gt(check_in)),
                 )));
         }
         q = match (f.sort, f.after) {
