@@ -108,6 +108,34 @@ pub struct Settings {
     pub hold_sweep_interval: Duration,
     /// A listing's actor stops after this long without a message.
     pub property_idle_timeout: Duration,
+    /// Calendar events older than this are pruned from the log (resuming
+    /// from before it gets a fresh snapshot instead).
+    pub event_retention: Duration,
+    /// How often a node reads the event log for changes it may not have
+    /// heard of through Redis (always when Redis is down or not configured).
+    pub event_poll_interval: Duration,
+    pub websocket: WebsocketLimits,
+}
+
+/// What one websocket connection may use.
+#[derive(Clone, Debug)]
+pub struct WebsocketLimits {
+    /// Listings one connection may follow at once.
+    pub max_subscriptions: usize,
+    /// The largest frame a client may send, in bytes.
+    pub max_frame_bytes: usize,
+    /// Open connections per client IP.
+    pub max_connections_per_ip: usize,
+    /// Messages waiting for a session before it counts as too slow.
+    pub queue_capacity: usize,
+    /// The kernel send buffer of a websocket connection, in bytes (the
+    /// kernel doubles it). Fixed rather than autotuned up to megabytes, so a
+    /// client that stops reading is noticed and costs little.
+    pub send_buffer_bytes: usize,
+    /// How often the server pings.
+    pub heartbeat: Duration,
+    /// A client heard nothing from for this long is dropped.
+    pub client_timeout: Duration,
 }
 
 /// A Redis URL whose password never reaches the logs.
@@ -212,6 +240,39 @@ impl Settings {
         let hold_ttl = secs("ROOST_HOLD_TTL_SECS", 1, 7 * 24 * 3600, 15 * 60)?;
         let hold_sweep_interval = secs("ROOST_HOLD_SWEEP_SECS", 1, 3600, 30)?;
         let property_idle_timeout = secs("ROOST_PROPERTY_IDLE_SECS", 1, 24 * 3600, 300)?;
+        let event_retention = secs(
+            "ROOST_EVENT_RETENTION_SECS",
+            60,
+            365 * 24 * 3600,
+            7 * 24 * 3600,
+        )?;
+        let event_poll_interval = Duration::from_millis(
+            get("ROOST_EVENT_POLL_MS")
+                .map(|v| parse_in_range("ROOST_EVENT_POLL_MS", &v, 50, 600_000))
+                .transpose()?
+                .unwrap_or(5_000),
+        );
+        let count = |var: &'static str, min: usize, max: usize, default: usize| {
+            get(var)
+                .map(|v| parse_in_range(var, &v, min, max))
+                .transpose()
+                .map(|v| v.unwrap_or(default))
+        };
+        let websocket = WebsocketLimits {
+            max_subscriptions: count("ROOST_WS_MAX_SUBSCRIPTIONS", 1, 10_000, 100)?,
+            max_frame_bytes: count("ROOST_WS_MAX_FRAME_BYTES", 256, 1 << 20, 4096)?,
+            max_connections_per_ip: count("ROOST_WS_MAX_CONNECTIONS_PER_IP", 1, 100_000, 64)?,
+            queue_capacity: count("ROOST_WS_QUEUE", 4, 100_000, 256)?,
+            send_buffer_bytes: count("ROOST_WS_SEND_BUFFER_BYTES", 4096, 16 << 20, 128 << 10)?,
+            heartbeat: secs("ROOST_WS_HEARTBEAT_SECS", 1, 300, 15)?,
+            client_timeout: secs("ROOST_WS_CLIENT_TIMEOUT_SECS", 2, 3600, 45)?,
+        };
+        if websocket.client_timeout <= websocket.heartbeat {
+            return Err(err(
+                "ROOST_WS_CLIENT_TIMEOUT_SECS",
+                "must be longer than ROOST_WS_HEARTBEAT_SECS".into(),
+            ));
+        }
 
         Ok(Self {
             database_url,
@@ -229,6 +290,9 @@ impl Settings {
             hold_ttl,
             hold_sweep_interval,
             property_idle_timeout,
+            event_retention,
+            event_poll_interval,
+            websocket,
         })
     }
 }

@@ -11,9 +11,11 @@ use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
-use crate::actors::PropertyRegistry;
+use crate::actors::session::{Ending, watchdog};
+use crate::actors::{EventBus, PropertyRegistry, relay};
 use crate::config::Settings;
-use crate::db::{Db, migrations};
+use crate::db::{Db, events, migrations};
+use crate::error::ApiError;
 use crate::http::metrics::Metrics;
 use crate::http::observe::observe;
 use crate::http::rate_limit::{Limiter, RateLimits};
@@ -50,19 +52,31 @@ impl Application {
             .map(|url| redis::Client::open(url.0.as_str()))
             .transpose()
             .context("REDIS_URL")?;
+        let event_channel = db
+            .run(|mut conn| async move { Ok::<_, ApiError>(events::channel(&mut conn).await?) })
+            .await
+            .context("reading the deployment's event channel")?;
+        let metrics = Metrics::new()?;
+        let bus = Arc::new(EventBus::new(
+            settings.websocket.max_connections_per_ip,
+            metrics.clone(),
+        ));
         let properties = PropertyRegistry::new(
             db.clone(),
+            bus.clone(),
             settings.hold_ttl,
             settings.property_idle_timeout,
         );
         let state = web::Data::new(AppState {
             properties,
+            bus,
+            event_channel,
             db,
             rate_limits: RateLimits {
                 api: Limiter::per_second(settings.api_rate_limit_per_second),
                 auth: Limiter::per_minute(settings.auth_rate_limit_per_minute),
             },
-            metrics: Metrics::new()?,
+            metrics,
             redis,
             decoy_hash: Arc::from(auth::password::decoy_hash().await?),
             settings,
@@ -85,8 +99,12 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(error::query_error))
                 .wrap(ErrorHandlers::new().default_handler(error::envelope_bare_errors))
                 .wrap(from_fn(observe))
-                .configure(api::rest::routes)
+                .configure(api::routes)
         })
+        .on_connect(api::ws::remember_socket)
+        // Signals are handled in `run_until_stopped`: websocket sessions are
+        // told to go first, or they would hold the graceful stop open.
+        .disable_signals()
         .listen(listener)?
         .shutdown_timeout(state.settings.shutdown_timeout.as_secs());
         if let Some(workers) = state.settings.workers {
@@ -111,6 +129,9 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
         let sweeper = tokio::spawn(sweep_holds(self.state.clone()));
+        let watchdog = tokio::spawn(watchdog(self.state.clone()));
+        let relay = relay::spawn(self.state.clone());
+        let signals = tokio::spawn(stop_on_signal(self.state.clone(), self.server.handle()));
         tracing::info!(
             address = %format!("{}:{}", self.state.settings.bind.ip(), self.port),
             database = %self.state.settings.database_url.redacted(),
@@ -119,6 +140,9 @@ impl Application {
         let result = self.server.await;
         housekeeping.abort();
         sweeper.abort();
+        watchdog.abort();
+        signals.abort();
+        relay.iter().for_each(|task| task.abort());
         self.state.properties.stop();
         tracing::info!("roost stopped");
         result
@@ -133,6 +157,18 @@ async fn housekeeping(state: web::Data<AppState>) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(pruned = n, "dead tokens deleted"),
             Err(e) => tracing::warn!(error = %e, "pruning dead tokens failed"),
+        }
+        let before = (crate::db::now() - state.settings.event_retention).naive_utc();
+        let pruned = state
+            .db
+            .run(move |mut conn| async move {
+                Ok::<_, ApiError>(events::prune(&mut conn, before).await?)
+            })
+            .await;
+        match pruned {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(pruned = n, "old calendar events deleted"),
+            Err(e) => tracing::warn!(error = %e, "pruning calendar events failed"),
         }
         state.rate_limits.api.forget_idle();
         state.rate_limits.auth.forget_idle();
@@ -150,4 +186,25 @@ async fn sweep_holds(state: web::Data<AppState>) {
             Err(e) => tracing::warn!(error = %e, "sweeping lapsed holds failed"),
         }
     }
+}
+
+/// SIGTERM or SIGINT: websocket clients are told to go (close 1001, resume
+/// elsewhere with `since_seq`), then the server stops gracefully.
+async fn stop_on_signal(state: web::Data<AppState>, server: ServerHandle) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!(sessions = state.bus.session_count(), "stopping");
+    for control in state.bus.controls() {
+        control.end(Ending::ShuttingDown);
+    }
+    server.stop(true).await;
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::actors::PropertyRegistry;
+use crate::actors::{EventBus, PropertyRegistry};
 use crate::config::Settings;
 use crate::db::Db;
 use crate::http::metrics::Metrics;
@@ -13,6 +13,10 @@ pub struct AppState {
     pub db: Db,
     /// Each listing's calendar actor.
     pub properties: PropertyRegistry,
+    /// Committed calendar events, to the websocket sessions that follow them.
+    pub bus: Arc<EventBus>,
+    /// The Redis channel this deployment's nodes share (from the database).
+    pub event_channel: String,
     pub settings: Settings,
     pub metrics: Metrics,
     pub rate_limits: RateLimits,

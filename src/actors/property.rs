@@ -7,24 +7,33 @@
 //! process may have freed the nights), so a 409 is always true of the
 //! database. When the database refuses a write the memory allowed (another
 //! process took the nights), the actor reloads and answers 409.
+//!
+//! Each write also records its events (seq-numbered, in the same
+//! transaction) and, once committed, publishes them on the [`EventBus`].
+//! Events committed by other nodes arrive as [`Relayed`]: memory follows
+//! them in seq order, and forgets itself (to reload) when it missed one.
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
+use super::bus::EventBus;
 use crate::db::calendar::{
     self, Entry, KIND_BLOCK, KIND_BOOKING, NewEntry, STATUS_BLOCKED, is_overlap_violation,
     is_retryable_race,
 };
+use crate::db::events::{self, Change};
 use crate::db::{Db, Unavailable, properties};
 use crate::domain::calendar::{Busy, Calendar, Claim};
+use crate::domain::event::Effect;
 use crate::domain::stay::RuleBreach;
 use crate::domain::{
-    BlockId, BookingId, BookingStatus, Currency, PropertyId, Quote, StayDates, StayRules,
-    Transition, UserId,
+    BlockId, BookingId, BookingStatus, CalendarEvent, Currency, EventKind, PropertyId, Quote,
+    StayDates, StayRules, Transition, UserId,
 };
 use crate::error::ApiError;
 use crate::write_tx;
@@ -35,6 +44,7 @@ const RACE_RETRIES: usize = 3;
 pub struct PropertyActor {
     id: PropertyId,
     db: Db,
+    bus: Arc<EventBus>,
     hold_ttl: Duration,
     idle_after: Duration,
     last_used: Instant,
@@ -42,17 +52,47 @@ pub struct PropertyActor {
     state: Rc<RefCell<Option<Loaded>>>,
 }
 
-/// What the actor knows once it has read the listing.
+/// What the actor knows once it has read the listing: its calendar as of
+/// event `seq`.
 struct Loaded {
     deleted: bool,
     calendar: Calendar,
+    seq: i64,
+}
+
+impl Loaded {
+    /// Follows one committed event. False when memory missed an earlier one
+    /// (it can no longer be trusted).
+    fn follow(&mut self, event: &CalendarEvent) -> bool {
+        if event.seq <= self.seq {
+            return true;
+        }
+        if event.seq != self.seq + 1 {
+            return false;
+        }
+        match event.effect() {
+            Some(Effect::Claim(claim)) => self.calendar.put(claim),
+            Some(Effect::Free(id)) => self.calendar.remove(id),
+            Some(Effect::Delisted) => self.deleted = true,
+            None => {}
+        }
+        self.seq = event.seq;
+        true
+    }
 }
 
 impl PropertyActor {
-    pub fn new(id: PropertyId, db: Db, hold_ttl: Duration, idle_after: Duration) -> Self {
+    pub fn new(
+        id: PropertyId,
+        db: Db,
+        bus: Arc<EventBus>,
+        hold_ttl: Duration,
+        idle_after: Duration,
+    ) -> Self {
         Self {
             id,
             db,
+            bus,
             hold_ttl,
             idle_after,
             last_used: Instant::now(),
@@ -72,6 +112,7 @@ impl PropertyActor {
         let turn = Turn {
             id: self.id,
             db: self.db.clone(),
+            bus: self.bus.clone(),
             hold_ttl: self.hold_ttl,
             state: self.state.clone(),
         };
@@ -109,6 +150,7 @@ impl Actor for PropertyActor {
 struct Turn {
     id: PropertyId,
     db: Db,
+    bus: Arc<EventBus>,
     hold_ttl: Duration,
     state: Rc<RefCell<Option<Loaded>>>,
 }
@@ -183,11 +225,30 @@ impl Turn {
             })
             .await?;
         let property = property.ok_or(ApiError::NotFound("property"))?;
+        // The entries were read after the seq: they may already show later
+        // events, which then apply again harmlessly.
         self.state.replace(Some(Loaded {
             deleted: property.deleted_at.is_some(),
             calendar: Calendar::new(entries.iter().filter_map(claim_of).collect()),
+            seq: property.calendar_seq,
         }));
+        self.bus.observe(self.id, property.calendar_seq);
         Ok(())
+    }
+
+    /// After a commit: memory follows the new events (or, if it had missed
+    /// some, is forgotten until the next message reloads it) and the bus
+    /// publishes them.
+    fn committed(&self, events: Vec<CalendarEvent>) {
+        {
+            let mut state = self.state.borrow_mut();
+            if let Some(loaded) = state.as_mut()
+                && !events.iter().all(|e| loaded.follow(e))
+            {
+                *state = None;
+            }
+        }
+        self.bus.publish(events);
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Loaded) -> T) -> Result<T, ApiError> {
@@ -215,7 +276,7 @@ impl Turn {
     async fn claim<W, Fut>(&self, dates: StayDates, write: W) -> Result<Entry, ApiError>
     where
         W: Fn(Db) -> Fut,
-        Fut: Future<Output = Result<(Entry, Vec<Entry>), WriteError>>,
+        Fut: Future<Output = Result<(Entry, Vec<CalendarEvent>), WriteError>>,
     {
         if self.is_taken(&dates, crate::db::now())? {
             self.reload().await?;
@@ -226,15 +287,8 @@ impl Turn {
         }
         for _ in 0..RACE_RETRIES {
             match write(self.db.clone()).await {
-                Ok((entry, expired)) => {
-                    self.with(|l| {
-                        for gone in &expired {
-                            l.calendar.remove(gone.id);
-                        }
-                        if let Some(claim) = claim_of(&entry) {
-                            l.calendar.put(claim);
-                        }
-                    })?;
+                Ok((entry, events)) => {
+                    self.committed(events);
                     return Ok(entry);
                 }
                 Err(WriteError::Refused(e)) | Err(WriteError::Failed(e)) => return Err(e),
@@ -335,7 +389,7 @@ impl Handler<PlaceHold> for PropertyActor {
                     db.run(move |mut conn| async move {
                         let now = crate::db::now();
                         write_tx!(&mut conn, |c| {
-                            let property = properties::find_for_booking(c, property_id)
+                            let property = properties::lock_calendar(c, property_id)
                                 .await?
                                 .filter(|p| p.deleted_at.is_none())
                                 .ok_or(ApiError::NotFound("property"))?;
@@ -364,7 +418,11 @@ impl Handler<PlaceHold> for PropertyActor {
                                 },
                             )
                             .await?;
-                            Ok::<_, WriteError>((entry, expired))
+                            let mut changes = expirations(&expired);
+                            changes.push((EventKind::BookingHeld, Some(&entry)));
+                            let events =
+                                events::append(c, &property, &changes, now.naive_utc()).await?;
+                            Ok::<_, WriteError>((entry, events))
                         })
                     })
                     .await
@@ -373,6 +431,13 @@ impl Handler<PlaceHold> for PropertyActor {
             .await
         })
     }
+}
+
+fn expirations(expired: &[Entry]) -> Vec<Change<'_>> {
+    expired
+        .iter()
+        .map(|e| (EventKind::BookingExpired, Some(e)))
+        .collect()
 }
 
 /// The listing's rules, as committed now, applied to a hold; its price.
@@ -440,6 +505,9 @@ impl Handler<CancelBooking> for PropertyActor {
                 .run(move |mut conn| async move {
                     let now = crate::db::now();
                     write_tx!(&mut conn, |c| {
+                        let property = properties::lock_calendar(c, property_id)
+                            .await?
+                            .ok_or(ApiError::NotFound("booking"))?;
                         let entry = calendar::find(c, msg.booking.0)
                             .await?
                             .filter(|e| e.property_id == property_id && e.kind == KIND_BOOKING)
@@ -451,7 +519,7 @@ impl Handler<CancelBooking> for PropertyActor {
                                 message: refused.to_string(),
                             }
                         })?;
-                        calendar::set_status(
+                        let cancelled = calendar::set_status(
                             c,
                             entry.id,
                             &entry.status,
@@ -463,11 +531,18 @@ impl Handler<CancelBooking> for PropertyActor {
                         .ok_or(ApiError::Conflict {
                             code: "booking_changed",
                             message: "the booking changed meanwhile; read it and try again",
-                        })
+                        })?;
+                        // A lapsed hold cancelled before the sweeper saw it
+                        // had freed its nights already; the event says so too.
+                        let change = (EventKind::BookingCancelled, Some(&cancelled));
+                        let events =
+                            events::append(c, &property, &[change], now.naive_utc()).await?;
+                        Ok::<_, ApiError>((cancelled, events))
                     })
                 })
                 .await?;
-            turn.with(|l| l.calendar.remove(entry.id))?;
+            let (entry, events) = entry;
+            turn.committed(events);
             Ok(entry)
         })
     }
@@ -510,7 +585,7 @@ impl Handler<AddBlock> for PropertyActor {
                     db.run(move |mut conn| async move {
                         let now = crate::db::now();
                         write_tx!(&mut conn, |c| {
-                            properties::find_for_booking(c, property_id)
+                            let property = properties::lock_calendar(c, property_id)
                                 .await?
                                 .filter(|p| p.deleted_at.is_none())
                                 .ok_or(ApiError::NotFound("property"))?;
@@ -531,7 +606,11 @@ impl Handler<AddBlock> for PropertyActor {
                                 },
                             )
                             .await?;
-                            Ok::<_, WriteError>((entry, expired))
+                            let mut changes = expirations(&expired);
+                            changes.push((EventKind::BlockAdded, Some(&entry)));
+                            let events =
+                                events::append(c, &property, &changes, now.naive_utc()).await?;
+                            Ok::<_, WriteError>((entry, events))
                         })
                     })
                     .await
@@ -555,18 +634,24 @@ impl Handler<RemoveBlock> for PropertyActor {
     fn handle(&mut self, msg: RemoveBlock, _: &mut Context<Self>) -> Self::Result {
         self.turn(move |turn| async move {
             let property_id = turn.id.0;
-            let removed = turn
+            let events = turn
                 .db
                 .run(move |mut conn| async move {
-                    Ok::<_, ApiError>(
-                        calendar::delete_block(&mut conn, property_id, msg.block.0).await?,
-                    )
+                    let now = crate::db::now().naive_utc();
+                    write_tx!(&mut conn, |c| {
+                        let property = properties::lock_calendar(c, property_id)
+                            .await?
+                            .ok_or(ApiError::NotFound("block"))?;
+                        let removed = calendar::delete_block(c, property_id, msg.block.0)
+                            .await?
+                            .ok_or(ApiError::NotFound("block"))?;
+                        let change = (EventKind::BlockRemoved, Some(&removed));
+                        Ok::<_, ApiError>(events::append(c, &property, &[change], now).await?)
+                    })
                 })
                 .await?;
-            if !removed {
-                return Err(ApiError::NotFound("block"));
-            }
-            turn.with(|l| l.calendar.remove(msg.block.0))
+            turn.committed(events);
+            Ok(())
         })
     }
 }
@@ -583,12 +668,17 @@ impl Handler<Delist> for PropertyActor {
         self.turn(move |turn| async move {
             turn.require_listed()?;
             let property_id = turn.id.0;
-            turn.db
+            let events = turn
+                .db
                 .run(move |mut conn| async move {
                     let now = crate::db::now();
                     write_tx!(&mut conn, |c| {
-                        // The UPDATE first: on PostgreSQL it waits for any
-                        // booking that share-locked the row, then sees it.
+                        // The lock first: any booking in flight commits
+                        // before this looks for upcoming bookings.
+                        let property = properties::lock_calendar(c, property_id)
+                            .await?
+                            .filter(|p| p.deleted_at.is_none())
+                            .ok_or(ApiError::NotFound("property"))?;
                         if !properties::mark_deleted(c, property_id, now.naive_utc()).await? {
                             return Err(ApiError::NotFound("property"));
                         }
@@ -605,11 +695,13 @@ impl Handler<Delist> for PropertyActor {
                                 message: "this listing has upcoming bookings; cancel them first",
                             });
                         }
-                        Ok(())
+                        let change = (EventKind::ListingRemoved, None);
+                        Ok(events::append(c, &property, &[change], now.naive_utc()).await?)
                     })
                 })
                 .await?;
-            turn.with(|l| l.deleted = true)
+            turn.committed(events);
+            Ok(())
         })
     }
 }
@@ -625,21 +717,25 @@ impl Handler<ExpireHolds> for PropertyActor {
     fn handle(&mut self, _: ExpireHolds, _: &mut Context<Self>) -> Self::Result {
         self.turn(move |turn| async move {
             let property_id = turn.id.0;
-            let expired = turn
+            let events = turn
                 .db
                 .run(move |mut conn| async move {
                     let now = crate::db::now().naive_utc();
-                    Ok::<_, ApiError>(
-                        calendar::expire_lapsed_holds(&mut conn, Some(property_id), now).await?,
-                    )
+                    write_tx!(&mut conn, |c| {
+                        let property = properties::lock_calendar(c, property_id)
+                            .await?
+                            .ok_or(ApiError::NotFound("property"))?;
+                        let expired =
+                            calendar::expire_lapsed_holds(c, Some(property_id), now).await?;
+                        Ok::<_, ApiError>(
+                            events::append(c, &property, &expirations(&expired), now).await?,
+                        )
+                    })
                 })
                 .await?;
-            turn.with(|l| {
-                for e in &expired {
-                    l.calendar.remove(e.id);
-                }
-                expired.len()
-            })
+            let count = events.len();
+            turn.committed(events);
+            Ok(count)
         })
     }
 }
@@ -659,5 +755,50 @@ impl Handler<GetAvailability> for PropertyActor {
             turn.require_listed()?;
             turn.with(|l| l.calendar.unavailable(&msg.window, crate::db::now()))
         })
+    }
+}
+
+/// The listing's live claims and the event they are current as of: what a
+/// new subscriber starts from.
+pub struct Snapshot {
+    pub seq: i64,
+    pub claims: Vec<Claim>,
+}
+
+#[derive(Message, Clone)]
+#[rtype(result = "Result<Snapshot, ApiError>")]
+pub struct GetSnapshot;
+
+impl Handler<GetSnapshot> for PropertyActor {
+    type Result = AtomicResponse<Self, Result<Snapshot, ApiError>>;
+
+    fn handle(&mut self, _: GetSnapshot, _: &mut Context<Self>) -> Self::Result {
+        self.turn(move |turn| async move {
+            turn.require_listed()?;
+            turn.with(|l| Snapshot {
+                seq: l.seq,
+                claims: l.calendar.live(crate::db::now()),
+            })
+        })
+    }
+}
+
+/// An event another node committed, relayed through Redis or read from the log.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Relayed(pub Arc<CalendarEvent>);
+
+impl Handler<Relayed> for PropertyActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Relayed, _: &mut Context<Self>) {
+        // Handled between turns, never inside one.
+        let mut state = self.state.borrow_mut();
+        if let Some(loaded) = state.as_mut()
+            && !loaded.follow(&msg.0)
+        {
+            tracing::debug!(property = %self.id, seq = msg.0.seq, "missed an event; will reload");
+            *state = None;
+        }
     }
 }

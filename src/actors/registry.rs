@@ -9,26 +9,29 @@ use std::time::Duration;
 use actix::dev::ToEnvelope;
 use actix::prelude::*;
 
-use super::property::PropertyActor;
+use super::bus::EventBus;
+use super::property::{PropertyActor, Relayed};
 use crate::db::{Db, Unavailable};
-use crate::domain::PropertyId;
+use crate::domain::{CalendarEvent, PropertyId};
 use crate::error::ApiError;
 
 pub struct PropertyRegistry {
     actors: Mutex<HashMap<PropertyId, Addr<PropertyActor>>>,
     arbiter: Arbiter,
     db: Db,
+    bus: Arc<EventBus>,
     hold_ttl: Duration,
     idle_after: Duration,
 }
 
 impl PropertyRegistry {
     /// Must be called inside the actix system (the server's).
-    pub fn new(db: Db, hold_ttl: Duration, idle_after: Duration) -> Self {
+    pub fn new(db: Db, bus: Arc<EventBus>, hold_ttl: Duration, idle_after: Duration) -> Self {
         Self {
             actors: Mutex::new(HashMap::new()),
             arbiter: Arbiter::new(),
             db,
+            bus,
             hold_ttl,
             idle_after,
         }
@@ -57,6 +60,24 @@ impl PropertyRegistry {
         ))))
     }
 
+    /// Hands an event committed elsewhere to the listing's actor, if one is
+    /// running here (one that is not will load fresh when it starts).
+    pub fn relay(&self, event: Arc<CalendarEvent>) {
+        let addr = self.lock().get(&event.property_id).cloned();
+        if let Some(addr) = addr.filter(|a| a.connected()) {
+            addr.do_send(Relayed(event));
+        }
+    }
+
+    /// The listings whose actors are running.
+    pub fn running_ids(&self) -> Vec<PropertyId> {
+        self.lock()
+            .iter()
+            .filter(|(_, a)| a.connected())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// How many listing actors are running.
     pub fn running(&self) -> usize {
         self.lock().values().filter(|a| a.connected()).count()
@@ -69,9 +90,10 @@ impl PropertyRegistry {
         }
         // Forget every stopped actor while the lock is held anyway.
         actors.retain(|_, a| a.connected());
-        let (db, hold_ttl, idle_after) = (self.db.clone(), self.hold_ttl, self.idle_after);
+        let (db, bus) = (self.db.clone(), self.bus.clone());
+        let (hold_ttl, idle_after) = (self.hold_ttl, self.idle_after);
         let addr = PropertyActor::start_in_arbiter(&self.arbiter.handle(), move |_| {
-            PropertyActor::new(id, db, hold_ttl, idle_after)
+            PropertyActor::new(id, db, bus, hold_ttl, idle_after)
         });
         actors.insert(id, addr.clone());
         Ok(addr)

@@ -32,7 +32,7 @@ impl AuthUser {
     }
 }
 
-fn bearer(req: &HttpRequest) -> Option<String> {
+pub fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
@@ -48,28 +48,35 @@ impl FromRequest for AuthUser {
         let token = bearer(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
-            let token = token
-                .filter(|t| crate::auth::token::is_well_formed(t))
-                .ok_or(ApiError::Unauthorized)?;
             let state = state.ok_or_else(|| anyhow::anyhow!("AppState missing"))?;
-            let hash = crate::auth::token::hash(&token);
-            let (token_id, user) = state
-                .db
-                .run(move |mut conn| async move {
-                    let now = crate::db::now().naive_utc();
-                    Ok::<_, ApiError>(tokens::find_live(&mut conn, &hash, now).await?)
-                })
-                .await?
-                .ok_or(ApiError::Unauthorized)?;
-            let role = user
-                .role
-                .parse()
-                .map_err(|_| anyhow::anyhow!("user {} has unknown role {}", user.id, user.role))?;
-            Ok(AuthUser {
-                id: UserId(user.id),
-                role,
-                token_id,
+            AuthUser::from_token(&state, token.as_deref().unwrap_or_default()).await
+        })
+    }
+}
+
+impl AuthUser {
+    /// The user a bearer token signs in, if it is live.
+    pub async fn from_token(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
+        if !crate::auth::token::is_well_formed(token) {
+            return Err(ApiError::Unauthorized);
+        }
+        let hash = crate::auth::token::hash(token);
+        let (token_id, user) = state
+            .db
+            .run(move |mut conn| async move {
+                let now = crate::db::now().naive_utc();
+                Ok::<_, ApiError>(tokens::find_live(&mut conn, &hash, now).await?)
             })
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        let role = user
+            .role
+            .parse()
+            .map_err(|_| anyhow::anyhow!("user {} has unknown role {}", user.id, user.role))?;
+        Ok(AuthUser {
+            id: UserId(user.id),
+            role,
+            token_id,
         })
     }
 }

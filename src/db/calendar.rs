@@ -256,8 +256,12 @@ pub async fn set_status(
     })
 }
 
-/// Deletes a block of this listing; false if there was none.
-pub async fn delete_block(conn: &mut impl AsConn, property_id: i64, id: i64) -> QueryResult<bool> {
+/// Deletes a block of this listing; returns it, or `None` if there was none.
+pub async fn delete_block(
+    conn: &mut impl AsConn,
+    property_id: i64,
+    id: i64,
+) -> QueryResult<Option<Entry>> {
     use calendar_entries::dsl as e;
     with_conn!(conn, |c| {
         diesel::delete(
@@ -266,9 +270,10 @@ pub async fn delete_block(conn: &mut impl AsConn, property_id: i64, id: i64) -> 
                 .filter(e::property_id.eq(property_id))
                 .filter(e::kind.eq(KIND_BLOCK)),
         )
-        .execute(c)
+        .returning(Entry::as_returning())
+        .get_result(c)
         .await
-        .map(|n| n == 1)
+        .optional()
     })
 }
 

@@ -8,6 +8,7 @@
 //! instead of failing halfway.
 
 pub mod calendar;
+pub mod events;
 pub mod migrations;
 pub mod properties;
 pub mod schema;

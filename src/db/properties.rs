@@ -34,6 +34,8 @@ pub struct Property {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub deleted_at: Option<NaiveDateTime>,
+    /// The number of the listing's last calendar event (see `db::events`).
+    pub calendar_seq: i64,
 }
 
 /// A listing's columns as written on create and update.
@@ -124,10 +126,11 @@ pub async fn find(conn: &mut impl AsConn, id: i64) -> QueryResult<Option<Propert
     })
 }
 
-/// A listing, read to write a booking against it. On PostgreSQL the row is
-/// share-locked until the transaction ends, so a concurrent delist (an
-/// UPDATE of the row) waits for the booking, and the booking for the delist.
-pub async fn find_for_booking(conn: &mut impl AsConn, id: i64) -> QueryResult<Option<Property>> {
+/// Locks the listing's calendar for the rest of this write transaction and
+/// reads the listing as committed. Every calendar write starts here, so
+/// writers of one calendar take turns on any node: `SELECT … FOR UPDATE` on
+/// PostgreSQL; on SQLite the `BEGIN IMMEDIATE` write lock already holds.
+pub async fn lock_calendar(conn: &mut impl AsConn, id: i64) -> QueryResult<Option<Property>> {
     match conn.as_conn() {
         Conn::Sqlite(c) => properties::table
             .find(id)
@@ -138,7 +141,7 @@ pub async fn find_for_booking(conn: &mut impl AsConn, id: i64) -> QueryResult<Op
         Conn::Postgres(c) => properties::table
             .find(id)
             .select(Property::as_select())
-            .for_share()
+            .for_update()
             .first::<Property>(c)
             .await
             .optional(),

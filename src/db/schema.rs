@@ -49,6 +49,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         deleted_at -> Nullable<Timestamp>,
+        calendar_seq -> BigInt,
     }
 }
 
@@ -76,7 +77,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    calendar_events (property_id, seq) {
+        property_id -> BigInt,
+        seq -> BigInt,
+        kind -> Text,
+        entry_id -> Nullable<BigInt>,
+        check_in -> Nullable<Date>,
+        check_out -> Nullable<Date>,
+        hold_expires_at -> Nullable<Timestamp>,
+        guest_id -> Nullable<BigInt>,
+        host_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    deployment (id) {
+        id -> BigInt,
+        event_channel -> Text,
+    }
+}
+
 diesel::joinable!(auth_tokens -> users (user_id));
 diesel::joinable!(properties -> users (host_id));
 diesel::joinable!(calendar_entries -> properties (property_id));
-diesel::allow_tables_to_appear_in_same_query!(users, auth_tokens, properties, calendar_entries);
+diesel::joinable!(calendar_events -> properties (property_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    auth_tokens,
+    properties,
+    calendar_entries,
+    calendar_events
+);

@@ -66,6 +66,18 @@ impl Calendar {
         out
     }
 
+    /// Every claim live at `now`, in date order.
+    pub fn live(&self, now: DateTime<Utc>) -> Vec<Claim> {
+        let mut out: Vec<_> = self
+            .claims
+            .iter()
+            .filter(|c| c.is_live(now))
+            .cloned()
+            .collect();
+        out.sort_by_key(|c| c.dates.check_in());
+        out
+    }
+
     /// Adds a claim, or replaces the one with its id.
     pub fn put(&mut self, claim: Claim) {
         self.remove(claim.id);

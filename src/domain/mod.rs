@@ -2,6 +2,7 @@
 
 pub mod booking;
 pub mod calendar;
+pub mod event;
 pub mod ids;
 pub mod money;
 pub mod property;
@@ -10,6 +11,7 @@ pub mod user;
 pub mod validation;
 
 pub use booking::{BookingStatus, Quote, RefusedTransition, Transition};
+pub use event::{CalendarEvent, EventKind};
 pub use ids::{BlockId, BookingId, PropertyId, UserId};
 pub use money::Currency;
 pub use property::{Amenities, Country, Listing, ListingInput};

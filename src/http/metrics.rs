@@ -1,8 +1,9 @@
-//! Prometheus metrics: request counts and latencies by route and status.
+//! Prometheus metrics: request counts and latencies by route and status;
+//! websocket sessions and calendar events.
 //! One registry per server, rendered at `GET /metrics`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
 #[derive(Clone)]
@@ -10,6 +11,16 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    /// Open websocket sessions.
+    pub ws_sessions: IntGauge,
+    /// Sessions the server ended, by reason (slow_consumer, silent, …).
+    pub ws_disconnects: IntCounterVec,
+    /// Calendar events handed to local subscribers, by where they came from
+    /// (local, redis, log).
+    pub events: IntCounterVec,
+    /// Events that could not be published to Redis (other nodes read them
+    /// from the log instead).
+    pub redis_publish_failures: IntCounterVec,
 }
 
 impl Metrics {
@@ -29,12 +40,39 @@ impl Metrics {
             ]),
             &["method", "route", "status"],
         )?;
+        let ws_sessions = IntGauge::new("ws_sessions", "Open websocket sessions")?;
+        let ws_disconnects = IntCounterVec::new(
+            Opts::new(
+                "ws_disconnects_total",
+                "Websocket sessions the server ended",
+            ),
+            &["reason"],
+        )?;
+        let events = IntCounterVec::new(
+            Opts::new("calendar_events_total", "Calendar events dispatched"),
+            &["source"],
+        )?;
+        let redis_publish_failures = IntCounterVec::new(
+            Opts::new(
+                "redis_publish_failures_total",
+                "Calendar events not published to Redis",
+            ),
+            &["reason"],
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(ws_sessions.clone()))?;
+        registry.register(Box::new(ws_disconnects.clone()))?;
+        registry.register(Box::new(events.clone()))?;
+        registry.register(Box::new(redis_publish_failures.clone()))?;
         Ok(Self {
             registry,
             requests,
             latency,
+            ws_sessions,
+            ws_disconnects,
+            events,
+            redis_publish_failures,
         })
     }
 

@@ -199,9 +199,16 @@ pub fn with_database(url: &str, name: &str) -> String {
     out
 }
 
-pub struct TestApp {
+/// A Roost server's HTTP API, as a client sees it: an in-process test
+/// server's or a `roost` process's.
+pub struct Api {
     pub address: String,
     pub client: reqwest::Client,
+}
+
+/// A test server in this process, with its own fresh database.
+pub struct TestApp {
+    pub api: Api,
     /// The server's own database, for checking what was (not) stored.
     pub db: Db,
     handle: ServerHandle,
@@ -230,14 +237,82 @@ impl TestApp {
         actix_web::rt::spawn(app.run_until_stopped());
         let db = Db::connect(&settings.database_url, Some(2)).expect("test pool");
         Self {
+            api: Api::new(address),
+            db,
+            handle,
+            database,
+        }
+    }
+
+    /// The listing's live claims straight from the database, as (check_in, check_out).
+    pub async fn live_claims(&self, property: i64) -> Vec<(chrono::NaiveDate, chrono::NaiveDate)> {
+        let mut conn = self.db.get().await.unwrap();
+        let from = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        roost::db::calendar::live_for_property(&mut conn, property, from)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.check_in, e.check_out))
+            .collect()
+    }
+
+    /// An admin, made the way operators make the first one (the CLI's path), signed in.
+    pub async fn signed_in_admin(&self) -> (i64, String) {
+        use roost::domain::{Email, Password, PersonName, Role};
+        let email = format!("admin-{}@example.com", uuid::Uuid::new_v4().simple());
+        let user = roost::services::accounts::create(
+            &self.db,
+            roost::services::accounts::NewAccount {
+                email: Email::parse(&email).unwrap(),
+                name: PersonName::parse("Admin").unwrap(),
+                password: Password::parse("password123").unwrap(),
+                role: Role::Admin,
+            },
+        )
+        .await
+        .unwrap();
+        let body: Value = self
+            .login(&email, "password123")
+            .await
+            .json()
+            .await
+            .unwrap();
+        (user.id, body["token"].as_str().unwrap().to_owned())
+    }
+
+    /// How many rows `table` has, straight from the database.
+    pub async fn count(&self, table: &str) -> i64 {
+        use diesel::QueryableByName;
+        use diesel::sql_types::BigInt;
+        use diesel_async::RunQueryDsl;
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let mut conn = self.db.get().await.unwrap();
+        let q = diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"));
+        let row: Count = roost::with_conn!(&mut conn, |c| q.get_result(c).await).unwrap();
+        row.n
+    }
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Api {
+    pub fn new(address: String) -> Self {
+        Self {
             address,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
-            db,
-            handle,
-            database,
         }
     }
 
@@ -295,16 +370,62 @@ impl TestApp {
             .unwrap()
     }
 
-    /// The listing's live claims straight from the database, as (check_in, check_out).
-    pub async fn live_claims(&self, property: i64) -> Vec<(chrono::NaiveDate, chrono::NaiveDate)> {
-        let mut conn = self.db.get().await.unwrap();
-        let from = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
-        roost::db::calendar::live_for_property(&mut conn, property, from)
+    /// Books and expects 201: the booking's id.
+    pub async fn booked(&self, token: &str, property: i64, check_in: &str, check_out: &str) -> i64 {
+        let res = self.book(token, property, check_in, check_out).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+    }
+
+    pub async fn cancel(&self, token: &str, booking: i64) {
+        let res = self
+            .post(&format!("/api/v1/bookings/{booking}/cancel"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    /// The host blocks `[start, end)`: the block's id.
+    pub async fn block(&self, token: &str, property: i64, start: &str, end: &str) -> i64 {
+        let res = self
+            .post(&format!("/api/v1/properties/{property}/blocks"))
+            .bearer_auth(token)
+            .json(&json!({"start": start, "end": end, "reason": "maintenance"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+    }
+
+    pub async fn unblock(&self, token: &str, property: i64, block: i64) {
+        let res = self
+            .delete(&format!("/api/v1/properties/{property}/blocks/{block}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    }
+
+    /// A Prometheus sample's value from `/metrics` (0 when absent).
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let text = self
+            .get("/metrics")
+            .send()
             .await
             .unwrap()
-            .into_iter()
-            .map(|e| (e.check_in, e.check_out))
-            .collect()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(sample)
+                    .and_then(|rest| rest.trim().parse().ok())
+            })
+            .unwrap_or(0.0)
     }
 
     pub async fn get_me(&self, token: &str) -> Response {
@@ -355,46 +476,6 @@ impl TestApp {
             .await
             .unwrap();
         (id, body["token"].as_str().unwrap().to_owned())
-    }
-
-    /// An admin, made the way operators make the first one (the CLI's path), signed in.
-    pub async fn signed_in_admin(&self) -> (i64, String) {
-        use roost::domain::{Email, Password, PersonName, Role};
-        let email = format!("admin-{}@example.com", uuid::Uuid::new_v4().simple());
-        let user = roost::services::accounts::create(
-            &self.db,
-            roost::services::accounts::NewAccount {
-                email: Email::parse(&email).unwrap(),
-                name: PersonName::parse("Admin").unwrap(),
-                password: Password::parse("password123").unwrap(),
-                role: Role::Admin,
-            },
-        )
-        .await
-        .unwrap();
-        let body: Value = self
-            .login(&email, "password123")
-            .await
-            .json()
-            .await
-            .unwrap();
-        (user.id, body["token"].as_str().unwrap().to_owned())
-    }
-
-    /// How many rows `table` has, straight from the database.
-    pub async fn count(&self, table: &str) -> i64 {
-        use diesel::QueryableByName;
-        use diesel::sql_types::BigInt;
-        use diesel_async::RunQueryDsl;
-        #[derive(QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
-        let mut conn = self.db.get().await.unwrap();
-        let q = diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"));
-        let row: Count = roost::with_conn!(&mut conn, |c| q.get_result(c).await).unwrap();
-        row.n
     }
 }
 
@@ -458,4 +539,139 @@ pub fn dead_redis_url() -> RedisUrl {
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     RedisUrl(format!("redis://127.0.0.1:{port}"))
+}
+
+/// A websocket client of `/ws`, speaking the real protocol over a real socket.
+pub struct WsClient {
+    stream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    /// The server's `hello` frame.
+    pub hello: Value,
+}
+
+/// How long a test waits for a frame before failing.
+pub const FRAME_WAIT: Duration = Duration::from_secs(15);
+
+impl Api {
+    pub fn ws_url(&self, query: &str) -> String {
+        format!("{}/ws{query}", self.address.replacen("http://", "ws://", 1))
+    }
+
+    /// Connects to `/ws` (signed in when `token` is given) and reads `hello`.
+    pub async fn ws(&self, token: Option<&str>) -> WsClient {
+        let query = token
+            .map(|t| format!("?access_token={t}"))
+            .unwrap_or_default();
+        let (stream, _) = tokio_tungstenite::connect_async(self.ws_url(&query))
+            .await
+            .expect("websocket connect");
+        let mut client = WsClient {
+            stream,
+            hello: Value::Null,
+        };
+        client.hello = client.recv().await;
+        assert_eq!(client.hello["type"], "hello", "{}", client.hello);
+        client
+    }
+}
+
+impl WsClient {
+    pub async fn send(&mut self, frame: Value) {
+        use futures_util::SinkExt;
+        self.stream
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                frame.to_string(),
+            ))
+            .await
+            .expect("websocket send");
+    }
+
+    pub async fn send_raw(&mut self, message: tokio_tungstenite::tungstenite::Message) {
+        use futures_util::SinkExt;
+        self.stream.send(message).await.expect("websocket send");
+    }
+
+    /// The next message of any kind (pings are answered by the library).
+    pub async fn next_message(
+        &mut self,
+        wait: Duration,
+    ) -> Option<tokio_tungstenite::tungstenite::Message> {
+        use futures_util::StreamExt;
+        match tokio::time::timeout(wait, self.stream.next()).await {
+            Ok(Some(Ok(message))) => Some(message),
+            Ok(Some(Err(e))) => {
+                eprintln!("websocket error: {e}");
+                None
+            }
+            Ok(None) => None,
+            Err(_) => panic!("no websocket message within {wait:?}"),
+        }
+    }
+
+    /// The next text frame as JSON, within `wait`; `None` if none came.
+    pub async fn recv_within(&mut self, wait: Duration) -> Option<Value> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.stream.next()).await;
+            match next {
+                Err(_) => return None,
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    return Some(serde_json::from_str(&text).expect("frames are JSON"));
+                }
+                Ok(Some(Ok(Message::Close(frame)))) => panic!("server closed: {frame:?}"),
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(e))) => panic!("websocket error: {e}"),
+                Ok(None) => panic!("websocket ended"),
+            }
+        }
+    }
+
+    /// The next text frame as JSON (fails the test after [`FRAME_WAIT`]).
+    pub async fn recv(&mut self) -> Value {
+        self.recv_within(FRAME_WAIT)
+            .await
+            .expect("a websocket frame in time")
+    }
+
+    /// Asserts no text frame arrives for `wait`.
+    pub async fn quiet(&mut self, wait: Duration) {
+        if let Some(frame) = self.recv_within(wait).await {
+            panic!("expected no more frames, got {frame}");
+        }
+    }
+
+    pub async fn subscribe(&mut self, property: i64, since_seq: Option<i64>) -> Value {
+        let mut frame = json!({"type": "subscribe", "property_id": property});
+        if let Some(seq) = since_seq {
+            frame["since_seq"] = json!(seq);
+        }
+        self.send(frame).await;
+        self.recv().await
+    }
+
+    /// The next `n` calendar events (other frames are a failure).
+    pub async fn events(&mut self, n: usize) -> Vec<Value> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let frame = self.recv().await;
+            assert_eq!(frame["type"], "event", "{frame}");
+            out.push(frame);
+        }
+        out
+    }
+
+    /// The connection's socket, to read the server's raw bytes.
+    pub fn into_raw(self) -> tokio::net::TcpStream {
+        match self.stream.into_inner() {
+            tokio_tungstenite::MaybeTlsStream::Plain(s) => s,
+            _ => panic!("tests use plain TCP"),
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
 }

@@ -13,7 +13,7 @@ use actix_web::web;
 
 use crate::http::rate_limit::{api_limit, auth_limit};
 
-/// Every route Roost serves.
+/// The REST API and the operations endpoints.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))

@@ -6,6 +6,7 @@ use std::time::Duration;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
+use crate::actors::bus::RedisLink;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -19,8 +20,10 @@ pub async fn healthz() -> HttpResponse {
 struct Readiness {
     status: &'static str,
     database: &'static str,
-    /// `disabled` without REDIS_URL; `degraded` when set but unreachable:
-    /// the node still serves, so that alone does not make it unready.
+    /// `disabled` without REDIS_URL; `degraded` when set but the event
+    /// relay cannot reach it: the node still books and serves its own
+    /// sessions (other nodes' events come from the log), so that alone does
+    /// not make it unready.
     redis: &'static str,
 }
 
@@ -33,12 +36,10 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         }
         Err(_) => "unavailable",
     };
-    let redis = match &state.redis {
-        None => "disabled",
-        Some(client) => match tokio::time::timeout(CHECK_TIMEOUT, ping_redis(client)).await {
-            Ok(Ok(())) => "ok",
-            _ => "degraded",
-        },
+    let redis = match state.bus.redis_link() {
+        RedisLink::Disabled => "disabled",
+        RedisLink::Up => "ok",
+        RedisLink::Down => "degraded",
     };
     let ready = database == "ok";
     let body = Readiness {
@@ -51,12 +52,6 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     } else {
         HttpResponse::ServiceUnavailable().json(body)
     }
-}
-
-async fn ping_redis(client: &redis::Client) -> redis::RedisResult<()> {
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    redis::cmd("PING").query_async::<String>(&mut conn).await?;
-    Ok(())
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

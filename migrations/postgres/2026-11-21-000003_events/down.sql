@@ -1,0 +1,3 @@
+DROP TABLE deployment;
+DROP TABLE calendar_events;
+ALTER TABLE properties DROP COLUMN calendar_seq;
