@@ -164,10 +164,13 @@ impl Control {
     }
 }
 
+/// The bytes the session's websocket context writes.
+type Frames = Pin<Box<dyn Stream<Item = Result<Bytes, actix_web::Error>>>>;
+
 /// The connection's outgoing bytes: the session's frames, until the session
 /// is ended from outside; then its close frame, and the end.
 pub struct SessionStream {
-    inner: Option<Pin<Box<dyn Stream<Item = Result<Bytes, actix_web::Error>>>>>,
+    inner: Option<Frames>,
     control: Arc<Control>,
 }
 
