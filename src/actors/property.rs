@@ -329,30 +329,42 @@ fn claim_of(entry: &Entry) -> Option<Claim> {
     })
 }
 
-/// Inside a calendar write: no live claim (a lapsed hold is first marked
-/// expired) may share a night with `dates`. On PostgreSQL the exclusion
-/// constraint also guards the insert; on SQLite this check, inside the
-/// immediate transaction, is the guard.
-async fn ensure_free(
+/// Inside a calendar write: locks the listing (see
+/// `properties::lock_calendar`) and reads it, if it is still listed.
+async fn lock_listed(
     c: &mut crate::db::Conn<'_>,
     property_id: i64,
-    dates: &StayDates,
+) -> Result<properties::Property, ApiError> {
+    properties::lock_calendar(c, property_id)
+        .await?
+        .filter(|p| p.deleted_at.is_none())
+        .ok_or(ApiError::NotFound("property"))
+}
+
+/// Inside a calendar write, with the listing locked: claims `new`'s nights
+/// and records the events. No live claim (a lapsed hold is first marked
+/// expired) may share a night with them. On PostgreSQL the exclusion
+/// constraint also guards the insert; on SQLite this check, inside the
+/// immediate transaction, is the guard.
+async fn insert_claim(
+    c: &mut crate::db::Conn<'_>,
+    property: &properties::Property,
+    new: &NewEntry<'_>,
+    kind: EventKind,
     now: DateTime<Utc>,
-) -> Result<Vec<Entry>, WriteError> {
-    let expired = calendar::expire_lapsed_holds(c, Some(property_id), now.naive_utc()).await?;
-    if calendar::overlapping(
-        c,
-        property_id,
-        dates.check_in(),
-        dates.check_out(),
-        now.naive_utc(),
-    )
-    .await?
-    .is_some()
-    {
+) -> Result<(Entry, Vec<CalendarEvent>), WriteError> {
+    let expired = calendar::expire_lapsed_holds(c, Some(property.id), now.naive_utc()).await?;
+    let taken = calendar::overlapping(c, property.id, new.check_in, new.check_out, now.naive_utc())
+        .await?
+        .is_some();
+    if taken {
         return Err(WriteError::Taken);
     }
-    Ok(expired)
+    let entry = calendar::insert(c, new).await?;
+    let mut changes = expirations(&expired);
+    changes.push((kind, Some(&entry)));
+    let events = events::append(c, property, &changes, now.naive_utc()).await?;
+    Ok((entry, events))
 }
 
 fn refuse_past(dates: &StayDates, now: DateTime<Utc>) -> Result<(), ApiError> {
@@ -389,40 +401,28 @@ impl Handler<PlaceHold> for PropertyActor {
                     db.run(move |mut conn| async move {
                         let now = crate::db::now();
                         write_tx!(&mut conn, |c| {
-                            let property = properties::lock_calendar(c, property_id)
-                                .await?
-                                .filter(|p| p.deleted_at.is_none())
-                                .ok_or(ApiError::NotFound("property"))?;
+                            let property = lock_listed(c, property_id).await?;
                             let quote = check_stay(&property, &msg, now)?;
-                            let expired = ensure_free(c, property_id, &msg.dates, now).await?;
-                            let entry = calendar::insert(
-                                c,
-                                &NewEntry {
-                                    property_id,
-                                    kind: KIND_BOOKING,
-                                    status: BookingStatus::Pending.as_str(),
-                                    check_in: msg.dates.check_in(),
-                                    check_out: msg.dates.check_out(),
-                                    hold_expires_at: Some((now + hold_ttl).naive_utc()),
-                                    created_by: msg.guest.0,
-                                    guest_id: Some(msg.guest.0),
-                                    guests: Some(msg.guests),
-                                    nights: Some(quote.nights),
-                                    price_per_night: Some(quote.price_per_night),
-                                    cleaning_fee: Some(quote.cleaning_fee),
-                                    total: Some(quote.total),
-                                    currency: Some(quote.currency.code()),
-                                    reason: None,
-                                    created_at: now.naive_utc(),
-                                    updated_at: now.naive_utc(),
-                                },
-                            )
-                            .await?;
-                            let mut changes = expirations(&expired);
-                            changes.push((EventKind::BookingHeld, Some(&entry)));
-                            let events =
-                                events::append(c, &property, &changes, now.naive_utc()).await?;
-                            Ok::<_, WriteError>((entry, events))
+                            let hold = NewEntry {
+                                property_id,
+                                kind: KIND_BOOKING,
+                                status: BookingStatus::Pending.as_str(),
+                                check_in: msg.dates.check_in(),
+                                check_out: msg.dates.check_out(),
+                                hold_expires_at: Some((now + hold_ttl).naive_utc()),
+                                created_by: msg.guest.0,
+                                guest_id: Some(msg.guest.0),
+                                guests: Some(msg.guests),
+                                nights: Some(quote.nights),
+                                price_per_night: Some(quote.price_per_night),
+                                cleaning_fee: Some(quote.cleaning_fee),
+                                total: Some(quote.total),
+                                currency: Some(quote.currency.code()),
+                                reason: None,
+                                created_at: now.naive_utc(),
+                                updated_at: now.naive_utc(),
+                            };
+                            insert_claim(c, &property, &hold, EventKind::BookingHeld, now).await
                         })
                     })
                     .await
@@ -585,32 +585,20 @@ impl Handler<AddBlock> for PropertyActor {
                     db.run(move |mut conn| async move {
                         let now = crate::db::now();
                         write_tx!(&mut conn, |c| {
-                            let property = properties::lock_calendar(c, property_id)
-                                .await?
-                                .filter(|p| p.deleted_at.is_none())
-                                .ok_or(ApiError::NotFound("property"))?;
-                            let expired = ensure_free(c, property_id, &msg.dates, now).await?;
-                            let entry = calendar::insert(
-                                c,
-                                &NewEntry {
-                                    property_id,
-                                    kind: KIND_BLOCK,
-                                    status: STATUS_BLOCKED,
-                                    check_in: msg.dates.check_in(),
-                                    check_out: msg.dates.check_out(),
-                                    created_by: msg.by.0,
-                                    reason: Some(&msg.reason),
-                                    created_at: now.naive_utc(),
-                                    updated_at: now.naive_utc(),
-                                    ..Default::default()
-                                },
-                            )
-                            .await?;
-                            let mut changes = expirations(&expired);
-                            changes.push((EventKind::BlockAdded, Some(&entry)));
-                            let events =
-                                events::append(c, &property, &changes, now.naive_utc()).await?;
-                            Ok::<_, WriteError>((entry, events))
+                            let property = lock_listed(c, property_id).await?;
+                            let block = NewEntry {
+                                property_id,
+                                kind: KIND_BLOCK,
+                                status: STATUS_BLOCKED,
+                                check_in: msg.dates.check_in(),
+                                check_out: msg.dates.check_out(),
+                                created_by: msg.by.0,
+                                reason: Some(&msg.reason),
+                                created_at: now.naive_utc(),
+                                updated_at: now.naive_utc(),
+                                ..Default::default()
+                            };
+                            insert_claim(c, &property, &block, EventKind::BlockAdded, now).await
                         })
                     })
                     .await
@@ -675,10 +663,7 @@ impl Handler<Delist> for PropertyActor {
                     write_tx!(&mut conn, |c| {
                         // The lock first: any booking in flight commits
                         // before this looks for upcoming bookings.
-                        let property = properties::lock_calendar(c, property_id)
-                            .await?
-                            .filter(|p| p.deleted_at.is_none())
-                            .ok_or(ApiError::NotFound("property"))?;
+                        let property = lock_listed(c, property_id).await?;
                         if !properties::mark_deleted(c, property_id, now.naive_utc()).await? {
                             return Err(ApiError::NotFound("property"));
                         }

@@ -58,6 +58,9 @@ async fn every_change_reaches_a_subscriber_once_in_seq_order(backend: Backend) {
         (added["entry_id"].as_i64(), added["check_in"].as_str()),
         (Some(block), Some(day(30).as_str()))
     );
+    // A refused write (the nights are blocked) commits nothing: no event.
+    let refused = app.book(&guest, id, &day(31), &day(32)).await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
     app.unblock(&host, id, block).await;
     let removed = ws.events(1).await.remove(0);
     assert_eq!(
