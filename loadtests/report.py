@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Prints run.sh's results as one Markdown table.
+
+    python3 loadtests/report.py target/loadtests/<run>
+
+Reads the k6 summaries (<backend>-<scenario>.json), their exit codes (a
+threshold missed makes k6 exit 99), pgbench's output (postgres-raw-*.txt),
+the seed times and the websocket memory samples.
+"""
+import json
+import re
+import sys
+from pathlib import Path
+
+
+def load(path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def metric(summary, name):
+    return (summary or {}).get("metrics", {}).get(name) or {}
+
+
+def ms(trend, stat):
+    value = trend.get(stat)
+    return "–" if value is None else f"{value:.1f}"
+
+
+def pgbench_tps(path):
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    found = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", text)
+    return float(found.group(1)) if found else None
+
+
+def verdict(out, backend, name):
+    try:
+        code = (out / f"{backend}-{name}.exit").read_text().strip()
+    except OSError:
+        return "not run"
+    return "met" if code == "0" else "missed" if code == "99" else f"k6 exit {code}"
+
+
+def main(out):
+    rows = []
+
+    def row(scenario, backend, rate, trend, errors, raw=None, note=""):
+        ratio = f"{rate / raw:.2f}" if rate and raw else "–"
+        rows.append([
+            scenario, backend,
+            "–" if rate is None else f"{rate:,.0f}",
+            ms(trend, "med"), ms(trend, "p(95)"), ms(trend, "p(99)"),
+            errors,
+            "–" if raw is None else f"{raw:,.0f}",
+            ratio, note,
+        ])
+
+    def error_rate(failed):
+        return "–" if "value" not in failed else f"{100 * failed['value']:.2f}%"
+
+    for backend in ("postgres", "sqlite"):
+        raw_book = pgbench_tps(out / f"{backend}-raw-booking.txt")
+        raw_search = pgbench_tps(out / f"{backend}-raw-search.txt")
+
+        s = load(out / f"{backend}-booking.json")
+        if s:
+            conflicts = metric(s, "booking_conflicts").get("value", 0)
+            row("booking (distinct listings)", backend,
+                metric(s, "bookings_created").get("rate"),
+                metric(s, "http_req_duration{name:book}"),
+                error_rate(metric(s, "http_req_failed{name:book}")),
+                raw_book,
+                f"{100 * conflicts:.2f}% conflicts; thresholds {verdict(out, backend, 'booking')}")
+
+        s = load(out / f"{backend}-contention.json")
+        if s:
+            wins = metric(s, "contention_wins").get("count", 0)
+            losses = metric(s, "contention_losses").get("count", 0)
+            wrong = metric(s, "contention_wrong_answers").get("count", 0)
+            doubled = metric(s, "contention_double_booked").get("count", 0)
+            row("contention (500 VUs, one week)", backend, None,
+                metric(s, "http_req_duration{name:race}"),
+                f"{wrong:.0f} wrong",
+                note=f"{wins:.0f} winners / {wins + losses + wrong:.0f} requests, "
+                     f"{doubled:.0f} double-booked; thresholds {verdict(out, backend, 'contention')}")
+
+        s = load(out / f"{backend}-search.json")
+        if s:
+            row("search", backend,
+                metric(s, "searches").get("rate"),
+                metric(s, "http_req_duration{name:search}"),
+                error_rate(metric(s, "http_req_failed{name:search}")),
+                raw_search,
+                f"thresholds {verdict(out, backend, 'search')}")
+
+        s = load(out / f"{backend}-browse.json")
+        if s:
+            row("listing detail + availability", backend,
+                metric(s, "reads").get("rate"),
+                metric(s, "http_req_duration{read:yes}"),
+                error_rate(metric(s, "http_req_failed{read:yes}")),
+                note=f"detail p99 {ms(metric(s, 'http_req_duration{name:listing}'), 'p(99)')} ms, "
+                     f"availability p99 {ms(metric(s, 'http_req_duration{name:availability}'), 'p(99)')} ms; "
+                     f"thresholds {verdict(out, backend, 'browse')}")
+
+        s = load(out / f"{backend}-live.json")
+        if s:
+            bad = sum(metric(s, m).get("count", 0)
+                      for m in ("live_gaps", "live_missed", "live_socket_errors"))
+            row("live: booking → event, 1,000 subscribers", backend,
+                metric(s, "live_events").get("rate"),
+                metric(s, "live_event_latency"),
+                f"{bad:.0f} lost/gaps",
+                note=f"rate = events delivered/s; {metric(s, 'live_bookings').get('count', 0):.0f} bookings; "
+                     f"thresholds {verdict(out, backend, 'live')}")
+
+        mem = load(out / f"{backend}-sockets-rss.json")
+        s = load(out / f"{backend}-sockets.json")
+        if mem and s:
+            opened = metric(s, "sockets_subscribed").get("count", 0)
+            extra = (mem["rss_peak_kb"] - mem["rss_before_kb"]) / 1024
+            row(f"{opened:,.0f} open websockets", backend, None, {}, "–",
+                note=f"server memory +{extra:.0f} MB (RSS {mem['rss_before_kb'] / 1024:.0f} → "
+                     f"{mem['rss_peak_kb'] / 1024:.0f} MB); thresholds {verdict(out, backend, 'sockets')}")
+
+        seed = load(out / f"{backend}-seed.json")
+        if seed:
+            try:
+                summary = (out / f"{backend}-seed.txt").read_text().strip().splitlines()[-1]
+            except (OSError, IndexError):
+                summary = ""
+            row("roost seed", backend, None, {}, "–", note=f"{seed['seconds']} s: {summary}")
+
+    header = ["scenario", "backend", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors",
+              "raw DB /s", "Roost ÷ raw", "notes"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for r in rows:
+        print("| " + " | ".join(r) + " |")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(Path(sys.argv[1]))

