@@ -20,7 +20,7 @@ import { check } from 'k6';
 import exec from 'k6/execution';
 import { Counter, Trend } from 'k6/metrics';
 import { setInterval, clearInterval, setTimeout } from 'k6/timers';
-import { WebSocket } from 'k6/websockets';
+import { WebSocket } from 'k6/experimental/websockets';
 import { API, NIGHTS, WS_URL, authHeaders, dayFromToday, farStartDay, guestTokens, listingIds } from './lib.js';
 
 const VUS = Number(__ENV.VUS || 10);

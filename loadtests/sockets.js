@@ -11,7 +11,7 @@ import { check } from 'k6';
 import exec from 'k6/execution';
 import { Counter } from 'k6/metrics';
 import { setTimeout } from 'k6/timers';
-import { WebSocket } from 'k6/websockets';
+import { WebSocket } from 'k6/experimental/websockets';
 import { WS_URL, listingIds } from './lib.js';
 
 const VUS = Number(__ENV.VUS || 10);
