@@ -38,6 +38,8 @@ const gaps = new Counter('live_gaps');
 const missed = new Counter('live_missed');
 const socketErrors = new Counter('live_socket_errors');
 const bookings = new Counter('live_bookings');
+// k6 reports a frame arriving after its own close as an error: not ours.
+let closing = false;
 
 export const options = {
   scenarios: {
@@ -100,6 +102,7 @@ function follow(listings, onEvent, ready) {
     }
   });
   ws.addEventListener('error', (e) => {
+    if (closing) return;
     socketErrors.add(1);
     console.warn(`socket error: ${e.error}`);
   });
@@ -157,6 +160,7 @@ export default function (data) {
   // socket must be at the seq a fresh snapshot reports.
   setTimeout(() => {
     const truth = follow(data.listings, () => {}, () => {
+      closing = true;
       for (const s of sockets) {
         for (const id of data.listings) {
           const have = s.seqs.get(id);
