@@ -15,6 +15,7 @@ both_backends!(
     delisting_with_upcoming_bookings_is_refused_and_past_bookings_stay_readable,
     search_applies_each_filter,
     search_by_dates_skips_booked_blocked_and_rule_breaking_listings,
+    search_by_dates_ignores_cancelled_bookings_and_lapsed_holds,
     search_cursor_walks_every_page_exactly_once,
     bad_search_parameters_are_400_with_details,
     availability_shows_kinds_but_no_guest,
@@ -476,6 +477,51 @@ async fn search_by_dates_skips_booked_blocked_and_rule_breaking_listings(backend
         search(&app, &format!("{}&guests=5", q(20, 27))).await,
         Vec::<i64>::new()
     );
+}
+
+/// The availability check counts only live claims: a cancelled booking and a
+/// hold past its expiry (not yet swept) free their nights for search, in
+/// every shape of search (place filter or none).
+async fn search_by_dates_ignores_cancelled_bookings_and_lapsed_holds(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        s.hold_ttl = std::time::Duration::from_secs(2);
+        // Never swept during the test: search itself must see the lapse.
+        s.hold_sweep_interval = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    let (_, host) = app.signed_in("host").await;
+    let (_, guest) = app.signed_in("guest").await;
+    let cancelled = app
+        .create_listing(&host, json!({"price_per_night": 1_000}))
+        .await;
+    let lapsing = app
+        .create_listing(&host, json!({"price_per_night": 2_000}))
+        .await;
+    let booking = app.booked(&guest, cancelled, &day(10), &day(13)).await;
+    app.cancel(&guest, booking).await;
+    app.booked(&guest, lapsing, &day(10), &day(13)).await;
+
+    let dates = format!("check_in={}&check_out={}", day(11), day(12));
+    let queries = [
+        dates.clone(),
+        format!("{dates}&city=Amsterdam"),
+        format!("{dates}&min_lat=52&max_lat=53&min_lon=4&max_lon=5"),
+    ];
+    for q in &queries {
+        assert_eq!(search(&app, q).await, vec![cancelled], "{q}");
+    }
+    // Once the hold's two seconds pass, its nights are free to search.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while search(&app, &queries[0]).await != vec![cancelled, lapsing] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lapsed hold still hides its listing"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    for q in &queries {
+        assert_eq!(search(&app, q).await, vec![cancelled, lapsing], "{q}");
+    }
 }
 
 async fn search_cursor_walks_every_page_exactly_once(backend: Backend) {
