@@ -11,20 +11,9 @@ import { check } from 'k6';
 import { Counter } from 'k6/metrics';
 import { API, dayFromToday } from './lib.js';
 
-// The seeded cities (src/seed.rs), with their centres for bounding boxes.
-const CITIES = [
-  ['Paris', 48.8566, 2.3522], ['Lyon', 45.764, 4.8357], ['Amsterdam', 52.3676, 4.9041],
-  ['Berlin', 52.52, 13.405], ['Munich', 48.1351, 11.582], ['Lisbon', 38.7223, -9.1393],
-  ['Porto', 41.1579, -8.6291], ['Barcelona', 41.3874, 2.1686], ['Madrid', 40.4168, -3.7038],
-  ['Rome', 41.9028, 12.4964], ['Florence', 43.7696, 11.2558], ['Vienna', 48.2082, 16.3738],
-  ['Prague', 50.0755, 14.4378], ['Copenhagen', 55.6761, 12.5683], ['Stockholm', 59.3293, 18.0686],
-  ['London', 51.5072, -0.1276], ['Edinburgh', 55.9533, -3.1883], ['Dublin', 53.3498, -6.2603],
-  ['Reykjavik', 64.1466, -21.9426], ['New York', 40.7128, -74.006], ['San Francisco', 37.7749, -122.4194],
-  ['Austin', 30.2672, -97.7431], ['Montreal', 45.5019, -73.5674], ['Mexico City', 19.4326, -99.1332],
-  ['Buenos Aires', -34.6037, -58.3816], ['Rio de Janeiro', -22.9068, -43.1729], ['Cape Town', -33.9249, 18.4241],
-  ['Marrakesh', 31.6295, -7.9811], ['Tokyo', 35.6762, 139.6503], ['Kyoto', 35.0116, 135.7681],
-  ['Bangkok', 13.7563, 100.5018], ['Sydney', -33.8688, 151.2093],
-];
+// The seeded cities (src/seed.rs) with their centres, shared with
+// sql/gen_search.py: [name, latitude, longitude].
+const CITIES = JSON.parse(open('./cities.json')).map((c) => [c.name, c.lat, c.lon]);
 
 const searches = new Counter('searches');
 
