@@ -104,8 +104,11 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// How long a pending booking holds its dates unpaid.
     pub hold_ttl: Duration,
-    /// How often lapsed holds are marked expired.
-    pub hold_sweep_interval: Duration,
+    /// How often this node sweeps lapsed holds (marks them expired);
+    /// `None`: it does not (another node must).
+    pub hold_sweep_interval: Option<Duration>,
+    /// Lapsed holds one sweep batch (one transaction) takes.
+    pub hold_sweep_batch: i64,
     /// A listing's actor stops after this long without a message.
     pub property_idle_timeout: Duration,
     /// Calendar events older than this are pruned from the log (resuming
@@ -238,7 +241,12 @@ impl Settings {
                 .map(|v| Duration::from_secs(v.unwrap_or(default)))
         };
         let hold_ttl = secs("ROOST_HOLD_TTL_SECS", 1, 7 * 24 * 3600, 15 * 60)?;
-        let hold_sweep_interval = secs("ROOST_HOLD_SWEEP_SECS", 1, 3600, 30)?;
+        let hold_sweep_interval =
+            Some(secs("ROOST_HOLD_SWEEP_SECS", 0, 3600, 30)?).filter(|d| !d.is_zero());
+        let hold_sweep_batch = get("ROOST_HOLD_SWEEP_BATCH")
+            .map(|v| parse_in_range("ROOST_HOLD_SWEEP_BATCH", &v, 1, 5_000))
+            .transpose()?
+            .unwrap_or(500);
         let property_idle_timeout = secs("ROOST_PROPERTY_IDLE_SECS", 1, 24 * 3600, 300)?;
         let event_retention = secs(
             "ROOST_EVENT_RETENTION_SECS",
@@ -289,6 +297,7 @@ impl Settings {
             shutdown_timeout,
             hold_ttl,
             hold_sweep_interval,
+            hold_sweep_batch,
             property_idle_timeout,
             event_retention,
             event_poll_interval,
@@ -348,6 +357,21 @@ mod tests {
     }
 
     #[test]
+    fn the_hold_sweeper_runs_every_30_s_in_batches_of_500_unless_told() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(
+            (s.hold_sweep_interval, s.hold_sweep_batch),
+            (Some(Duration::from_secs(30)), 500)
+        );
+        let s = settings(&[
+            ("ROOST_HOLD_SWEEP_SECS", "0"),
+            ("ROOST_HOLD_SWEEP_BATCH", "50"),
+        ])
+        .unwrap();
+        assert_eq!((s.hold_sweep_interval, s.hold_sweep_batch), (None, 50));
+    }
+
+    #[test]
     fn database_url_forms() {
         assert_eq!(
             DatabaseUrl::parse("sqlite://data/r.db").unwrap(),
@@ -380,6 +404,9 @@ mod tests {
             ("REDIS_URL", "http://nope"),
             ("DATABASE_URL", "mysql://x"),
             ("ROOST_DB_POOL_SIZE", "0"),
+            ("ROOST_HOLD_SWEEP_SECS", "-1"),
+            ("ROOST_HOLD_SWEEP_BATCH", "0"),
+            ("ROOST_HOLD_SWEEP_BATCH", "5001"),
         ] {
             let e = settings(&[(var, value)]).unwrap_err();
             assert_eq!(e.var, var);

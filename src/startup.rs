@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::http::metrics::Metrics;
 use crate::http::observe::observe;
 use crate::http::rate_limit::{Limiter, RateLimits};
-use crate::services::{accounts, bookings};
+use crate::services::housekeeping;
 use crate::state::AppState;
 use crate::{api, auth, error};
 
@@ -128,7 +128,11 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(housekeeping(self.state.clone()));
-        let sweeper = tokio::spawn(sweep_holds(self.state.clone()));
+        let sweeper = self
+            .state
+            .settings
+            .hold_sweep_interval
+            .map(|every| tokio::spawn(sweep_holds(self.state.clone(), every)));
         let watchdog = tokio::spawn(watchdog(self.state.clone()));
         let relay = relay::spawn(self.state.clone());
         let signals = tokio::spawn(stop_on_signal(self.state.clone(), self.server.handle()));
@@ -139,7 +143,7 @@ impl Application {
         );
         let result = self.server.await;
         housekeeping.abort();
-        sweeper.abort();
+        sweeper.iter().for_each(|task| task.abort());
         watchdog.abort();
         signals.abort();
         relay.iter().for_each(|task| task.abort());
@@ -149,23 +153,20 @@ impl Application {
     }
 }
 
+/// Prunes dead tokens and old calendar events (in bounded batches), and
+/// forgets idle rate-limit buckets, every `HOUSEKEEPING_EVERY`.
 async fn housekeeping(state: web::Data<AppState>) {
     let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
     loop {
         tick.tick().await;
-        match accounts::prune_dead_tokens(&state.db).await {
+        let cutoff = (crate::db::now() - chrono::Duration::days(1)).naive_utc();
+        match housekeeping::prune_tokens(&state.db, cutoff).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(pruned = n, "dead tokens deleted"),
             Err(e) => tracing::warn!(error = %e, "pruning dead tokens failed"),
         }
         let before = (crate::db::now() - state.settings.event_retention).naive_utc();
-        let pruned = state
-            .db
-            .run(move |mut conn| async move {
-                Ok::<_, ApiError>(events::prune(&mut conn, before).await?)
-            })
-            .await;
-        match pruned {
+        match housekeeping::prune_events(&state.db, before).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(pruned = n, "old calendar events deleted"),
             Err(e) => tracing::warn!(error = %e, "pruning calendar events failed"),
@@ -175,12 +176,21 @@ async fn housekeeping(state: web::Data<AppState>) {
     }
 }
 
-/// Marks lapsed holds expired, every `ROOST_HOLD_SWEEP_SECS`.
-async fn sweep_holds(state: web::Data<AppState>) {
-    let mut tick = tokio::time::interval(state.settings.hold_sweep_interval);
+/// Marks lapsed holds expired, every `ROOST_HOLD_SWEEP_SECS` (in batches
+/// until none is left; see `services::housekeeping`).
+async fn sweep_holds(state: web::Data<AppState>, every: Duration) {
+    let sweeper = housekeeping::Sweeper {
+        db: &state.db,
+        bus: &state.bus,
+        properties: &state.properties,
+        batch: state.settings.hold_sweep_batch,
+        swept: &state.metrics.holds_swept,
+    };
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match bookings::sweep_lapsed_holds(&state.db, &state.properties).await {
+        match sweeper.sweep().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "lapsed holds marked expired"),
             Err(e) => tracing::warn!(error = %e, "sweeping lapsed holds failed"),

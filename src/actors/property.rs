@@ -353,7 +353,7 @@ async fn insert_claim(
     kind: EventKind,
     now: DateTime<Utc>,
 ) -> Result<(Entry, Vec<CalendarEvent>), WriteError> {
-    let expired = calendar::expire_lapsed_holds(c, Some(property.id), now.naive_utc()).await?;
+    let expired = calendar::expire_lapsed_holds(c, property.id, now.naive_utc()).await?;
     let taken = calendar::overlapping(c, property.id, new.check_in, new.check_out, now.naive_utc())
         .await?
         .is_some();
@@ -687,40 +687,6 @@ impl Handler<Delist> for PropertyActor {
                 .await?;
             turn.committed(events);
             Ok(())
-        })
-    }
-}
-
-/// Marks this listing's lapsed holds expired (the sweeper's message).
-#[derive(Message, Clone)]
-#[rtype(result = "Result<usize, ApiError>")]
-pub struct ExpireHolds;
-
-impl Handler<ExpireHolds> for PropertyActor {
-    type Result = AtomicResponse<Self, Result<usize, ApiError>>;
-
-    fn handle(&mut self, _: ExpireHolds, _: &mut Context<Self>) -> Self::Result {
-        self.turn(move |turn| async move {
-            let property_id = turn.id.0;
-            let events = turn
-                .db
-                .run(move |mut conn| async move {
-                    let now = crate::db::now().naive_utc();
-                    write_tx!(&mut conn, |c| {
-                        let property = properties::lock_calendar(c, property_id)
-                            .await?
-                            .ok_or(ApiError::NotFound("property"))?;
-                        let expired =
-                            calendar::expire_lapsed_holds(c, Some(property_id), now).await?;
-                        Ok::<_, ApiError>(
-                            events::append(c, &property, &expirations(&expired), now).await?,
-                        )
-                    })
-                })
-                .await?;
-            let count = events.len();
-            turn.committed(events);
-            Ok(count)
         })
     }
 }

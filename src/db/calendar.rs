@@ -6,8 +6,11 @@
 //! one `BEGIN IMMEDIATE` transaction, which no other writer can interleave.
 
 use chrono::{NaiveDate, NaiveDateTime};
+use diesel::dsl::{sql, update};
+use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
+use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
 
 use super::schema::{calendar_entries, properties};
@@ -190,45 +193,122 @@ pub async fn overlapping(
     })
 }
 
-/// Marks lapsed holds expired: of one listing, or (`None`) of all. Returns
-/// the rows changed.
+/// A constant written into the SQL rather than bound: a planner can match
+/// a partial index's `WHERE status = 'pending'` only against the literal
+/// (SQLite never sees through a bound parameter; PostgreSQL only in a
+/// custom plan). Only for the fixed strings below, never for input.
+fn literal(quoted: &'static str) -> SqlLiteral<Text> {
+    sql(quoted)
+}
+
+/// The listing's pending holds that lapsed by `now`. Every condition here
+/// is served by `calendar_entries_pending_by_property` (listing first), and
+/// none lets the sweeper's `calendar_entries_lapse_queue` serve it (that
+/// index also requires `kind = 'booking'`, which this never says), so any
+/// plan reads this listing's pending holds and no other listing's.
+#[diesel::dsl::auto_type]
+pub fn lapsed_holds_of(property_id: i64, now: NaiveDateTime) -> _ {
+    let pending: SqlLiteral<Text> = literal("'pending'");
+    calendar_entries::property_id
+        .eq(property_id)
+        .and(calendar_entries::status.eq(pending))
+        .and(calendar_entries::hold_expires_at.le(now))
+}
+
+/// Marks the listing's lapsed holds expired (the statement; see
+/// [`expire_lapsed_holds`]).
+#[diesel::dsl::auto_type]
+pub fn expire_lapsed_holds_of(property_id: i64, now: NaiveDateTime) -> _ {
+    let expired: &'static str = "expired";
+    let lapsed: lapsed_holds_of = lapsed_holds_of(property_id, now);
+    update(calendar_entries::table.filter(lapsed)).set((
+        calendar_entries::status.eq(expired),
+        calendar_entries::updated_at.eq(now),
+    ))
+}
+
+/// Marks the listing's lapsed holds expired; returns them.
 pub async fn expire_lapsed_holds(
     conn: &mut impl AsConn,
-    property_id: Option<i64>,
+    property_id: i64,
     now: NaiveDateTime,
 ) -> QueryResult<Vec<Entry>> {
-    use calendar_entries::dsl as e;
     with_conn!(conn, |c| {
-        let mut q = diesel::update(e::calendar_entries)
-            .filter(e::status.eq("pending"))
-            .filter(e::hold_expires_at.le(now))
-            .into_boxed();
-        if let Some(id) = property_id {
-            q = q.filter(e::property_id.eq(id));
-        }
-        q.set((e::status.eq("expired"), e::updated_at.eq(now)))
+        expire_lapsed_holds_of(property_id, now)
             .returning(Entry::as_returning())
             .get_results(c)
             .await
     })
 }
 
-/// Listings with a lapsed hold not yet marked expired (the sweeper's work list).
-pub async fn properties_with_lapsed_holds(
+/// Lapsed holds of any listing, as the sweeper's queue reads them: exactly
+/// the predicate of `calendar_entries_lapse_queue`.
+#[diesel::dsl::auto_type]
+pub fn lapse_queue(now: NaiveDateTime) -> _ {
+    let pending: SqlLiteral<Text> = literal("'pending'");
+    let booking: SqlLiteral<Text> = literal("'booking'");
+    calendar_entries::status
+        .eq(pending)
+        .and(calendar_entries::kind.eq(booking))
+        .and(calendar_entries::hold_expires_at.le(now))
+}
+
+/// The first `limit` lapsed holds in the order they lapsed, as (hold,
+/// listing): the first `limit` entries of the queue's index, however many
+/// holds have lapsed.
+#[diesel::dsl::auto_type]
+pub fn lapse_queue_page_of(now: NaiveDateTime, limit: i64) -> _ {
+    let lapsed: lapse_queue = lapse_queue(now);
+    calendar_entries::table
+        .filter(lapsed)
+        .order(calendar_entries::hold_expires_at.asc())
+        .select((calendar_entries::id, calendar_entries::property_id))
+        .limit(limit)
+}
+
+/// The sweeper's next page (see [`lapse_queue_page_of`]). On PostgreSQL
+/// the holds are locked, and holds another transaction has locked are
+/// skipped, so sweepers on several nodes take different pages and never
+/// wait.
+pub async fn lapse_queue_page(
     conn: &mut impl AsConn,
     now: NaiveDateTime,
     limit: i64,
-) -> QueryResult<Vec<i64>> {
+) -> QueryResult<Vec<(i64, i64)>> {
+    match conn.as_conn() {
+        // Inside `BEGIN IMMEDIATE`: no other writer runs until commit.
+        Conn::Sqlite(c) => lapse_queue_page_of(now, limit).load(c).await,
+        Conn::Postgres(c) => {
+            lapse_queue_page_of(now, limit)
+                .for_update()
+                .skip_locked()
+                .load(c)
+                .await
+        }
+    }
+}
+
+/// Marks these holds expired, those still pending and lapsed at `now`;
+/// returns them. The caller holds their listings' calendar locks.
+pub async fn expire_holds(
+    conn: &mut impl AsConn,
+    ids: &[i64],
+    now: NaiveDateTime,
+) -> QueryResult<Vec<Entry>> {
     use calendar_entries::dsl as e;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     with_conn!(conn, |c| {
-        e::calendar_entries
-            .filter(e::status.eq("pending"))
-            .filter(e::hold_expires_at.le(now))
-            .select(e::property_id)
-            .distinct()
-            .limit(limit)
-            .load(c)
-            .await
+        diesel::update(
+            e::calendar_entries
+                .filter(e::id.eq_any(ids))
+                .filter(lapse_queue(now)),
+        )
+        .set((e::status.eq("expired"), e::updated_at.eq(now)))
+        .returning(Entry::as_returning())
+        .get_results(c)
+        .await
     })
 }
 

@@ -7,14 +7,16 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::AsConn;
+use std::collections::BTreeMap;
+
 use super::calendar::Entry;
 use super::properties::Property;
 use super::schema::{calendar_events, deployment, properties};
+use super::{AsConn, Conn};
 use crate::domain::{CalendarEvent, EventKind, PropertyId, UserId};
 use crate::with_conn;
 
-#[derive(Queryable, Selectable, Insertable)]
+#[derive(Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = calendar_events, treat_none_as_default_value = false)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 struct EventRow {
@@ -31,6 +33,10 @@ struct EventRow {
 }
 
 impl EventRow {
+    fn to_event(&self) -> QueryResult<CalendarEvent> {
+        self.clone().into_event()
+    }
+
     fn into_event(self) -> QueryResult<CalendarEvent> {
         let kind = EventKind::parse(&self.kind).ok_or_else(|| {
             diesel::result::Error::DeserializationError(
@@ -55,6 +61,49 @@ impl EventRow {
 /// What happened, to which booking or block (none: to the listing itself).
 pub type Change<'a> = (EventKind, Option<&'a Entry>);
 
+/// A listing's log as its writer sees it, with the calendar locked: the
+/// number of its last event, and whose listing it is (for routing).
+#[derive(Clone, Copy, Debug, Queryable, Selectable)]
+#[diesel(table_name = properties)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct LogHead {
+    #[diesel(column_name = id)]
+    pub property_id: i64,
+    pub host_id: i64,
+    #[diesel(column_name = calendar_seq)]
+    pub seq: i64,
+}
+
+impl From<&Property> for LogHead {
+    fn from(p: &Property) -> Self {
+        Self {
+            property_id: p.id,
+            host_id: p.host_id,
+            seq: p.calendar_seq,
+        }
+    }
+}
+
+/// Locks the calendars of those of these listings that no other transaction
+/// is writing, and reads where their logs stand; the rest are left out
+/// (they are busy: try them later). On PostgreSQL `FOR UPDATE SKIP LOCKED`,
+/// so this never waits; on SQLite the `BEGIN IMMEDIATE` write lock already
+/// holds every calendar. Deleted listings are included.
+pub async fn lock_free_heads(conn: &mut impl AsConn, ids: &[i64]) -> QueryResult<Vec<LogHead>> {
+    let listings = properties::table.filter(properties::id.eq_any(ids));
+    match conn.as_conn() {
+        Conn::Sqlite(c) => listings.select(LogHead::as_select()).load(c).await,
+        Conn::Postgres(c) => {
+            listings
+                .select(LogHead::as_select())
+                .for_update()
+                .skip_locked()
+                .load(c)
+                .await
+        }
+    }
+}
+
 /// Records `changes` as the listing's next events, in order. Call inside the
 /// write transaction that made them, with `property` as
 /// `properties::lock_calendar` returned it.
@@ -64,42 +113,98 @@ pub async fn append(
     changes: &[Change<'_>],
     now: NaiveDateTime,
 ) -> QueryResult<Vec<CalendarEvent>> {
-    if changes.is_empty() {
+    append_all(conn, &[(LogHead::from(property), changes)], now).await
+}
+
+/// Records each listing's changes as its next events, for any number of
+/// listings at once: one multi-row insert for all the events, and one
+/// `calendar_seq` update per distinct number of events a listing got. Call
+/// inside the write transaction that made the changes, with every listing's
+/// calendar locked and its head read under that lock.
+pub async fn append_all(
+    conn: &mut impl AsConn,
+    logs: &[(LogHead, &[Change<'_>])],
+    now: NaiveDateTime,
+) -> QueryResult<Vec<CalendarEvent>> {
+    let mut rows = Vec::new();
+    // Listings by how many events they get: each group is one UPDATE.
+    let mut by_count: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for (head, changes) in logs {
+        if changes.is_empty() {
+            continue;
+        }
+        by_count
+            .entry(changes.len() as i64)
+            .or_default()
+            .push(head.property_id);
+        rows.extend(
+            changes
+                .iter()
+                .zip(head.seq + 1..)
+                .map(|((kind, entry), seq)| EventRow {
+                    property_id: head.property_id,
+                    seq,
+                    kind: kind.as_str().to_owned(),
+                    entry_id: entry.map(|e| e.id),
+                    check_in: entry.map(|e| e.check_in),
+                    check_out: entry.map(|e| e.check_out),
+                    hold_expires_at: entry.and_then(|e| e.hold_expires_at),
+                    guest_id: entry.and_then(|e| e.guest_id),
+                    host_id: head.host_id,
+                    created_at: now,
+                }),
+        );
+    }
+    if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let rows: Vec<EventRow> = changes
-        .iter()
-        .zip(property.calendar_seq + 1..)
-        .map(|((kind, entry), seq)| EventRow {
-            property_id: property.id,
-            seq,
-            kind: kind.as_str().to_owned(),
-            entry_id: entry.map(|e| e.id),
-            check_in: entry.map(|e| e.check_in),
-            check_out: entry.map(|e| e.check_out),
-            hold_expires_at: entry.and_then(|e| e.hold_expires_at),
-            guest_id: entry.and_then(|e| e.guest_id),
-            host_id: property.host_id,
-            created_at: now,
-        })
-        .collect();
-    let last = property.calendar_seq + rows.len() as i64;
-    with_conn!(conn, |c| {
-        diesel::update(properties::table.find(property.id))
-            .set(properties::calendar_seq.eq(last))
-            .execute(c)
-            .await?;
-        // One row at a time: SQLite has no multi-row insert here, and a
-        // write rarely records more than two events.
-        for row in &rows {
-            diesel::insert_into(calendar_events::table)
-                .values(row)
+    for (count, ids) in &by_count {
+        let bumped = with_conn!(conn, |c| {
+            diesel::update(properties::table.filter(properties::id.eq_any(ids)))
+                .set(properties::calendar_seq.eq(properties::calendar_seq + count))
                 .execute(c)
-                .await?;
+                .await
+        })?;
+        if bumped != ids.len() {
+            // A listing vanished under its lock: never number events for it.
+            return Err(diesel::result::Error::NotFound);
         }
-        QueryResult::Ok(())
-    })?;
-    rows.into_iter().map(EventRow::into_event).collect()
+    }
+    let events = rows
+        .iter()
+        .map(EventRow::to_event)
+        .collect::<QueryResult<Vec<_>>>()?;
+    insert_rows(conn, rows).await?;
+    Ok(events)
+}
+
+/// Multi-row inserts: PostgreSQL binds at most 65,535 values a statement,
+/// SQLite 32,766 (and inserts many rows at once only through Diesel's
+/// synchronous connection, so on its blocking thread, inside the caller's
+/// transaction).
+async fn insert_rows(conn: &mut impl AsConn, rows: Vec<EventRow>) -> QueryResult<()> {
+    const ROWS_PER_INSERT: usize = 2_000;
+    match conn.as_conn() {
+        Conn::Sqlite(c) => {
+            c.spawn_blocking(move |sync| {
+                for chunk in rows.chunks(ROWS_PER_INSERT) {
+                    let insert = diesel::insert_into(calendar_events::table).values(chunk);
+                    diesel::RunQueryDsl::execute(insert, sync)?;
+                }
+                Ok(())
+            })
+            .await
+        }
+        Conn::Postgres(c) => {
+            for chunk in rows.chunks(ROWS_PER_INSERT) {
+                diesel::insert_into(calendar_events::table)
+                    .values(chunk)
+                    .execute(c)
+                    .await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Where a listing's log stands.
@@ -167,12 +272,37 @@ pub async fn positions(
         .collect())
 }
 
-/// Deletes events recorded before `before`; returns how many.
-pub async fn prune(conn: &mut impl AsConn, before: NaiveDateTime) -> QueryResult<usize> {
-    with_conn!(conn, |c| {
-        diesel::delete(calendar_events::table.filter(calendar_events::created_at.lt(before)))
-            .execute(c)
+/// Deletes up to about `limit` of the oldest events recorded before
+/// `before`; returns how many. Two index range reads on `created_at`: the
+/// time of the `limit`-th oldest, then the delete up to it (events sharing
+/// that instant, at most one transaction's, go too).
+pub async fn prune(
+    conn: &mut impl AsConn,
+    before: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<usize> {
+    use calendar_events::dsl as e;
+    let nth_oldest: Option<NaiveDateTime> = with_conn!(conn, |c| {
+        e::calendar_events
+            .filter(e::created_at.lt(before))
+            .order(e::created_at.asc())
+            .select(e::created_at)
+            .offset(limit - 1)
+            .first(c)
             .await
+            .optional()
+    })?;
+    with_conn!(conn, |c| {
+        let old = e::calendar_events.filter(e::created_at.lt(before));
+        match nth_oldest {
+            Some(upto) => {
+                diesel::delete(old.filter(e::created_at.le(upto)))
+                    .execute(c)
+                    .await
+            }
+            // Fewer than `limit` old events: all of them.
+            None => diesel::delete(old).execute(c).await,
+        }
     })
 }
 

@@ -86,17 +86,35 @@ pub async fn revoke_all_for_user(
     })
 }
 
-/// Deletes tokens that expired or were revoked before `cutoff`.
-pub async fn delete_dead(conn: &mut impl AsConn, cutoff: NaiveDateTime) -> QueryResult<usize> {
-    with_conn!(conn, |c| {
-        diesel::delete(
-            auth_tokens::table.filter(
-                auth_tokens::expires_at
-                    .lt(cutoff)
-                    .or(auth_tokens::revoked_at.lt(cutoff)),
-            ),
-        )
-        .execute(c)
-        .await
-    })
+/// Deletes up to `limit` tokens that expired before `cutoff` and up to
+/// `limit` revoked before it, the oldest first, each through its own index;
+/// returns how many, and whether either kind filled its batch (more may be
+/// waiting).
+pub async fn delete_dead(
+    conn: &mut impl AsConn,
+    cutoff: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<(usize, bool)> {
+    use auth_tokens::dsl as t;
+    let (mut deleted, mut full) = (0, false);
+    for by_revocation in [false, true] {
+        let n = with_conn!(conn, |c| {
+            let oldest = t::auth_tokens.select(t::id).limit(limit).into_boxed();
+            let oldest = if by_revocation {
+                oldest
+                    .filter(t::revoked_at.lt(cutoff))
+                    .order(t::revoked_at.asc())
+            } else {
+                oldest
+                    .filter(t::expires_at.lt(cutoff))
+                    .order(t::expires_at.asc())
+            };
+            diesel::delete(t::auth_tokens.filter(t::id.eq_any(oldest)))
+                .execute(c)
+                .await
+        })?;
+        deleted += n;
+        full |= n as i64 >= limit;
+    }
+    Ok((deleted, full))
 }

@@ -1,9 +1,10 @@
 //! Prometheus metrics: request counts and latencies by route and status;
-//! websocket sessions and calendar events.
+//! websocket sessions and calendar events; the hold sweeper and listing actors.
 //! One registry per server, rendered at `GET /metrics`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 #[derive(Clone)]
@@ -21,6 +22,10 @@ pub struct Metrics {
     /// Events that could not be published to Redis (other nodes read them
     /// from the log instead).
     pub redis_publish_failures: IntCounterVec,
+    /// Lapsed holds this node's sweeper marked expired.
+    pub holds_swept: IntCounter,
+    /// Listing actors running on this node (set when rendered).
+    pub property_actors: IntGauge,
 }
 
 impl Metrics {
@@ -59,12 +64,22 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let holds_swept = IntCounter::new(
+            "holds_swept_total",
+            "Lapsed holds this node's sweeper marked expired",
+        )?;
+        let property_actors = IntGauge::new(
+            "property_actors",
+            "Listing calendar actors running on this node",
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(ws_sessions.clone()))?;
         registry.register(Box::new(ws_disconnects.clone()))?;
         registry.register(Box::new(events.clone()))?;
         registry.register(Box::new(redis_publish_failures.clone()))?;
+        registry.register(Box::new(holds_swept.clone()))?;
+        registry.register(Box::new(property_actors.clone()))?;
         Ok(Self {
             registry,
             requests,
@@ -73,6 +88,8 @@ impl Metrics {
             ws_disconnects,
             events,
             redis_publish_failures,
+            holds_swept,
+            property_actors,
         })
     }
 

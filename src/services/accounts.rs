@@ -283,10 +283,3 @@ pub async fn set_active(
     })
     .await
 }
-
-/// Deletes tokens that died more than a day ago; returns how many.
-pub async fn prune_dead_tokens(db: &Db) -> Result<usize, ApiError> {
-    let cutoff = (crate::db::now() - chrono::Duration::days(1)).naive_utc();
-    db.run(move |mut conn| async move { Ok(tokens::delete_dead(&mut conn, cutoff).await?) })
-        .await
-}

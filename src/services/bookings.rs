@@ -1,12 +1,10 @@
 //! Bookings and blocks: every change to a calendar goes to its listing's actor.
 
 use crate::actors::PropertyRegistry;
-use crate::actors::property::{
-    AddBlock, CancelBooking, ExpireHolds, GetAvailability, PlaceHold, RemoveBlock,
-};
+use crate::actors::property::{AddBlock, CancelBooking, GetAvailability, PlaceHold, RemoveBlock};
 use crate::auth::AuthUser;
+use crate::db::Db;
 use crate::db::calendar::{self, BookingsOf, Entry, KIND_BOOKING};
-use crate::db::{Db, now};
 use crate::domain::calendar::Busy;
 use crate::domain::{BlockId, BookingId, PropertyId, Role, StayDates};
 use crate::error::ApiError;
@@ -117,21 +115,4 @@ pub async fn availability(
     window: StayDates,
 ) -> Result<Vec<(StayDates, Busy)>, ApiError> {
     registry.send(property, GetAvailability { window }).await
-}
-
-/// Marks lapsed holds expired, listing by listing, through each one's actor.
-/// (They stopped claiming their nights the moment they lapsed.)
-pub async fn sweep_lapsed_holds(db: &Db, registry: &PropertyRegistry) -> Result<usize, ApiError> {
-    let ids = db
-        .run(move |mut conn| async move {
-            Ok::<_, ApiError>(
-                calendar::properties_with_lapsed_holds(&mut conn, now().naive_utc(), 1000).await?,
-            )
-        })
-        .await?;
-    let mut expired = 0;
-    for id in ids {
-        expired += registry.send(PropertyId(id), ExpireHolds).await?;
-    }
-    Ok(expired)
 }

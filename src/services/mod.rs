@@ -2,4 +2,5 @@
 
 pub mod accounts;
 pub mod bookings;
+pub mod housekeeping;
 pub mod properties;

@@ -197,7 +197,7 @@ async fn cancelling_frees_the_dates_at_once_and_only_once(backend: Backend) {
 async fn a_lapsed_hold_frees_its_dates_and_is_swept_to_expired(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| {
         s.hold_ttl = Duration::from_secs(1);
-        s.hold_sweep_interval = Duration::from_secs(1);
+        s.hold_sweep_interval = Some(Duration::from_secs(1));
     })
     .await;
     let (_, host) = app.signed_in("host").await;

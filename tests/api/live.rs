@@ -27,7 +27,7 @@ fn seqs(events: &[Value]) -> Vec<i64> {
 async fn every_change_reaches_a_subscriber_once_in_seq_order(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| {
         s.hold_ttl = Duration::from_secs(3);
-        s.hold_sweep_interval = Duration::from_secs(1);
+        s.hold_sweep_interval = Some(Duration::from_secs(1));
     })
     .await;
     let (_, host) = app.signed_in("host").await;
@@ -119,6 +119,15 @@ async fn every_change_reaches_a_subscriber_once_in_seq_order(backend: Backend) {
     let logged = fresh.events(6).await;
     assert_eq!(seqs(&logged), vec![1, 2, 3, 4, 5, 6]);
     assert_eq!(logged[5], expired);
+    // The listing's actor followed the sweeper's event: its snapshot is
+    // current as of seq 6.
+    let mut late = app.ws(None).await;
+    let snapshot = late.subscribe(id, None).await;
+    assert_eq!(
+        (snapshot["seq"].as_i64(), snapshot["unavailable"].clone()),
+        (Some(6), json!([])),
+        "{snapshot}"
+    );
 }
 
 async fn resuming_gets_exactly_the_missed_events_or_a_fresh_snapshot(backend: Backend) {
@@ -165,10 +174,11 @@ async fn resuming_gets_exactly_the_missed_events_or_a_fresh_snapshot(backend: Ba
     ws.quiet(Duration::from_millis(300)).await;
 
     // Older than the log (pruned) or from another world: a fresh snapshot.
-    let mut conn = app.db.get().await.unwrap();
     let future = (chrono::Utc::now() + chrono::Duration::hours(1)).naive_utc();
     assert_eq!(
-        roost::db::events::prune(&mut conn, future).await.unwrap(),
+        roost::services::housekeeping::prune_events(&app.db, future)
+            .await
+            .unwrap(),
         5
     );
     for since in [seen, 999] {

@@ -9,6 +9,7 @@ mod bookings;
 mod browser;
 mod concurrency;
 mod errors;
+mod holds;
 mod live;
 mod nodes;
 mod ops;

@@ -486,7 +486,7 @@ async fn search_by_dates_ignores_cancelled_bookings_and_lapsed_holds(backend: Ba
     let app = TestApp::spawn_with(backend, |s| {
         s.hold_ttl = std::time::Duration::from_secs(2);
         // Never swept during the test: search itself must see the lapse.
-        s.hold_sweep_interval = std::time::Duration::from_secs(3600);
+        s.hold_sweep_interval = None;
     })
     .await;
     let (_, host) = app.signed_in("host").await;

@@ -55,6 +55,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let actors = i64::try_from(state.properties.running()).unwrap_or(i64::MAX);
+    state.metrics.property_actors.set(actors);
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render()?))

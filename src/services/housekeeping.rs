@@ -1,0 +1,177 @@
+//! Background work that keeps the database lean: the hold sweeper (lapsed
+//! holds marked expired, with their events) and the pruning of old calendar
+//! events and dead tokens.
+//!
+//! All of it runs in bounded batches, one short transaction each, through
+//! [`drain`]: after a full batch it rests as long as the batch took, so a
+//! backlog of any size drains steadily while requests keep at least half of
+//! the connection time it uses. Nothing here is ever one unbounded
+//! statement over a large table.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDateTime;
+
+use crate::actors::{EventBus, PropertyRegistry};
+use crate::db::events::{self, Change, LogHead};
+use crate::db::{Db, calendar, tokens};
+use crate::domain::{CalendarEvent, EventKind};
+use crate::error::ApiError;
+use crate::write_tx;
+
+/// Rows one pruning batch deletes (events, tokens).
+pub const PRUNE_BATCH: i64 = 1_000;
+/// The least rest between two full batches.
+const MIN_REST: Duration = Duration::from_millis(1);
+
+/// What one batch did: how many items it handled, and whether it was full
+/// (so more may be waiting).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Batch {
+    pub done: usize,
+    pub full: bool,
+}
+
+/// Runs `batch` until one comes back not full, resting after each full one
+/// as long as that one took. Returns the items handled.
+pub async fn drain<F, Fut>(mut batch: F) -> Result<usize, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Batch, ApiError>>,
+{
+    let mut total = 0;
+    loop {
+        let started = Instant::now();
+        let Batch { done, full } = batch().await?;
+        total += done;
+        if !full {
+            return Ok(total);
+        }
+        tokio::time::sleep(started.elapsed().max(MIN_REST)).await;
+    }
+}
+
+/// The hold sweeper's view of the node: where to write, and who must hear.
+pub struct Sweeper<'a> {
+    pub db: &'a Db,
+    pub bus: &'a Arc<EventBus>,
+    pub properties: &'a PropertyRegistry,
+    /// Holds one batch reads from the queue.
+    pub batch: i64,
+    /// Counts the holds expired here.
+    pub swept: &'a prometheus::IntCounter,
+}
+
+impl Sweeper<'_> {
+    /// Marks every hold lapsed by now expired, batch after batch; returns
+    /// how many this node expired.
+    pub async fn sweep(&self) -> Result<usize, ApiError> {
+        drain(|| self.sweep_batch()).await
+    }
+
+    /// One batch, one transaction: a page of the lapse queue; the calendars
+    /// of its listings that no one else is writing, locked; their lapsed
+    /// holds expired in one statement; their events in one insert, each
+    /// listing's numbered on from its `calendar_seq`. A listing busy
+    /// elsewhere (a booking in flight, another node's sweeper) is skipped
+    /// this time: its writer expires its lapsed holds itself, or the next
+    /// batch does. After the commit, the events go to local subscribers,
+    /// to other nodes, and to the listing's actor only if it is running
+    /// here: no actor is started for this.
+    pub async fn sweep_batch(&self) -> Result<Batch, ApiError> {
+        let limit = self.batch;
+        let (read, events) = self
+            .db
+            .run(move |mut conn| async move {
+                let now = crate::db::now().naive_utc();
+                write_tx!(&mut conn, |c| {
+                    let page = calendar::lapse_queue_page(c, now, limit).await?;
+                    let mut listings: Vec<i64> = page.iter().map(|&(_, p)| p).collect();
+                    listings.sort_unstable();
+                    listings.dedup();
+                    let heads = events::lock_free_heads(c, &listings).await?;
+                    let locked: HashSet<i64> = heads.iter().map(|h| h.property_id).collect();
+                    let holds: Vec<i64> = page
+                        .iter()
+                        .filter(|(_, p)| locked.contains(p))
+                        .map(|&(id, _)| id)
+                        .collect();
+                    let mut expired = calendar::expire_holds(c, &holds, now).await?;
+                    expired.sort_unstable_by_key(|e| (e.property_id, e.id));
+                    let events = append_expirations(c, &heads, &expired, now).await?;
+                    Ok::<_, ApiError>((page.len(), events))
+                })
+            })
+            .await?;
+        let done = events.len();
+        self.swept.inc_by(done as u64);
+        self.publish(events);
+        Ok(Batch {
+            done,
+            full: read as i64 >= limit,
+        })
+    }
+
+    fn publish(&self, events: Vec<CalendarEvent>) {
+        for event in &events {
+            self.properties.relay(Arc::new(event.clone()));
+        }
+        self.bus.publish(events);
+    }
+}
+
+/// One `booking_expired` event per expired hold (sorted by listing, then
+/// id), after its listing's last event.
+async fn append_expirations(
+    c: &mut crate::db::Conn<'_>,
+    heads: &[LogHead],
+    expired: &[calendar::Entry],
+    now: NaiveDateTime,
+) -> diesel::QueryResult<Vec<CalendarEvent>> {
+    let heads: HashMap<i64, LogHead> = heads.iter().map(|h| (h.property_id, *h)).collect();
+    let changes: Vec<Change<'_>> = expired
+        .iter()
+        .map(|e| (EventKind::BookingExpired, Some(e)))
+        .collect();
+    let listing = |change: &Change<'_>| change.1.map(|e| e.property_id);
+    let mut logs = Vec::new();
+    for group in changes.chunk_by(|a, b| listing(a) == listing(b)) {
+        // Every expired hold's listing was locked, or it was not expired.
+        let head = listing(&group[0])
+            .and_then(|id| heads.get(&id))
+            .ok_or(diesel::result::Error::NotFound)?;
+        logs.push((*head, group));
+    }
+    events::append_all(c, &logs, now).await
+}
+
+/// Deletes calendar events recorded before `before`, a batch at a time.
+pub async fn prune_events(db: &Db, before: NaiveDateTime) -> Result<usize, ApiError> {
+    drain(|| async {
+        let done = db
+            .run(move |mut conn| async move {
+                Ok::<_, ApiError>(events::prune(&mut conn, before, PRUNE_BATCH).await?)
+            })
+            .await?;
+        Ok(Batch {
+            done,
+            full: done as i64 >= PRUNE_BATCH,
+        })
+    })
+    .await
+}
+
+/// Deletes tokens that expired or were revoked before `cutoff`, a batch at a time.
+pub async fn prune_tokens(db: &Db, cutoff: NaiveDateTime) -> Result<usize, ApiError> {
+    drain(|| async {
+        let (done, full) = db
+            .run(move |mut conn| async move {
+                Ok::<_, ApiError>(tokens::delete_dead(&mut conn, cutoff, PRUNE_BATCH).await?)
+            })
+            .await?;
+        Ok(Batch { done, full })
+    })
+    .await
+}
