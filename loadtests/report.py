@@ -5,7 +5,9 @@
 
 Reads the k6 summaries (<backend>-<scenario>.json), their exit codes (a
 threshold missed makes k6 exit 99), pgbench's output (postgres-raw-*.txt),
-the seed times and the websocket memory samples.
+the seed times, the websocket memory samples, and the lapsed-hold backlog's
+runs (<backend>-booking-backlog.json, -search-backlog.json, -booking-sweep.json
+and -sweep.json), each set beside the same run's figures without a backlog.
 """
 import json
 import re
@@ -118,6 +120,47 @@ def main(out):
                 f"{bad:.0f} lost/gaps",
                 note=f"rate = events delivered/s; {metric(s, 'live_bookings').get('count', 0):.0f} bookings; "
                      f"thresholds {verdict(out, backend, 'live')}")
+
+        base_book = metric(load(out / f"{backend}-booking.json"), "bookings_created").get("rate")
+        base_search = metric(load(out / f"{backend}-search.json"), "searches").get("rate")
+
+        def beside(rate, base):
+            if not rate or not base:
+                return "–"
+            return f"{rate / base:.2f} × the rate without them ({base:,.0f}/s)"
+
+        sweep = load(out / f"{backend}-sweep.json")
+        backlog = (load(out / f"{backend}-backlog.json") or {}).get("holds")
+        present = f"{backlog:,} lapsed holds present" if backlog else "lapsed holds present"
+        holds = f"{sweep['holds']:,}" if sweep else "the"
+        for label, scenario, counter, name, base in (
+                ("booking", "booking-backlog", "bookings_created", "book", base_book),
+                ("search", "search-backlog", "searches", "search", base_search)):
+            s = load(out / f"{backend}-{scenario}.json")
+            if s:
+                rate = metric(s, counter).get("rate")
+                row(f"{label}, {present} (sweeper off)", backend, rate,
+                    metric(s, f"http_req_duration{{name:{name}}}"),
+                    error_rate(metric(s, f"http_req_failed{{name:{name}}}")),
+                    note=f"{beside(rate, base)}; thresholds {verdict(out, backend, scenario)}")
+        if sweep:
+            seconds = sweep["seconds"]
+            during = sweep["bookings_meanwhile"] / seconds if seconds else None
+            left = f"; {sweep['left']:,} LEFT" if sweep["left"] else ""
+            row(f"sweeping {holds} lapsed holds, booking.js running", backend,
+                sweep["holds"] / seconds if seconds else None, {}, "–",
+                note=f"all swept in {seconds} s{left} ({sweep['by_sweeper']:,.0f} by the sweeper node, "
+                     f"{max(0, sweep['holds'] - sweep['by_sweeper']):,.0f} by bookings on their "
+                     f"listings); rate = holds/s; bookings meanwhile "
+                     f"{during or 0:,.0f}/s = {beside(during, base_book)}")
+        s = load(out / f"{backend}-booking-sweep.json")
+        if s:
+            rate = metric(s, "bookings_created").get("rate")
+            row("booking while the sweeper runs (whole k6 run)", backend, rate,
+                metric(s, "http_req_duration{name:book}"),
+                error_rate(metric(s, "http_req_failed{name:book}")),
+                note=f"{beside(rate, base_book)}; the sweep took {sweep['seconds'] if sweep else '?'} s of it; "
+                     f"thresholds {verdict(out, backend, 'booking-sweep')}")
 
         mem = load(out / f"{backend}-sockets-rss.json")
         s = load(out / f"{backend}-sockets.json")

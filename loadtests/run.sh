@@ -11,6 +11,7 @@
 # Settings (environment): PG_ADMIN_URL (default postgres://postgres@127.0.0.1:5432/postgres),
 # REDIS_URL (default redis://127.0.0.1:6379), PG_PROPERTIES/PG_BOOKINGS,
 # SQLITE_PROPERTIES/SQLITE_BOOKINGS, DURATION (per throughput scenario, default 20s),
+# BACKLOG (lapsed holds for the backlog scenarios, default 100000; 0 skips them),
 # OUT (results folder, default target/loadtests/<time>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,8 @@ PG_BOOKINGS=${PG_BOOKINGS:-1000000}
 SQLITE_PROPERTIES=${SQLITE_PROPERTIES:-20000}
 SQLITE_BOOKINGS=${SQLITE_BOOKINGS:-200000}
 DURATION=${DURATION:-20s}
+BACKLOG=${BACKLOG:-100000}
+SWEEP_DURATION=${SWEEP_DURATION:-60s}
 PORT=${PORT:-18080}
 OUT=${OUT:-target/loadtests/$(date -u +%Y%m%dT%H%M%SZ)}
 BASE_URL=http://127.0.0.1:$PORT
@@ -49,26 +52,33 @@ cargo build --release --locked --quiet
 roost=target/release/roost
 
 server_pid=
-stop_server() {
-  if [ -n "$server_pid" ]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=
-  fi
+sweeper_pid=
+stop_server() { # and the sweeper node, if one runs
+  local pid
+  for pid in "$server_pid" "$sweeper_pid"; do
+    if [ -n "$pid" ]; then
+      kill -TERM "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  server_pid=
+  sweeper_pid=
 }
 trap stop_server EXIT
 
-start_server() { # database url, log file
-  DATABASE_URL=$1 REDIS_URL=$REDIS_URL ROOST_BIND=127.0.0.1:$PORT ROOST_LOG=warn \
+start_server() { # database url, log file, extra VAR=value settings...
+  local url=$1 logfile=$2
+  shift 2
+  env DATABASE_URL="$url" REDIS_URL="$REDIS_URL" ROOST_BIND=127.0.0.1:$PORT ROOST_LOG=warn \
     ROOST_API_RATE_LIMIT=0 ROOST_AUTH_RATE_LIMIT=0 \
-    ROOST_WS_MAX_CONNECTIONS_PER_IP=100000 ROOST_WS_MAX_SUBSCRIPTIONS=100 \
-    "$roost" serve >"$2" 2>&1 &
+    ROOST_WS_MAX_CONNECTIONS_PER_IP=100000 ROOST_WS_MAX_SUBSCRIPTIONS=100 "$@" \
+    "$roost" serve >"$logfile" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 100); do
     curl -fs "$BASE_URL/readyz" >/dev/null 2>&1 && return 0
     sleep 0.2
   done
-  echo "roost did not become ready; see $2" >&2
+  echo "roost did not become ready; see $logfile" >&2
   exit 1
 }
 
@@ -114,6 +124,89 @@ run_scenarios() { # backend
   sockets "$b"
 }
 
+# Abandoned checkouts: BACKLOG holds that lapsed a minute ago (statistics
+# left as they were before them). Bookings and searches with them present
+# (this node's sweeper off, so they stay), then the sweeper on while
+# booking.js runs: how long until none is left, and the booking rate
+# meanwhile (from Roost's own request counter).
+unswept() { # backend, database
+  local sql="SELECT count(*) FROM calendar_entries WHERE status = 'pending' AND kind = 'booking'"
+  if [ "$1" = postgres ]; then
+    psql -At "$2" -c "$sql AND hold_expires_at <= (now() AT TIME ZONE 'utc')"
+  else
+    python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=30)
+print(db.execute(sys.argv[2] + " AND hold_expires_at <= strftime(\"%Y-%m-%d %H:%M:%f\", \"now\")").fetchone()[0])' "$2" "$sql"
+  fi
+}
+
+booked_201s() { # Roost's count of bookings created
+  curl -fs "$BASE_URL/metrics" |
+    awk '/^roost_http_requests_total\{/ && /method="POST"/ && /route="\/api\/v1\/bookings"/ && /status="201"/ {n += $2} END {print n + 0}'
+}
+
+lapse() { # backend, database, how many, first day
+  if [ "$1" = postgres ]; then
+    psql -q "$2" -v holds="$3" -v first_day="$4" -f "$here/sql/lapsed_holds_postgres.sql"
+  else
+    python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=30)
+sql = open(sys.argv[2]).read().replace(":holds", sys.argv[3]).replace(":first_day", sys.argv[4])
+db.executescript(sql)' "$2" "$here/sql/lapsed_holds_sqlite.sql" "$3" "$4"
+  fi
+}
+
+backlog() { # backend, database url for roost, database for unswept/inserts
+  local b=$1 url=$2 database=$3
+  [ "$BACKLOG" -gt 0 ] || return 0
+  log "$b: $BACKLOG lapsed holds"
+  lapse "$b" "$database" "$BACKLOG" 300
+  echo "{\"holds\": $BACKLOG}" >"$OUT/$b-backlog.json"
+  start_server "$url" "$OUT/$b-roost-backlog.log" ROOST_HOLD_SWEEP_SECS=0
+  scenario "$b" booking-backlog booking.js VUS="$BOOK_CLIENTS" DURATION="$DURATION"
+  scenario "$b" search-backlog search.js VUS="$SEARCH_CLIENTS" DURATION="$DURATION"
+  stop_server
+
+  # The sweep: the backlog topped up to BACKLOG (bookings expired their
+  # own listings' holds meanwhile), bookings first (this node does not
+  # sweep), then a second node whose only work is sweeping starts once
+  # they flow.
+  local present
+  present=$(unswept "$b" "$database")
+  if [ "$present" -lt "$BACKLOG" ]; then lapse "$b" "$database" $((BACKLOG - present)) 350; fi
+  start_server "$url" "$OUT/$b-roost-sweep.log" ROOST_HOLD_SWEEP_SECS=0
+  local booked_from booked_at left start_ns end_ns
+  booked_from=$(booked_201s)
+  scenario "$b" booking-sweep booking.js VUS="$BOOK_CLIENTS" DURATION="$SWEEP_DURATION" &
+  local k6_pid=$!
+  until [ "$(booked_201s)" -gt "$booked_from" ]; do sleep 0.1; done
+  present=$(unswept "$b" "$database")
+  env DATABASE_URL="$url" REDIS_URL="$REDIS_URL" ROOST_BIND=127.0.0.1:$((PORT + 1)) \
+    ROOST_LOG=info ROOST_HOLD_SWEEP_SECS=1 "$roost" serve >"$OUT/$b-roost-sweeper.log" 2>&1 &
+  sweeper_pid=$!
+  start_ns=$(date +%s%N)
+  booked_at=$(booked_201s)
+  while :; do
+    left=$(unswept "$b" "$database")
+    [ "$left" = 0 ] && break
+    if [ $(( ($(date +%s%N) - start_ns) / 1000000000 )) -gt 600 ]; then
+      log "$b: $left holds still unswept after 600 s"
+      break
+    fi
+    sleep 0.5
+  done
+  end_ns=$(date +%s%N)
+  local booked swept
+  booked=$(( $(booked_201s) - booked_at ))
+  swept=$(curl -fs "http://127.0.0.1:$((PORT + 1))/metrics" | awk '/^roost_holds_swept_total / {print $2}')
+  printf '{"holds": %s, "left": %s, "seconds": %s, "by_sweeper": %s, "bookings_meanwhile": %s}\n' \
+    "$present" "$left" "$(awk -v a="$start_ns" -v b="$end_ns" 'BEGIN {printf "%.1f", (b - a) / 1e9}')" \
+    "${swept:-0}" "$booked" >"$OUT/$b-sweep.json"
+  log "$b: $(cat "$OUT/$b-sweep.json")"
+  wait "$k6_pid" || true
+  stop_server
+}
+
 # --- PostgreSQL ------------------------------------------------------------
 if [[ " $BACKENDS " == *" postgres "* ]]; then
   db=roost_bench
@@ -145,6 +238,8 @@ if [[ " $BACKENDS " == *" postgres "* ]]; then
     -f "$here/sql/search_city_dates.sql@4" -f "$here/sql/search_city_price_dates.sql@2" \
     -f "$here/sql/search_bbox_dates.sql@2" -f "$here/sql/search_city_price.sql@1" \
     -f "$here/sql/search_dates.sql@1" "$db_url" >"$OUT/postgres-raw-search.txt" 2>&1
+
+  backlog postgres "$db_url" "$db_url"
 fi
 
 # --- SQLite (the embedded default) ------------------------------------------
@@ -159,6 +254,7 @@ if [[ " $BACKENDS " == *" sqlite "* ]]; then
   start_server "sqlite://$file" "$OUT/sqlite-roost.log"
   run_scenarios sqlite
   stop_server
+  backlog sqlite "sqlite://$file" "$file"
 fi
 
 log "done; results in $OUT"

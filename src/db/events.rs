@@ -88,18 +88,54 @@ impl From<&Property> for LogHead {
 /// is writing, and reads where their logs stand; the rest are left out
 /// (they are busy: try them later). On PostgreSQL `FOR UPDATE SKIP LOCKED`,
 /// so this never waits; on SQLite the `BEGIN IMMEDIATE` write lock already
-/// holds every calendar. Deleted listings are included.
-pub async fn lock_free_heads(conn: &mut impl AsConn, ids: &[i64]) -> QueryResult<Vec<LogHead>> {
-    let listings = properties::table.filter(properties::id.eq_any(ids));
+/// holds every calendar, and each listing is read by its rowid (see
+/// `calendar::expire_holds` for why not by a list). Deleted listings are
+/// included.
+pub async fn lock_free_heads(conn: &mut impl AsConn, ids: Vec<i64>) -> QueryResult<Vec<LogHead>> {
     match conn.as_conn() {
-        Conn::Sqlite(c) => listings.select(LogHead::as_select()).load(c).await,
         Conn::Postgres(c) => {
-            listings
+            properties::table
+                .filter(properties::id.eq_any(ids))
                 .select(LogHead::as_select())
                 .for_update()
                 .skip_locked()
                 .load(c)
                 .await
+        }
+        Conn::Sqlite(c) => {
+            c.spawn_blocking(move |sync| {
+                let mut heads = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let head = properties::table.find(id).select(LogHead::as_select());
+                    heads.extend(diesel::RunQueryDsl::get_result(head, sync).optional()?);
+                }
+                Ok(heads)
+            })
+            .await
+        }
+    }
+}
+
+/// Moves these listings' `calendar_seq` on by `by` (PostgreSQL's statement;
+/// SQLite runs it once per listing, by rowid).
+#[diesel::dsl::auto_type]
+pub fn bump_seqs_of(ids: Vec<i64>, by: i64) -> _ {
+    diesel::dsl::update(properties::table.filter(properties::id.eq_any(ids)))
+        .set(properties::calendar_seq.eq(properties::calendar_seq + by))
+}
+
+async fn bump_seqs(conn: &mut impl AsConn, ids: Vec<i64>, by: i64) -> QueryResult<usize> {
+    match conn.as_conn() {
+        Conn::Postgres(c) => bump_seqs_of(ids, by).execute(c).await,
+        Conn::Sqlite(c) => {
+            c.spawn_blocking(move |sync| {
+                let mut bumped = 0;
+                for id in ids {
+                    bumped += diesel::RunQueryDsl::execute(bump_seqs_of(vec![id], by), sync)?;
+                }
+                Ok(bumped)
+            })
+            .await
         }
     }
 }
@@ -158,14 +194,9 @@ pub async fn append_all(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    for (count, ids) in &by_count {
-        let bumped = with_conn!(conn, |c| {
-            diesel::update(properties::table.filter(properties::id.eq_any(ids)))
-                .set(properties::calendar_seq.eq(properties::calendar_seq + count))
-                .execute(c)
-                .await
-        })?;
-        if bumped != ids.len() {
+    for (count, ids) in by_count {
+        let listings = ids.len();
+        if bump_seqs(conn, ids, count).await? != listings {
             // A listing vanished under its lock: never number events for it.
             return Err(diesel::result::Error::NotFound);
         }

@@ -91,14 +91,14 @@ impl Sweeper<'_> {
                     let mut listings: Vec<i64> = page.iter().map(|&(_, p)| p).collect();
                     listings.sort_unstable();
                     listings.dedup();
-                    let heads = events::lock_free_heads(c, &listings).await?;
+                    let heads = events::lock_free_heads(c, listings).await?;
                     let locked: HashSet<i64> = heads.iter().map(|h| h.property_id).collect();
                     let holds: Vec<i64> = page
                         .iter()
                         .filter(|(_, p)| locked.contains(p))
                         .map(|&(id, _)| id)
                         .collect();
-                    let mut expired = calendar::expire_holds(c, &holds, now).await?;
+                    let mut expired = calendar::expire_holds(c, holds, now).await?;
                     expired.sort_unstable_by_key(|e| (e.property_id, e.id));
                     let events = append_expirations(c, &heads, &expired, now).await?;
                     Ok::<_, ApiError>((page.len(), events))
