@@ -342,8 +342,9 @@ async fn lock_listed(
 }
 
 /// Inside a calendar write, with the listing locked: claims `new`'s nights
-/// and records the events. No live claim (a lapsed hold is first marked
-/// expired) may share a night with them. On PostgreSQL the exclusion
+/// and records the events. No live claim (a lapsed hold on these nights is
+/// first marked expired; the listing's others are left to the sweeper) may
+/// share a night with them. On PostgreSQL the exclusion
 /// constraint also guards the insert; on SQLite this check, inside the
 /// immediate transaction, is the guard.
 async fn insert_claim(
@@ -353,7 +354,9 @@ async fn insert_claim(
     kind: EventKind,
     now: DateTime<Utc>,
 ) -> Result<(Entry, Vec<CalendarEvent>), WriteError> {
-    let expired = calendar::expire_lapsed_holds(c, property.id, now.naive_utc()).await?;
+    let expired =
+        calendar::expire_lapsed_holds(c, property.id, new.check_in, new.check_out, now.naive_utc())
+            .await?;
     let taken = calendar::overlapping(c, property.id, new.check_in, new.check_out, now.naive_utc())
         .await?
         .is_some();

@@ -10,7 +10,7 @@ use diesel::dsl::{sql, update};
 use diesel::expression::SqlLiteral;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
-use diesel::sql_types::Text;
+use diesel::sql_types::{Bool, Text};
 use diesel_async::RunQueryDsl;
 
 use super::schema::{calendar_entries, properties};
@@ -24,13 +24,24 @@ pub const KIND_BOOKING: &str = "booking";
 pub const KIND_BLOCK: &str = "block";
 pub const STATUS_BLOCKED: &str = "blocked";
 
+/// Is the entry in a status that claims nights? The SQL spells out
+/// [`LIVE_STATUSES`] as literals, the predicate of the live-claims index
+/// (`calendar_entries_live`), so both planners can use that index, which
+/// holds no expired or cancelled row (see [`literal`]).
+#[diesel::dsl::auto_type]
+pub fn is_live() -> _ {
+    let live: SqlLiteral<Bool> =
+        sql("\"calendar_entries\".\"status\" IN ('pending', 'confirmed', 'completed', 'blocked')");
+    live
+}
+
 /// Does the entry claim its nights at `now`? A live status, and not a hold
 /// that has lapsed. The one definition every query of taken nights uses.
 #[diesel::dsl::auto_type]
 pub fn claims_nights_at(now: NaiveDateTime) -> _ {
-    let live: [&'static str; 4] = LIVE_STATUSES;
-    let pending: &'static str = "pending";
-    calendar_entries::status.eq_any(live).and(
+    let live: is_live = is_live();
+    let pending: SqlLiteral<Text> = literal("'pending'");
+    live.and(
         calendar_entries::status
             .ne(pending)
             .or(calendar_entries::hold_expires_at.gt(now)),
@@ -161,13 +172,31 @@ pub async fn live_for_property(
     with_conn!(conn, |c| {
         calendar_entries::table
             .filter(calendar_entries::property_id.eq(property_id))
-            .filter(calendar_entries::status.eq_any(LIVE_STATUSES))
+            .filter(is_live())
             .filter(calendar_entries::check_out.gt(from))
             .order(calendar_entries::check_in.asc())
             .select(Entry::as_select())
             .load(c)
             .await
     })
+}
+
+/// The listing's claims on a night of `[check_in, check_out)` at `now`,
+/// read through the live-claims index (expired and cancelled rows are
+/// not in it).
+#[diesel::dsl::auto_type]
+pub fn claims_on(
+    property_id: i64,
+    check_in: NaiveDate,
+    check_out: NaiveDate,
+    now: NaiveDateTime,
+) -> _ {
+    let claims: claims_nights_at = claims_nights_at(now);
+    calendar_entries::property_id
+        .eq(property_id)
+        .and(claims)
+        .and(calendar_entries::check_in.lt(check_out))
+        .and(calendar_entries::check_out.gt(check_in))
 }
 
 /// The first live claim on the listing sharing a night with
@@ -179,13 +208,9 @@ pub async fn overlapping(
     check_out: NaiveDate,
     now: NaiveDateTime,
 ) -> QueryResult<Option<Entry>> {
-    use calendar_entries::dsl as e;
     with_conn!(conn, |c| {
-        e::calendar_entries
-            .filter(e::property_id.eq(property_id))
-            .filter(claims_nights_at(now))
-            .filter(e::check_in.lt(check_out))
-            .filter(e::check_out.gt(check_in))
+        calendar_entries::table
+            .filter(claims_on(property_id, check_in, check_out, now))
             .select(Entry::as_select())
             .first(c)
             .await
@@ -201,40 +226,59 @@ fn literal(quoted: &'static str) -> SqlLiteral<Text> {
     sql(quoted)
 }
 
-/// The listing's pending holds that lapsed by `now`. Every condition here
-/// is served by `calendar_entries_pending_by_property` (listing first), and
-/// none lets the sweeper's `calendar_entries_lapse_queue` serve it (that
-/// index also requires `kind = 'booking'`, which this never says), so any
-/// plan reads this listing's pending holds and no other listing's.
+/// The listing's pending holds that lapsed by `now` and share a night with
+/// `[check_in, check_out)`. Every condition but the dates is served by
+/// `calendar_entries_pending_by_property` (listing first), and none lets
+/// the sweeper's `calendar_entries_lapse_queue` serve it (that index also
+/// requires `kind = 'booking'`, which this never says), so any plan reads
+/// this listing's lapsed holds and no other listing's.
 #[diesel::dsl::auto_type]
-pub fn lapsed_holds_of(property_id: i64, now: NaiveDateTime) -> _ {
+pub fn lapsed_holds_of(
+    property_id: i64,
+    check_in: NaiveDate,
+    check_out: NaiveDate,
+    now: NaiveDateTime,
+) -> _ {
     let pending: SqlLiteral<Text> = literal("'pending'");
     calendar_entries::property_id
         .eq(property_id)
         .and(calendar_entries::status.eq(pending))
         .and(calendar_entries::hold_expires_at.le(now))
+        .and(calendar_entries::check_in.lt(check_out))
+        .and(calendar_entries::check_out.gt(check_in))
 }
 
-/// Marks the listing's lapsed holds expired (the statement; see
-/// [`expire_lapsed_holds`]).
+/// Marks the listing's lapsed holds on these nights expired (the
+/// statement; see [`expire_lapsed_holds`]).
 #[diesel::dsl::auto_type]
-pub fn expire_lapsed_holds_of(property_id: i64, now: NaiveDateTime) -> _ {
+pub fn expire_lapsed_holds_of(
+    property_id: i64,
+    check_in: NaiveDate,
+    check_out: NaiveDate,
+    now: NaiveDateTime,
+) -> _ {
     let expired: &'static str = "expired";
-    let lapsed: lapsed_holds_of = lapsed_holds_of(property_id, now);
+    let lapsed: lapsed_holds_of = lapsed_holds_of(property_id, check_in, check_out, now);
     update(calendar_entries::table.filter(lapsed)).set((
         calendar_entries::status.eq(expired),
         calendar_entries::updated_at.eq(now),
     ))
 }
 
-/// Marks the listing's lapsed holds expired; returns them.
+/// Marks the listing's lapsed holds that share a night with
+/// `[check_in, check_out)` expired; returns them. A new claim on those
+/// nights needs it (PostgreSQL's exclusion constraint still counts a
+/// `pending` row); the listing's other lapsed holds are the sweeper's, so
+/// a booking does no work for holds it does not touch.
 pub async fn expire_lapsed_holds(
     conn: &mut impl AsConn,
     property_id: i64,
+    check_in: NaiveDate,
+    check_out: NaiveDate,
     now: NaiveDateTime,
 ) -> QueryResult<Vec<Entry>> {
     with_conn!(conn, |c| {
-        expire_lapsed_holds_of(property_id, now)
+        expire_lapsed_holds_of(property_id, check_in, check_out, now)
             .returning(Entry::as_returning())
             .get_results(c)
             .await

@@ -1,3 +1,4 @@
+DROP INDEX calendar_entries_live;
 DROP INDEX auth_tokens_revoked;
 DROP INDEX calendar_entries_lapse_queue;
 DROP INDEX calendar_entries_pending_by_property;

@@ -27,5 +27,13 @@ DROP INDEX calendar_entries_holds;
 CREATE INDEX calendar_entries_lapse_queue
     ON calendar_entries (hold_expires_at) WHERE status = 'pending' AND kind = 'booking';
 
+-- Live claims only, by listing and end: what availability reads (the
+-- actor's load, the overlap check, search's probe per listing) use, so
+-- expired holds and cancelled bookings, however many, are never read
+-- again. The queries spell the statuses out as literals to match it.
+DROP INDEX calendar_entries_live;
+CREATE INDEX calendar_entries_live ON calendar_entries (property_id, check_out)
+    WHERE status IN ('pending', 'confirmed', 'completed', 'blocked');
+
 -- Housekeeping deletes revoked tokens in bounded batches, oldest first.
 CREATE INDEX auth_tokens_revoked ON auth_tokens (revoked_at) WHERE revoked_at IS NOT NULL;
