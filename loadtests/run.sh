@@ -2,8 +2,10 @@
 # The whole benchmark, one command: builds the release binary, seeds
 # PostgreSQL (100k listings, 1M bookings), runs every k6 scenario against
 # Roost, measures the database's raw ceiling for the same work with pgbench,
-# does the same on the embedded SQLite default with a smaller data set, and
-# prints one table. A benchmark, not a test: CI does not run it.
+# then bookings and searches with 100k lapsed holds present and the time a
+# sweeper node takes to clear them while booking.js runs, does the same on
+# the embedded SQLite default with a smaller data set, and prints one
+# table. A benchmark, not a test: CI does not run it.
 #
 #   bash loadtests/run.sh                 # both backends
 #   BACKENDS=postgres bash loadtests/run.sh
@@ -12,6 +14,7 @@
 # REDIS_URL (default redis://127.0.0.1:6379), PG_PROPERTIES/PG_BOOKINGS,
 # SQLITE_PROPERTIES/SQLITE_BOOKINGS, DURATION (per throughput scenario, default 20s),
 # BACKLOG (lapsed holds for the backlog scenarios, default 100000; 0 skips them),
+# SWEEP_DURATION (booking.js while the backlog is swept, default 60s),
 # OUT (results folder, default target/loadtests/<time>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
