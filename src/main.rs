@@ -1,4 +1,5 @@
-//! The `roost` binary: `serve` (the default), `migrate`, `seed`, `user create`.
+//! The `roost` binary: `serve` (the default), `migrate`, `seed`, `user create`,
+//! `audit`.
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -40,6 +41,25 @@ enum Command {
         /// The day bookings are laid out around (YYYY-MM-DD); defaults to today (UTC).
         #[arg(long)]
         today: Option<chrono::NaiveDate>,
+    },
+    /// Print the audit trail as JSON lines, newest first (what `GET
+    /// /api/v1/audit` shows an admin), for an operator without a token.
+    Audit {
+        /// From this time on: RFC 3339 (2026-11-22T10:00:00Z) or a day (2026-11-22).
+        #[arg(long)]
+        since: String,
+        /// Only this action (user.login_failed, booking.held, access.denied…).
+        #[arg(long)]
+        action: Option<String>,
+        #[arg(long)]
+        actor_id: Option<i64>,
+        #[arg(long)]
+        object_type: Option<String>,
+        #[arg(long)]
+        object_id: Option<i64>,
+        /// At most this many rows (all of them by default).
+        #[arg(long)]
+        limit: Option<usize>,
     },
     /// Manage accounts from the command line.
     User {
@@ -98,6 +118,24 @@ async fn main() -> ExitCode {
             };
             seed_database(settings, opts).await
         }
+        Command::Audit {
+            since,
+            action,
+            actor_id,
+            object_type,
+            object_id,
+            limit,
+        } => {
+            let query = AuditCli {
+                since,
+                action,
+                actor_id,
+                object_type,
+                object_id,
+                limit,
+            };
+            print_audit(settings, query).await
+        }
         Command::User {
             command:
                 UserCommand::Create {
@@ -141,6 +179,62 @@ async fn seed_database(settings: Settings, opts: roost::seed::SeedOptions) -> an
     Ok(())
 }
 
+struct AuditCli {
+    since: String,
+    action: Option<String>,
+    actor_id: Option<i64>,
+    object_type: Option<String>,
+    object_id: Option<i64>,
+    limit: Option<usize>,
+}
+
+async fn print_audit(settings: Settings, q: AuditCli) -> anyhow::Result<()> {
+    use roost::domain::audit::{Action, ObjectType, parse_since};
+    use std::io::Write;
+    let since = parse_since(&q.since).map_err(|e| anyhow::anyhow!("--since: {}", e.message))?;
+    let action = q
+        .action
+        .map(|a| {
+            Action::parse(&a).ok_or_else(|| anyhow::anyhow!("--action: no action is named {a:?}"))
+        })
+        .transpose()?;
+    let object_type = q
+        .object_type
+        .map(|t| {
+            ObjectType::parse(&t)
+                .ok_or_else(|| anyhow::anyhow!("--object-type: no type is named {t:?}"))
+        })
+        .transpose()?;
+    migrations::run(&settings.database_url).await?;
+    let db = Db::connect(&settings.database_url, Some(1))?;
+    let mut filter = roost::db::audit::AuditFilter {
+        actor_id: q.actor_id,
+        action: action.map(|a| a.as_str().to_owned()),
+        object_type: object_type.map(|t| t.as_str().to_owned()),
+        object_id: q.object_id,
+        since: Some(since),
+        before_id: None,
+        limit: 500,
+    };
+    let mut left = q.limit.unwrap_or(usize::MAX);
+    let mut out = std::io::stdout().lock();
+    while left > 0 {
+        let rows = roost::services::audit::read(&db, filter.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let Some(last) = rows.last().map(|r| r.id) else {
+            break;
+        };
+        for row in rows.into_iter().take(left) {
+            let entry = roost::api::rest::audit::AuditEntryResponse::from(row);
+            writeln!(out, "{}", serde_json::to_string(&entry)?)?;
+            left -= 1;
+        }
+        filter.before_id = Some(last);
+    }
+    Ok(())
+}
+
 async fn create_user(
     settings: Settings,
     email: String,
@@ -177,6 +271,7 @@ async fn create_user(
     let db = Db::connect(&settings.database_url, Some(1))?;
     let user = accounts::create(
         &db,
+        &roost::domain::audit::AuditActor::cli(),
         NewAccount {
             email,
             name,

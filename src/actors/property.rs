@@ -27,7 +27,8 @@ use crate::db::calendar::{
     is_retryable_race,
 };
 use crate::db::events::{self, Change};
-use crate::db::{Db, Unavailable, properties};
+use crate::db::{Db, Unavailable, audit as audit_log, properties};
+use crate::domain::audit::{Action, AuditActor, AuditRecord, ObjectType};
 use crate::domain::calendar::{Busy, Calendar, Claim};
 use crate::domain::event::Effect;
 use crate::domain::stay::RuleBreach;
@@ -352,6 +353,7 @@ async fn insert_claim(
     property: &properties::Property,
     new: &NewEntry<'_>,
     kind: EventKind,
+    audit: (&AuditActor, Action, ObjectType),
     now: DateTime<Utc>,
 ) -> Result<(Entry, Vec<CalendarEvent>), WriteError> {
     let expired =
@@ -367,7 +369,41 @@ async fn insert_claim(
     let mut changes = expirations(&expired);
     changes.push((kind, Some(&entry)));
     let events = events::append(c, property, &changes, now.naive_utc()).await?;
+    let (actor, action, object) = audit;
+    let record = AuditRecord::new(action, object, Some(entry.id)).with(claim_details(&entry));
+    audit_log::record(c, actor, &[record], now.naive_utc()).await?;
+    audit_log::record(
+        c,
+        &AuditActor::system(),
+        &expiry_records(&expired),
+        now.naive_utc(),
+    )
+    .await?;
     Ok((entry, events))
+}
+
+/// What the audit trail says of a claim: its listing and nights, and for a
+/// booking who stays and the price it was sold at.
+fn claim_details(entry: &Entry) -> serde_json::Value {
+    serde_json::json!({
+        "property_id": entry.property_id,
+        "check_in": entry.check_in,
+        "check_out": entry.check_out,
+        "guests": entry.guests,
+        "total": entry.total,
+        "currency": entry.currency,
+    })
+}
+
+/// `booking.expired` rows for holds Roost expired (not a person's doing).
+pub fn expiry_records(expired: &[Entry]) -> Vec<AuditRecord> {
+    expired
+        .iter()
+        .map(|e| {
+            AuditRecord::new(Action::BookingExpired, ObjectType::Booking, Some(e.id))
+                .with(serde_json::json!({"property_id": e.property_id}))
+        })
+        .collect()
 }
 
 fn refuse_past(dates: &StayDates, now: DateTime<Utc>) -> Result<(), ApiError> {
@@ -387,6 +423,8 @@ pub struct PlaceHold {
     pub guest: UserId,
     pub dates: StayDates,
     pub guests: i64,
+    /// Who asked (the audit trail's `booking.held`).
+    pub actor: AuditActor,
 }
 
 impl Handler<PlaceHold> for PropertyActor {
@@ -425,7 +463,9 @@ impl Handler<PlaceHold> for PropertyActor {
                                 created_at: now.naive_utc(),
                                 updated_at: now.naive_utc(),
                             };
-                            insert_claim(c, &property, &hold, EventKind::BookingHeld, now).await
+                            let audit = (&msg.actor, Action::BookingHeld, ObjectType::Booking);
+                            insert_claim(c, &property, &hold, EventKind::BookingHeld, audit, now)
+                                .await
                         })
                     })
                     .await
@@ -495,6 +535,7 @@ fn check_stay(
 pub struct CancelBooking {
     pub booking: BookingId,
     pub by: UserId,
+    pub actor: AuditActor,
 }
 
 impl Handler<CancelBooking> for PropertyActor {
@@ -540,6 +581,16 @@ impl Handler<CancelBooking> for PropertyActor {
                         let change = (EventKind::BookingCancelled, Some(&cancelled));
                         let events =
                             events::append(c, &property, &[change], now.naive_utc()).await?;
+                        let record = AuditRecord::new(
+                            Action::BookingCancelled,
+                            ObjectType::Booking,
+                            Some(cancelled.id),
+                        )
+                        .with(serde_json::json!({
+                            "property_id": property_id,
+                            "was": status.as_str(),
+                        }));
+                        audit_log::record(c, &msg.actor, &[record], now.naive_utc()).await?;
                         Ok::<_, ApiError>((cancelled, events))
                     })
                 })
@@ -572,6 +623,7 @@ pub struct AddBlock {
     pub by: UserId,
     pub dates: StayDates,
     pub reason: String,
+    pub actor: AuditActor,
 }
 
 impl Handler<AddBlock> for PropertyActor {
@@ -601,7 +653,9 @@ impl Handler<AddBlock> for PropertyActor {
                                 updated_at: now.naive_utc(),
                                 ..Default::default()
                             };
-                            insert_claim(c, &property, &block, EventKind::BlockAdded, now).await
+                            let audit = (&msg.actor, Action::BlockAdded, ObjectType::Block);
+                            insert_claim(c, &property, &block, EventKind::BlockAdded, audit, now)
+                                .await
                         })
                     })
                     .await
@@ -617,6 +671,7 @@ impl Handler<AddBlock> for PropertyActor {
 #[rtype(result = "Result<(), ApiError>")]
 pub struct RemoveBlock {
     pub block: BlockId,
+    pub actor: AuditActor,
 }
 
 impl Handler<RemoveBlock> for PropertyActor {
@@ -637,7 +692,15 @@ impl Handler<RemoveBlock> for PropertyActor {
                             .await?
                             .ok_or(ApiError::NotFound("block"))?;
                         let change = (EventKind::BlockRemoved, Some(&removed));
-                        Ok::<_, ApiError>(events::append(c, &property, &[change], now).await?)
+                        let events = events::append(c, &property, &[change], now).await?;
+                        let record = AuditRecord::new(
+                            Action::BlockRemoved,
+                            ObjectType::Block,
+                            Some(removed.id),
+                        )
+                        .with(claim_details(&removed));
+                        audit_log::record(c, &msg.actor, &[record], now).await?;
+                        Ok::<_, ApiError>(events)
                     })
                 })
                 .await?;
@@ -650,12 +713,14 @@ impl Handler<RemoveBlock> for PropertyActor {
 /// The host deletes the listing: refused while it has upcoming bookings.
 #[derive(Message, Clone)]
 #[rtype(result = "Result<(), ApiError>")]
-pub struct Delist;
+pub struct Delist {
+    pub actor: AuditActor,
+}
 
 impl Handler<Delist> for PropertyActor {
     type Result = AtomicResponse<Self, Result<(), ApiError>>;
 
-    fn handle(&mut self, _: Delist, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Delist, _: &mut Context<Self>) -> Self::Result {
         self.turn(move |turn| async move {
             turn.require_listed()?;
             let property_id = turn.id.0;
@@ -684,7 +749,15 @@ impl Handler<Delist> for PropertyActor {
                             });
                         }
                         let change = (EventKind::ListingRemoved, None);
-                        Ok(events::append(c, &property, &[change], now.naive_utc()).await?)
+                        let events =
+                            events::append(c, &property, &[change], now.naive_utc()).await?;
+                        let record = AuditRecord::new(
+                            Action::PropertyDeleted,
+                            ObjectType::Property,
+                            Some(property_id),
+                        );
+                        audit_log::record(c, &msg.actor, &[record], now.naive_utc()).await?;
+                        Ok(events)
                     })
                 })
                 .await?;

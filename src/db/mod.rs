@@ -7,6 +7,7 @@
 //! up front (`BEGIN IMMEDIATE`) so concurrent writers queue on the busy timeout
 //! instead of failing halfway.
 
+pub mod audit;
 pub mod calendar;
 pub mod events;
 pub mod migrations;

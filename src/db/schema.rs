@@ -1,6 +1,6 @@
 //! The tables, as Diesel sees them. One schema for both backends: only SQL
 //! types that SQLite and PostgreSQL both map (BigInt, Text, Bool, Double,
-//! Date, Timestamp).
+//! Date, Timestamp, Binary).
 //! Timestamps are UTC, stored without a zone.
 
 diesel::table! {
@@ -110,3 +110,31 @@ diesel::allow_tables_to_appear_in_same_query!(
     calendar_entries,
     calendar_events
 );
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        actor_id -> Nullable<BigInt>,
+        ip -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+        action -> Text,
+        object_type -> Text,
+        object_id -> Nullable<BigInt>,
+        details -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (scope, key_hash) {
+        scope -> Text,
+        key_hash -> Text,
+        fingerprint -> Text,
+        claim -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        status -> Nullable<BigInt>,
+        response -> Nullable<Binary>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}

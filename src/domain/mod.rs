@@ -1,5 +1,6 @@
 //! Pure types and rules, no I/O. A value of one of these types is valid by construction.
 
+pub mod audit;
 pub mod booking;
 pub mod calendar;
 pub mod event;

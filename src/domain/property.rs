@@ -163,6 +163,31 @@ pub struct ListingInput {
 }
 
 impl ListingInput {
+    /// The names of the fields given (what an update changes).
+    pub fn given(&self) -> Vec<&'static str> {
+        let fields = [
+            ("title", self.title.is_some()),
+            ("description", self.description.is_some()),
+            ("address", self.address.is_some()),
+            ("city", self.city.is_some()),
+            ("country", self.country.is_some()),
+            ("latitude", self.latitude.is_some()),
+            ("longitude", self.longitude.is_some()),
+            ("price_per_night", self.price_per_night.is_some()),
+            ("currency", self.currency.is_some()),
+            ("cleaning_fee", self.cleaning_fee.is_some()),
+            ("max_guests", self.max_guests.is_some()),
+            ("min_nights", self.min_nights.is_some()),
+            ("max_nights", self.max_nights.is_some()),
+            ("amenities", self.amenities.is_some()),
+        ];
+        fields
+            .into_iter()
+            .filter(|(_, given)| *given)
+            .map(|(name, _)| name)
+            .collect()
+    }
+
     /// `self`'s fields where given, `base`'s elsewhere.
     pub fn over(self, base: &Listing) -> ListingInput {
         ListingInput {

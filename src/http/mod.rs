@@ -5,3 +5,4 @@ pub mod client_ip;
 pub mod metrics;
 pub mod observe;
 pub mod rate_limit;
+pub mod request_meta;

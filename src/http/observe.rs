@@ -8,9 +8,10 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::web;
+use actix_web::{HttpMessage, web};
 use tracing::Instrument;
 
+use super::request_meta::RequestId;
 use crate::state::AppState;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -40,6 +41,7 @@ pub async fn observe<B: MessageBody + 'static>(
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let span = tracing::info_span!("request", request_id = %id, %method, %route);
     let started = Instant::now();
+    req.extensions_mut().insert(RequestId(id.clone()));
 
     let mut res = next.call(req).instrument(span.clone()).await?;
 

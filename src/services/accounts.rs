@@ -2,12 +2,17 @@
 
 use chrono::{DateTime, Utc};
 
+use serde_json::json;
+
 use crate::auth::{AuthUser, password, token};
+use crate::db::audit;
 use crate::db::tokens::{self, NewToken};
 use crate::db::users::{self, NewUser, User, UserChangeset};
 use crate::db::{Db, is_unique_violation};
+use crate::domain::audit::{Action, AuditActor, AuditRecord, ObjectType};
 use crate::domain::{Email, FieldError, FieldErrors, Password, PersonName, Role, UserId};
 use crate::error::ApiError;
+use crate::services::audit as trail;
 use crate::write_tx;
 
 /// A new account, parsed and valid.
@@ -34,12 +39,13 @@ pub struct ProfileUpdate {
 }
 
 /// Creates an account. The email must be free: a second one gets 409 `email_taken`.
-pub async fn create(db: &Db, account: NewAccount) -> Result<User, ApiError> {
+pub async fn create(db: &Db, actor: &AuditActor, account: NewAccount) -> Result<User, ApiError> {
     if find_by_email(db, &account.email).await?.is_some() {
         return Err(email_taken());
     }
     let hash = password::hash(account.password).await?;
     let now = crate::db::now().naive_utc();
+    let actor = actor.clone();
     db.run(move |mut conn| async move {
         let new = NewUser {
             email: account.email.as_str(),
@@ -50,13 +56,20 @@ pub async fn create(db: &Db, account: NewAccount) -> Result<User, ApiError> {
             created_at: now,
             updated_at: now,
         };
-        users::insert(&mut conn, &new).await.map_err(|e| {
-            // Two registrations raced past the check above: the database decides.
-            if is_unique_violation(&e) {
-                email_taken()
-            } else {
-                e.into()
-            }
+        write_tx!(&mut conn, |c| {
+            let user = users::insert(c, &new).await.map_err(|e| {
+                // Two registrations raced past the check above: the database decides.
+                if is_unique_violation(&e) {
+                    email_taken()
+                } else {
+                    ApiError::from(e)
+                }
+            })?;
+            let registered =
+                AuditRecord::new(Action::UserRegistered, ObjectType::User, Some(user.id))
+                    .with(json!({"email": user.email, "role": user.role}));
+            audit::record(c, &actor, &[registered], now).await?;
+            Ok::<_, ApiError>(user)
         })
     })
     .await
@@ -75,22 +88,32 @@ fn email_taken() -> ApiError {
     }
 }
 
-/// Signs in: a wrong email and a wrong password get the same answer in about the same time.
+/// Signs in: a wrong email and a wrong password get the same answer in
+/// about the same time. Every attempt is in the audit trail: a failure in a
+/// transaction of its own, a success with its token.
 pub async fn login(
     db: &Db,
+    actor: &AuditActor,
     decoy_hash: &str,
     ttl: std::time::Duration,
     email: Email,
     candidate: String,
 ) -> Result<Session, ApiError> {
+    let failed = |user: Option<i64>, reason: &str| {
+        AuditRecord::new(Action::UserLoginFailed, ObjectType::User, user)
+            .with(json!({"email": email.as_str(), "reason": reason}))
+    };
     let Some(user) = find_by_email(db, &email).await? else {
         password::verify(candidate, decoy_hash.to_owned()).await?;
+        trail::record_alone(db, actor, vec![failed(None, "unknown_email")]).await?;
         return Err(ApiError::InvalidCredentials);
     };
     if !password::verify(candidate, user.password_hash.clone()).await? {
+        trail::record_alone(db, actor, vec![failed(Some(user.id), "wrong_password")]).await?;
         return Err(ApiError::InvalidCredentials);
     }
     if !user.active {
+        trail::record_alone(db, actor, vec![failed(Some(user.id), "deactivated")]).await?;
         return Err(ApiError::AccountDeactivated);
     }
 
@@ -98,6 +121,7 @@ pub async fn login(
     let now = crate::db::now();
     let expires_at = now + ttl;
     let user_id = user.id;
+    let actor = actor.as_user(Some(UserId(user_id)));
     db.run(move |mut conn| async move {
         let new = NewToken {
             user_id,
@@ -105,9 +129,14 @@ pub async fn login(
             created_at: now.naive_utc(),
             expires_at: expires_at.naive_utc(),
         };
-        tokens::insert(&mut conn, &new)
-            .await
-            .map_err(ApiError::from)
+        write_tx!(&mut conn, |c| {
+            let token_id = tokens::insert(c, &new).await?;
+            let record =
+                AuditRecord::new(Action::UserLoginSucceeded, ObjectType::User, Some(user_id))
+                    .with(json!({"token_id": token_id}));
+            audit::record(c, &actor, &[record], now.naive_utc()).await?;
+            Ok::<_, ApiError>(())
+        })
     })
     .await?;
     Ok(Session {
@@ -118,11 +147,18 @@ pub async fn login(
 }
 
 /// Revokes the token the request came with.
-pub async fn logout(db: &Db, auth: &AuthUser) -> Result<(), ApiError> {
-    let token_id = auth.token_id;
+pub async fn logout(db: &Db, actor: &AuditActor, auth: &AuthUser) -> Result<(), ApiError> {
+    let (token_id, user_id) = (auth.token_id, auth.id.0);
+    let actor = actor.clone();
     db.run(move |mut conn| async move {
-        tokens::revoke(&mut conn, token_id, crate::db::now().naive_utc()).await?;
-        Ok(())
+        let now = crate::db::now().naive_utc();
+        write_tx!(&mut conn, |c| {
+            tokens::revoke(c, token_id, now).await?;
+            let record = AuditRecord::new(Action::UserLogout, ObjectType::User, Some(user_id))
+                .with(json!({"token_id": token_id}));
+            audit::record(c, &actor, &[record], now).await?;
+            Ok::<_, ApiError>(())
+        })
     })
     .await
 }
@@ -140,6 +176,7 @@ pub async fn get(db: &Db, id: UserId) -> Result<User, ApiError> {
 /// current one, and signs out every other session of that user.
 pub async fn update_profile(
     db: &Db,
+    actor: &AuditActor,
     auth: &AuthUser,
     update: ProfileUpdate,
 ) -> Result<User, ApiError> {
@@ -149,9 +186,9 @@ pub async fn update_profile(
     let role = match update.role {
         None => None,
         Some(Role::Admin) if auth.role != Role::Admin => {
-            return Err(ApiError::Forbidden(
-                "only an admin can grant the admin role",
-            ));
+            let refusal = ApiError::Forbidden("only an admin can grant the admin role");
+            let (kind, id) = (ObjectType::User, Some(auth.id.0));
+            return Err(trail::denied(db, actor, kind, id, "user.grant_admin", refusal).await);
         }
         Some(wanted) if wanted == auth.role => None,
         Some(Role::Host) if auth.role == Role::Guest => Some(Role::Host),
@@ -186,6 +223,19 @@ pub async fn update_profile(
 
     let (user_id, keep_token) = (auth.id.0, auth.token_id);
     let name = update.name;
+    let mut records = Vec::new();
+    let object = |action| AuditRecord::new(action, ObjectType::User, Some(user_id));
+    if let Some(name) = &name {
+        records.push(object(Action::UserNameChanged).with(json!({"name": name.as_str()})));
+    }
+    if new_hash.is_some() {
+        records.push(object(Action::UserPasswordChanged));
+    }
+    if let Some(role) = role {
+        let change = json!({"from": current.role, "to": role.as_str()});
+        records.push(object(Action::UserRoleChanged).with(change));
+    }
+    let actor = actor.clone();
     db.run(move |mut conn| async move {
         let now = crate::db::now().naive_utc();
         let changes = UserChangeset {
@@ -203,6 +253,7 @@ pub async fn update_profile(
             if password_changed {
                 tokens::revoke_all_for_user(c, user_id, Some(keep_token), now).await?;
             }
+            audit::record(c, &actor, &records, now).await?;
             Ok::<_, ApiError>(user)
         })
     })
@@ -253,17 +304,32 @@ pub async fn list(db: &Db, after: i64, limit: i64) -> Result<Vec<User>, ApiError
 /// user out everywhere, at once.
 pub async fn set_active(
     db: &Db,
+    actor: &AuditActor,
     admin: &AuthUser,
     target: UserId,
     active: bool,
 ) -> Result<User, ApiError> {
-    admin.require_admin()?;
+    let attempted = if active {
+        "user.activate"
+    } else {
+        "user.deactivate"
+    };
+    if let Err(refusal) = admin.require_admin() {
+        let id = Some(target.0);
+        return Err(trail::denied(db, actor, ObjectType::User, id, attempted, refusal).await);
+    }
     if target == admin.id && !active {
         return Err(ApiError::Conflict {
             code: "cannot_deactivate_self",
             message: "an admin cannot deactivate their own account",
         });
     }
+    let action = if active {
+        Action::UserActivated
+    } else {
+        Action::UserDeactivated
+    };
+    let actor = actor.clone();
     db.run(move |mut conn| async move {
         let now = crate::db::now().naive_utc();
         let changes = UserChangeset {
@@ -278,6 +344,8 @@ pub async fn set_active(
             if !active {
                 tokens::revoke_all_for_user(c, target.0, None, now).await?;
             }
+            let record = AuditRecord::new(action, ObjectType::User, Some(target.0));
+            audit::record(c, &actor, &[record], now).await?;
             Ok::<_, ApiError>(user)
         })
     })

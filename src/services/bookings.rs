@@ -5,14 +5,17 @@ use crate::actors::property::{AddBlock, CancelBooking, GetAvailability, PlaceHol
 use crate::auth::AuthUser;
 use crate::db::Db;
 use crate::db::calendar::{self, BookingsOf, Entry, KIND_BOOKING};
+use crate::domain::audit::{AuditActor, ObjectType};
 use crate::domain::calendar::Busy;
 use crate::domain::{BlockId, BookingId, PropertyId, Role, StayDates};
 use crate::error::ApiError;
+use crate::services::audit as trail;
 use crate::services::properties;
 
 /// Holds the nights for the signed-in guest: a pending booking.
 pub async fn create(
     registry: &PropertyRegistry,
+    actor: &AuditActor,
     auth: &AuthUser,
     property: PropertyId,
     dates: StayDates,
@@ -22,13 +25,20 @@ pub async fn create(
         guest: auth.id,
         dates,
         guests,
+        actor: actor.clone(),
     };
     registry.send(property, hold).await
 }
 
 /// A booking its guest, its listing's host or an admin may see; anyone else
-/// is told it does not exist.
-pub async fn get(db: &Db, auth: &AuthUser, id: BookingId) -> Result<(Entry, i64), ApiError> {
+/// is told it does not exist (and the attempt at `attempted` is recorded).
+pub async fn get(
+    db: &Db,
+    actor: &AuditActor,
+    auth: &AuthUser,
+    id: BookingId,
+    attempted: &str,
+) -> Result<(Entry, i64), ApiError> {
     let (entry, host_id) = db
         .run(move |mut conn| async move {
             let Some(entry) = calendar::find(&mut conn, id.0)
@@ -47,7 +57,9 @@ pub async fn get(db: &Db, auth: &AuthUser, id: BookingId) -> Result<(Entry, i64)
     let allowed =
         entry.guest_id == Some(auth.id.0) || host_id == auth.id.0 || auth.role == Role::Admin;
     if !allowed {
-        return Err(ApiError::NotFound("booking"));
+        let refusal = ApiError::NotFound("booking");
+        let kind = ObjectType::Booking;
+        return Err(trail::denied(db, actor, kind, Some(id.0), attempted, refusal).await);
     }
     Ok((entry, host_id))
 }
@@ -69,30 +81,33 @@ pub async fn list(
 pub async fn cancel(
     db: &Db,
     registry: &PropertyRegistry,
+    actor: &AuditActor,
     auth: &AuthUser,
     id: BookingId,
 ) -> Result<Entry, ApiError> {
-    let (entry, _) = get(db, auth, id).await?;
+    let (entry, _) = get(db, actor, auth, id, "booking.cancel").await?;
     let message = CancelBooking {
         booking: id,
         by: auth.id,
+        actor: actor.clone(),
     };
     registry.send(PropertyId(entry.property_id), message).await
 }
 
+/// Blocks nights (the caller has checked that `auth` owns the listing).
 pub async fn add_block(
-    db: &Db,
     registry: &PropertyRegistry,
+    actor: &AuditActor,
     auth: &AuthUser,
     property: PropertyId,
     dates: StayDates,
     reason: String,
 ) -> Result<Entry, ApiError> {
-    properties::get_owned(db, auth, property).await?;
     let block = AddBlock {
         by: auth.id,
         dates,
         reason,
+        actor: actor.clone(),
     };
     registry.send(property, block).await
 }
@@ -100,12 +115,14 @@ pub async fn add_block(
 pub async fn remove_block(
     db: &Db,
     registry: &PropertyRegistry,
+    actor: &AuditActor,
     auth: &AuthUser,
     property: PropertyId,
     block: BlockId,
 ) -> Result<(), ApiError> {
-    properties::get_owned(db, auth, property).await?;
-    registry.send(property, RemoveBlock { block }).await
+    properties::get_owned(db, actor, auth, property, "block.remove").await?;
+    let actor = actor.clone();
+    registry.send(property, RemoveBlock { block, actor }).await
 }
 
 /// The taken nights inside `window`, from the listing's actor.

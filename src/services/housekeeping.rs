@@ -14,9 +14,11 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
 
+use crate::actors::property::expiry_records;
 use crate::actors::{EventBus, PropertyRegistry};
 use crate::db::events::{self, Change, LogHead};
-use crate::db::{Backend, Db, calendar, tokens};
+use crate::db::{Backend, Db, audit, calendar, tokens};
+use crate::domain::audit::AuditActor;
 use crate::domain::{CalendarEvent, EventKind};
 use crate::error::ApiError;
 use crate::write_tx;
@@ -120,6 +122,8 @@ impl Sweeper<'_> {
                     let mut expired = calendar::expire_holds(c, holds, now).await?;
                     expired.sort_unstable_by_key(|e| (e.property_id, e.id));
                     let events = append_expirations(c, &heads, &expired, now).await?;
+                    let records = expiry_records(&expired);
+                    audit::record(c, &AuditActor::system(), &records, now).await?;
                     Ok::<_, ApiError>((page.len(), events))
                 })
             })

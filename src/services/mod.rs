@@ -1,6 +1,7 @@
 //! What the API does, over the database and the actors; no HTTP here.
 
 pub mod accounts;
+pub mod audit;
 pub mod bookings;
 pub mod housekeeping;
 pub mod properties;

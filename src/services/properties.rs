@@ -4,12 +4,16 @@ use crate::actors::PropertyRegistry;
 use crate::actors::property::Delist;
 use crate::auth::AuthUser;
 use crate::db::properties::{self, NewProperty, Property, PropertyFields, SearchFilter, city_key};
-use crate::db::{Db, now};
+use crate::db::{Db, audit, now};
+use crate::domain::audit::{Action, AuditActor, AuditRecord, ObjectType};
 use crate::domain::stay::StayRules;
 use crate::domain::{
     Amenities, Country, Currency, FieldErrors, Listing, ListingInput, PropertyId, Role,
 };
 use crate::error::ApiError;
+use crate::services::audit as trail;
+use crate::write_tx;
+use serde_json::json;
 
 /// Only hosts (and admins) list places.
 fn require_host(auth: &AuthUser) -> Result<(), ApiError> {
@@ -30,10 +34,19 @@ pub fn require_owner(auth: &AuthUser, property: &Property) -> Result<(), ApiErro
     }
 }
 
-pub async fn create(db: &Db, auth: &AuthUser, input: ListingInput) -> Result<Property, ApiError> {
-    require_host(auth)?;
+pub async fn create(
+    db: &Db,
+    actor: &AuditActor,
+    auth: &AuthUser,
+    input: ListingInput,
+) -> Result<Property, ApiError> {
+    if let Err(refusal) = require_host(auth) {
+        let kind = ObjectType::Property;
+        return Err(trail::denied(db, actor, kind, None, "property.create", refusal).await);
+    }
     let listing = parse(input)?;
     let host_id = auth.id.0;
+    let actor = actor.clone();
     db.run(move |mut conn| async move {
         let now = now().naive_utc();
         let key = city_key(&listing.city);
@@ -42,7 +55,17 @@ pub async fn create(db: &Db, auth: &AuthUser, input: ListingInput) -> Result<Pro
             created_at: now,
             fields: fields_of(&listing, &key, now),
         };
-        Ok(properties::insert(&mut conn, &new).await?)
+        write_tx!(&mut conn, |c| {
+            let property = properties::insert(c, &new).await?;
+            let record = AuditRecord::new(
+                Action::PropertyCreated,
+                ObjectType::Property,
+                Some(property.id),
+            )
+            .with(json!({"title": property.title, "city": property.city, "host_id": host_id}));
+            audit::record(c, &actor, &[record], now).await?;
+            Ok::<_, ApiError>(property)
+        })
     })
     .await
 }
@@ -121,10 +144,20 @@ pub async fn get(db: &Db, id: PropertyId) -> Result<Property, ApiError> {
     Ok(property)
 }
 
-/// A live listing its host (or an admin) is about to change.
-pub async fn get_owned(db: &Db, auth: &AuthUser, id: PropertyId) -> Result<Property, ApiError> {
+/// A live listing its host (or an admin) is about to change; anyone else
+/// is refused, and the refusal recorded as an attempt at `attempted`.
+pub async fn get_owned(
+    db: &Db,
+    actor: &AuditActor,
+    auth: &AuthUser,
+    id: PropertyId,
+    attempted: &str,
+) -> Result<Property, ApiError> {
     let property = get(db, id).await?;
-    require_owner(auth, &property)?;
+    if let Err(refusal) = require_owner(auth, &property) {
+        let kind = ObjectType::Property;
+        return Err(trail::denied(db, actor, kind, Some(id.0), attempted, refusal).await);
+    }
     Ok(property)
 }
 
@@ -132,18 +165,28 @@ pub async fn get_owned(db: &Db, auth: &AuthUser, id: PropertyId) -> Result<Prope
 /// already made keep the price they were sold at.
 pub async fn update(
     db: &Db,
+    actor: &AuditActor,
     auth: &AuthUser,
     id: PropertyId,
     input: ListingInput,
 ) -> Result<Property, ApiError> {
-    let current = get_owned(db, auth, id).await?;
+    let current = get_owned(db, actor, auth, id, "property.update").await?;
+    let given = input.given();
     let listing = parse(input.over(&listing_of(&current)?))?;
+    let actor = actor.clone();
     db.run(move |mut conn| async move {
         let now = now().naive_utc();
         let key = city_key(&listing.city);
-        properties::update(&mut conn, id.0, &fields_of(&listing, &key, now))
-            .await?
-            .ok_or(ApiError::NotFound("property"))
+        write_tx!(&mut conn, |c| {
+            let property = properties::update(c, id.0, &fields_of(&listing, &key, now))
+                .await?
+                .ok_or(ApiError::NotFound("property"))?;
+            let record =
+                AuditRecord::new(Action::PropertyUpdated, ObjectType::Property, Some(id.0))
+                    .with(json!({"fields": given}));
+            audit::record(c, &actor, &[record], now).await?;
+            Ok::<_, ApiError>(property)
+        })
     })
     .await
 }
@@ -152,11 +195,13 @@ pub async fn update(
 pub async fn delete(
     db: &Db,
     registry: &PropertyRegistry,
+    actor: &AuditActor,
     auth: &AuthUser,
     id: PropertyId,
 ) -> Result<(), ApiError> {
-    get_owned(db, auth, id).await?;
-    registry.send(id, Delist).await
+    get_owned(db, actor, auth, id, "property.delete").await?;
+    let actor = actor.clone();
+    registry.send(id, Delist { actor }).await
 }
 
 pub async fn search(db: &Db, filter: SearchFilter) -> Result<Vec<Property>, ApiError> {

@@ -394,6 +394,20 @@ async fn each_side_sees_only_its_own_bookings(backend: Backend) {
         assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
     }
     assert_eq!(app.live_claims(id).await.len(), 3, "nothing was cancelled");
+    // Each refusal is in the audit trail, though the answer was "not found".
+    let mut expected = Vec::new();
+    for token in [&stranger, &other_host] {
+        let who = app.get_me(token).await.json::<Value>().await.unwrap()["id"].as_i64();
+        for attempted in ["booking.read", "booking.cancel"] {
+            expected.push((
+                who,
+                "booking".to_owned(),
+                Some(ids[0]),
+                attempted.to_owned(),
+            ));
+        }
+    }
+    assert_eq!(app.denials().await, expected);
     let res = app.get(&path).send().await.unwrap();
     assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let res = app

@@ -262,6 +262,7 @@ impl TestApp {
         let email = format!("admin-{}@example.com", uuid::Uuid::new_v4().simple());
         let user = roost::services::accounts::create(
             &self.db,
+            &roost::domain::audit::AuditActor::cli(),
             roost::services::accounts::NewAccount {
                 email: Email::parse(&email).unwrap(),
                 name: PersonName::parse("Admin").unwrap(),
@@ -278,6 +279,43 @@ impl TestApp {
             .await
             .unwrap();
         (user.id, body["token"].as_str().unwrap().to_owned())
+    }
+
+    /// The audit trail's rows of `action`, oldest first, straight from the database.
+    pub async fn audit_rows(&self, action: &str) -> Vec<roost::db::audit::AuditRow> {
+        let mut conn = self.db.get().await.unwrap();
+        let filter = roost::db::audit::AuditFilter {
+            action: Some(action.to_owned()),
+            limit: 10_000,
+            ..Default::default()
+        };
+        let mut rows = roost::db::audit::list(&mut conn, &filter).await.unwrap();
+        rows.reverse();
+        rows
+    }
+
+    /// Every row of the audit trail.
+    pub async fn audit_rows_all(&self) -> Vec<roost::db::audit::AuditRow> {
+        let mut conn = self.db.get().await.unwrap();
+        let filter = roost::db::audit::AuditFilter {
+            limit: 100_000,
+            ..Default::default()
+        };
+        roost::db::audit::list(&mut conn, &filter).await.unwrap()
+    }
+
+    /// Every refused authorization recorded so far, oldest first:
+    /// (who, object type, object id, what they tried).
+    pub async fn denials(&self) -> Vec<(Option<i64>, String, Option<i64>, String)> {
+        self.audit_rows("access.denied")
+            .await
+            .into_iter()
+            .map(|r| {
+                let details: Value = serde_json::from_str(&r.details).unwrap();
+                let attempted = details["attempted"].as_str().unwrap().to_owned();
+                (r.actor_id, r.object_type, r.object_id, attempted)
+            })
+            .collect()
     }
 
     /// How many rows `table` has, straight from the database.

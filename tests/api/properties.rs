@@ -250,10 +250,24 @@ async fn only_the_listing_host_changes_it(backend: Backend) {
         .unwrap();
     assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
-    // Nothing changed.
+    // Nothing changed, and every refusal is in the audit trail: who tried what.
     let read: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
     assert_eq!(read["price_per_night"], 12_500);
     assert_eq!(app.count("calendar_entries").await, 0);
+    let (other_host_id, guest_id) = (
+        app.get_me(&other_host).await.json::<Value>().await.unwrap()["id"].as_i64(),
+        app.get_me(&guest).await.json::<Value>().await.unwrap()["id"].as_i64(),
+    );
+    let denied = |who: Option<i64>, id: Option<i64>, attempted: &str| {
+        (who, "property".to_owned(), id, attempted.to_owned())
+    };
+    let mut expected = vec![denied(guest_id, None, "property.create")];
+    for who in [other_host_id, guest_id] {
+        expected.push(denied(who, Some(id), "property.update"));
+        expected.push(denied(who, Some(id), "property.delete"));
+        expected.push(denied(who, Some(id), "block.add"));
+    }
+    assert_eq!(app.denials().await, expected);
 
     // A host's block can only be lifted by that host.
     let block: Value = app
@@ -275,6 +289,10 @@ async fn only_the_listing_host_changes_it(backend: Backend) {
         .unwrap();
     assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
     assert_eq!(app.count("calendar_entries").await, 1);
+    assert_eq!(
+        app.denials().await.last(),
+        Some(&denied(other_host_id, Some(id), "block.remove"))
+    );
     let res = app
         .delete(&block_path)
         .bearer_auth(&host)

@@ -120,6 +120,9 @@ async fn guest_upgrades_to_host_but_never_to_admin(backend: Backend) {
     let res = app.patch_me(&token, json!({"role": "admin"})).await;
     assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
     assert_eq!(me(&app, &token).await["role"], "guest");
+    let id = me(&app, &token).await["id"].as_i64();
+    let denied = (id, "user".to_owned(), id, "user.grant_admin".to_owned());
+    assert_eq!(app.denials().await, vec![denied]);
 
     let res = app.patch_me(&token, json!({"role": "host"})).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -145,6 +148,9 @@ async fn read_a_user_as_self_other_and_admin(backend: Backend) {
     assert_eq!(res.status(), StatusCode::OK);
     let res = app.get(&path).bearer_auth(&bob_token).send().await.unwrap();
     assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
+    let bob = me(&app, &bob_token).await["id"].as_i64();
+    let denied = (bob, "user".to_owned(), Some(ada), "user.read".to_owned());
+    assert_eq!(app.denials().await, vec![denied]);
     let res = app
         .get(&path)
         .bearer_auth(&admin_token)
@@ -223,6 +229,18 @@ async fn only_admins_list_or_deactivate(backend: Backend) {
         assert_error(res, StatusCode::FORBIDDEN, "forbidden").await;
     }
     assert_eq!(me(&app, &victim_token).await["active"], true);
+    let host = me(&app, &host_token).await["id"].as_i64();
+    let denied = |kind: &str, id: Option<i64>, attempted: &str| {
+        (host, kind.to_owned(), id, attempted.to_owned())
+    };
+    assert_eq!(
+        app.denials().await,
+        vec![
+            denied("endpoint", None, "user.list"),
+            denied("user", Some(victim), "user.deactivate"),
+            denied("user", Some(victim), "user.activate"),
+        ]
+    );
 }
 
 async fn deactivated_user_is_signed_out_and_cannot_sign_in(backend: Backend) {

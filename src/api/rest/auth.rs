@@ -8,6 +8,7 @@ use super::users::UserResponse;
 use crate::auth::AuthUser;
 use crate::domain::{Email, FieldError, FieldErrors, Password, PersonName, Role};
 use crate::error::ApiError;
+use crate::http::request_meta::RequestMeta;
 use crate::services::accounts::{self, NewAccount};
 use crate::state::AppState;
 
@@ -60,10 +61,11 @@ impl RegisterBody {
 
 pub async fn register(
     state: web::Data<AppState>,
+    meta: RequestMeta,
     body: web::Json<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
     let account = body.parse()?;
-    let user = accounts::create(&state.db, account).await?;
+    let user = accounts::create(&state.db, &meta.actor(None), account).await?;
     Ok(HttpResponse::Created().json(UserResponse::from(user)))
 }
 
@@ -83,6 +85,7 @@ pub struct LoginResponse {
 
 pub async fn login(
     state: web::Data<AppState>,
+    meta: RequestMeta,
     body: web::Json<LoginBody>,
 ) -> Result<web::Json<LoginResponse>, ApiError> {
     let mut errors = FieldErrors::new();
@@ -109,6 +112,7 @@ pub async fn login(
     };
     let session = accounts::login(
         &state.db,
+        &meta.actor(None),
         &state.decoy_hash,
         state.token_ttl(),
         email,
@@ -123,7 +127,11 @@ pub async fn login(
     }))
 }
 
-pub async fn logout(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
-    accounts::logout(&state.db, &auth).await?;
+pub async fn logout(
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+    auth: AuthUser,
+) -> Result<HttpResponse, ApiError> {
+    accounts::logout(&state.db, &meta.actor(Some(auth.id)), &auth).await?;
     Ok(HttpResponse::NoContent().finish())
 }

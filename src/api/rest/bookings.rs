@@ -12,6 +12,7 @@ use crate::auth::AuthUser;
 use crate::db::calendar::{BookingsOf, Entry};
 use crate::domain::{BookingId, BookingStatus, PropertyId, StayDates};
 use crate::error::ApiError;
+use crate::http::request_meta::RequestMeta;
 use crate::services::bookings;
 use crate::state::AppState;
 
@@ -72,6 +73,7 @@ impl From<Entry> for BookingResponse {
 /// `POST /bookings {property_id, check_in, check_out, guests}` → 201, pending.
 pub async fn create_booking(
     state: web::Data<AppState>,
+    meta: RequestMeta,
     auth: AuthUser,
     body: web::Json<Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
@@ -99,6 +101,7 @@ pub async fn create_booking(
     };
     let booking = bookings::create(
         &state.properties,
+        &meta.actor(Some(auth.id)),
         &auth,
         PropertyId(property_id),
         dates,
@@ -143,19 +146,22 @@ pub async fn list_bookings(
 
 pub async fn get_booking(
     state: web::Data<AppState>,
+    meta: RequestMeta,
     auth: AuthUser,
     path: web::Path<i64>,
 ) -> Result<web::Json<BookingResponse>, ApiError> {
-    let (booking, _) = bookings::get(&state.db, &auth, BookingId(path.into_inner())).await?;
+    let (actor, id) = (meta.actor(Some(auth.id)), BookingId(path.into_inner()));
+    let (booking, _) = bookings::get(&state.db, &actor, &auth, id, "booking.read").await?;
     Ok(web::Json(booking.into()))
 }
 
 pub async fn cancel_booking(
     state: web::Data<AppState>,
+    meta: RequestMeta,
     auth: AuthUser,
     path: web::Path<i64>,
 ) -> Result<web::Json<BookingResponse>, ApiError> {
-    let id = BookingId(path.into_inner());
-    let booking = bookings::cancel(&state.db, &state.properties, &auth, id).await?;
+    let (actor, id) = (meta.actor(Some(auth.id)), BookingId(path.into_inner()));
+    let booking = bookings::cancel(&state.db, &state.properties, &actor, &auth, id).await?;
     Ok(web::Json(booking.into()))
 }

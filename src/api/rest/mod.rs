@@ -1,5 +1,6 @@
 //! REST, `/api/v1`: one file per resource; handlers are verb_noun.
 
+pub mod audit;
 pub mod auth;
 pub mod bookings;
 pub mod form;
@@ -76,6 +77,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/bookings/{id}/cancel",
                     web::post().to(bookings::cancel_booking),
-                ),
+                )
+                .route("/audit", web::get().to(audit::list_audit)),
         );
 }

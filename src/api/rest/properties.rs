@@ -17,6 +17,7 @@ use crate::domain::{
     BlockId, Country, FieldError, FieldErrors, ListingInput, PropertyId, StayDates,
 };
 use crate::error::ApiError;
+use crate::http::request_meta::RequestMeta;
 use crate::services::{bookings, properties};
 use crate::state::AppState;
 
@@ -110,11 +111,13 @@ fn listing_input(body: Map<String, Value>) -> Result<ListingInput, ApiError> {
 
 pub async fn create_property(
     state: web::Data<AppState>,
+    meta: RequestMeta,
     auth: AuthUser,
     body: web::Json<Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
     let input = listing_input(body.into_inner())?;
-    let property = properties::create(&state.db, &auth, input).await?;
+    let actor = meta.actor(Some(auth.id));
+    let property = properties::create(&state.db, &actor, &auth, input).await?;
     Ok(HttpResponse::Created().json(PropertyResponse::from(property)))
 }
 
@@ -128,25 +131,29 @@ pub async fn get_property(
 
 pub async fn update_property(
     state: web::Data<AppState>,
+    meta: RequestMeta,
     auth: AuthUser,
     path: web::Path<i64>,
     body: web::Json<Map<String, Value>>,
 ) -> Result<web::Json<PropertyResponse>, ApiError> {
     let id = PropertyId(path.into_inner());
+    let actor = meta.actor(Some(auth.id));
     // Who may change it is settled before what the change says.
-    properties::get_owned(&state.db, &auth, id).await?;
+    properties::get_owned(&state.db, &actor, &auth, id, "property.update").await?;
     let input = listing_input(body.into_inner())?;
-    let property = properties::update(&state.db, &auth, id, input).await?;
+    let property = properties::update(&state.db, &actor, &auth, id, input).await?;
     Ok(web::Json(property.into()))
 }
 
 pub async fn delete_property(
     state: web::Data<AppState>,
+    meta: RequestMeta,
     auth: AuthUser,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = PropertyId(path.into_inner());
-    properties::delete(&state.db, &state.properties, &auth, id).await?;
+    let actor = meta.actor(Some(auth.id));
+    properties::delete(&state.db, &state.properties, &actor, &auth, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -481,12 +488,14 @@ impl From<Entry> for BlockResponse {
 
 pub async fn create_block(
     state: web::Data<AppState>,
+    meta: RequestMeta,
     auth: AuthUser,
     path: web::Path<i64>,
     body: web::Json<Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
     let id = PropertyId(path.into_inner());
-    properties::get_owned(&state.db, &auth, id).await?;
+    let actor = meta.actor(Some(auth.id));
+    properties::get_owned(&state.db, &actor, &auth, id, "block.add").await?;
     let mut form = Form::new(body.into_inner(), &["start", "end", "reason"]);
     let (start, end) = (form.date("start"), form.date("end"));
     let dates = match (start, end) {
@@ -499,12 +508,13 @@ pub async fn create_block(
     let (Some(dates), Some(reason)) = (dates, reason) else {
         return Err(ApiError::Validation(Vec::new()));
     };
-    let block = bookings::add_block(&state.db, &state.properties, &auth, id, dates, reason).await?;
+    let block = bookings::add_block(&state.properties, &actor, &auth, id, dates, reason).await?;
     Ok(HttpResponse::Created().json(BlockResponse::from(block)))
 }
 
 pub async fn delete_block(
     state: web::Data<AppState>,
+    meta: RequestMeta,
     auth: AuthUser,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
@@ -512,6 +522,7 @@ pub async fn delete_block(
     bookings::remove_block(
         &state.db,
         &state.properties,
+        &meta.actor(Some(auth.id)),
         &auth,
         PropertyId(property),
         BlockId(block),

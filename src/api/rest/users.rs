@@ -7,9 +7,11 @@ use serde::{Deserialize, Serialize};
 use super::pagination::{PageQuery, page};
 use crate::auth::AuthUser;
 use crate::db::users::User;
+use crate::domain::audit::ObjectType;
 use crate::domain::{Role, UserId};
 use crate::error::ApiError;
-use crate::services::accounts;
+use crate::http::request_meta::RequestMeta;
+use crate::services::{accounts, audit};
 use crate::state::AppState;
 
 /// A user as clients see it: never the password hash.
@@ -55,6 +57,7 @@ pub struct UpdateMeBody {
 
 pub async fn update_me(
     state: web::Data<AppState>,
+    meta: RequestMeta,
     auth: AuthUser,
     body: web::Json<UpdateMeBody>,
 ) -> Result<web::Json<UserResponse>, ApiError> {
@@ -64,16 +67,19 @@ pub async fn update_me(
         body.current_password.as_deref(),
         body.role.as_deref(),
     )?;
-    let user = accounts::update_profile(&state.db, &auth, update).await?;
+    let actor = meta.actor(Some(auth.id));
+    let user = accounts::update_profile(&state.db, &actor, &auth, update).await?;
     Ok(web::Json(user.into()))
 }
 
 pub async fn list_users(
     state: web::Data<AppState>,
+    meta: RequestMeta,
     auth: AuthUser,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require_admin()?;
+    let actor = meta.actor(Some(auth.id));
+    audit::require_admin(&state.db, &auth, &actor, "user.list").await?;
     let request = query.parse()?;
     let rows = accounts::list(&state.db, request.after_id(), request.limit).await?;
     Ok(HttpResponse::Ok().json(page(rows, request.limit, |u| u.id, UserResponse::from)))
@@ -81,30 +87,38 @@ pub async fn list_users(
 
 pub async fn get_user(
     state: web::Data<AppState>,
+    meta: RequestMeta,
     auth: AuthUser,
     path: web::Path<i64>,
 ) -> Result<web::Json<UserResponse>, ApiError> {
     let id = UserId(path.into_inner());
     if id != auth.id && auth.role != Role::Admin {
-        return Err(ApiError::Forbidden("you may only read your own account"));
+        let refusal = ApiError::Forbidden("you may only read your own account");
+        let actor = meta.actor(Some(auth.id));
+        let user = ObjectType::User;
+        return Err(audit::denied(&state.db, &actor, user, Some(id.0), "user.read", refusal).await);
     }
     Ok(web::Json(accounts::get(&state.db, id).await?.into()))
 }
 
 pub async fn deactivate_user(
     state: web::Data<AppState>,
+    meta: RequestMeta,
     auth: AuthUser,
     path: web::Path<i64>,
 ) -> Result<web::Json<UserResponse>, ApiError> {
-    let user = accounts::set_active(&state.db, &auth, UserId(path.into_inner()), false).await?;
+    let (actor, target) = (meta.actor(Some(auth.id)), UserId(path.into_inner()));
+    let user = accounts::set_active(&state.db, &actor, &auth, target, false).await?;
     Ok(web::Json(user.into()))
 }
 
 pub async fn activate_user(
     state: web::Data<AppState>,
+    meta: RequestMeta,
     auth: AuthUser,
     path: web::Path<i64>,
 ) -> Result<web::Json<UserResponse>, ApiError> {
-    let user = accounts::set_active(&state.db, &auth, UserId(path.into_inner()), true).await?;
+    let (actor, target) = (meta.actor(Some(auth.id)), UserId(path.into_inner()));
+    let user = accounts::set_active(&state.db, &actor, &auth, target, true).await?;
     Ok(web::Json(user.into()))
 }
