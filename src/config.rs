@@ -109,6 +109,8 @@ pub struct Settings {
     pub hold_sweep_interval: Option<Duration>,
     /// Lapsed holds one sweep batch (one transaction) takes.
     pub hold_sweep_batch: i64,
+    /// How long an Idempotency-Key's first response is kept for replays.
+    pub idempotency_ttl: Duration,
     /// A listing's actor stops after this long without a message.
     pub property_idle_timeout: Duration,
     /// Calendar events older than this are pruned from the log (resuming
@@ -248,6 +250,7 @@ impl Settings {
             .transpose()?
             .unwrap_or(500);
         let property_idle_timeout = secs("ROOST_PROPERTY_IDLE_SECS", 1, 24 * 3600, 300)?;
+        let idempotency_ttl = secs("ROOST_IDEMPOTENCY_TTL_SECS", 1, 30 * 24 * 3600, 24 * 3600)?;
         let event_retention = secs(
             "ROOST_EVENT_RETENTION_SECS",
             60,
@@ -298,6 +301,7 @@ impl Settings {
             hold_ttl,
             hold_sweep_interval,
             hold_sweep_batch,
+            idempotency_ttl,
             property_idle_timeout,
             event_retention,
             event_poll_interval,
@@ -407,6 +411,7 @@ mod tests {
             ("ROOST_HOLD_SWEEP_SECS", "-1"),
             ("ROOST_HOLD_SWEEP_BATCH", "0"),
             ("ROOST_HOLD_SWEEP_BATCH", "5001"),
+            ("ROOST_IDEMPOTENCY_TTL_SECS", "0"),
         ] {
             let e = settings(&[(var, value)]).unwrap_err();
             assert_eq!(e.var, var);

@@ -4,6 +4,7 @@
 pub mod actors;
 pub mod api;
 pub mod auth;
+pub mod commit;
 pub mod config;
 pub mod db;
 pub mod domain;

@@ -271,7 +271,7 @@ async fn create_user(
     let db = Db::connect(&settings.database_url, Some(1))?;
     let user = accounts::create(
         &db,
-        &roost::domain::audit::AuditActor::cli(),
+        &roost::commit::Commit::unkeyed(roost::domain::audit::AuditActor::cli()),
         NewAccount {
             email,
             name,

@@ -23,8 +23,7 @@ use crate::services::housekeeping;
 use crate::state::AppState;
 use crate::{api, auth, error};
 
-/// The largest JSON body any endpoint takes.
-pub const JSON_LIMIT: usize = 64 * 1024;
+pub use crate::http::JSON_LIMIT;
 /// How often housekeeping runs (dead tokens, idle rate-limit buckets).
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
 
@@ -153,7 +152,8 @@ impl Application {
     }
 }
 
-/// Prunes dead tokens and old calendar events (in bounded batches), and
+/// Prunes dead tokens, expired idempotency keys and old calendar events (in
+/// bounded batches), and
 /// forgets idle rate-limit buckets, every `HOUSEKEEPING_EVERY`.
 async fn housekeeping(state: web::Data<AppState>) {
     let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
@@ -164,6 +164,11 @@ async fn housekeeping(state: web::Data<AppState>) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(pruned = n, "dead tokens deleted"),
             Err(e) => tracing::warn!(error = %e, "pruning dead tokens failed"),
+        }
+        match housekeeping::prune_idempotency_keys(&state.db, crate::db::now().naive_utc()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(pruned = n, "expired idempotency keys deleted"),
+            Err(e) => tracing::warn!(error = %e, "pruning idempotency keys failed"),
         }
         let before = (crate::db::now() - state.settings.event_retention).naive_utc();
         match housekeeping::prune_events(&state.db, before).await {

@@ -22,6 +22,7 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
 use super::bus::EventBus;
+use crate::commit::Commit;
 use crate::db::calendar::{
     self, Entry, KIND_BLOCK, KIND_BOOKING, NewEntry, STATUS_BLOCKED, is_overlap_violation,
     is_retryable_race,
@@ -423,8 +424,9 @@ pub struct PlaceHold {
     pub guest: UserId,
     pub dates: StayDates,
     pub guests: i64,
-    /// Who asked (the audit trail's `booking.held`).
-    pub actor: AuditActor,
+    /// Who asked (the audit trail's `booking.held`), and the answer to
+    /// store under the request's Idempotency-Key.
+    pub commit: Commit<Entry>,
 }
 
 impl Handler<PlaceHold> for PropertyActor {
@@ -463,9 +465,19 @@ impl Handler<PlaceHold> for PropertyActor {
                                 created_at: now.naive_utc(),
                                 updated_at: now.naive_utc(),
                             };
-                            let audit = (&msg.actor, Action::BookingHeld, ObjectType::Booking);
-                            insert_claim(c, &property, &hold, EventKind::BookingHeld, audit, now)
-                                .await
+                            let audit =
+                                (&msg.commit.actor, Action::BookingHeld, ObjectType::Booking);
+                            let (entry, events) = insert_claim(
+                                c,
+                                &property,
+                                &hold,
+                                EventKind::BookingHeld,
+                                audit,
+                                now,
+                            )
+                            .await?;
+                            msg.commit.seal(c, &entry).await?;
+                            Ok((entry, events))
                         })
                     })
                     .await
@@ -535,7 +547,7 @@ fn check_stay(
 pub struct CancelBooking {
     pub booking: BookingId,
     pub by: UserId,
-    pub actor: AuditActor,
+    pub commit: Commit<Entry>,
 }
 
 impl Handler<CancelBooking> for PropertyActor {
@@ -590,7 +602,8 @@ impl Handler<CancelBooking> for PropertyActor {
                             "property_id": property_id,
                             "was": status.as_str(),
                         }));
-                        audit_log::record(c, &msg.actor, &[record], now.naive_utc()).await?;
+                        audit_log::record(c, &msg.commit.actor, &[record], now.naive_utc()).await?;
+                        msg.commit.seal(c, &cancelled).await?;
                         Ok::<_, ApiError>((cancelled, events))
                     })
                 })
@@ -623,7 +636,7 @@ pub struct AddBlock {
     pub by: UserId,
     pub dates: StayDates,
     pub reason: String,
-    pub actor: AuditActor,
+    pub commit: Commit<Entry>,
 }
 
 impl Handler<AddBlock> for PropertyActor {
@@ -653,9 +666,18 @@ impl Handler<AddBlock> for PropertyActor {
                                 updated_at: now.naive_utc(),
                                 ..Default::default()
                             };
-                            let audit = (&msg.actor, Action::BlockAdded, ObjectType::Block);
-                            insert_claim(c, &property, &block, EventKind::BlockAdded, audit, now)
-                                .await
+                            let audit = (&msg.commit.actor, Action::BlockAdded, ObjectType::Block);
+                            let (entry, events) = insert_claim(
+                                c,
+                                &property,
+                                &block,
+                                EventKind::BlockAdded,
+                                audit,
+                                now,
+                            )
+                            .await?;
+                            msg.commit.seal(c, &entry).await?;
+                            Ok((entry, events))
                         })
                     })
                     .await
@@ -671,7 +693,7 @@ impl Handler<AddBlock> for PropertyActor {
 #[rtype(result = "Result<(), ApiError>")]
 pub struct RemoveBlock {
     pub block: BlockId,
-    pub actor: AuditActor,
+    pub commit: Commit<()>,
 }
 
 impl Handler<RemoveBlock> for PropertyActor {
@@ -699,7 +721,8 @@ impl Handler<RemoveBlock> for PropertyActor {
                             Some(removed.id),
                         )
                         .with(claim_details(&removed));
-                        audit_log::record(c, &msg.actor, &[record], now).await?;
+                        audit_log::record(c, &msg.commit.actor, &[record], now).await?;
+                        msg.commit.seal(c, &()).await?;
                         Ok::<_, ApiError>(events)
                     })
                 })
@@ -714,7 +737,7 @@ impl Handler<RemoveBlock> for PropertyActor {
 #[derive(Message, Clone)]
 #[rtype(result = "Result<(), ApiError>")]
 pub struct Delist {
-    pub actor: AuditActor,
+    pub commit: Commit<()>,
 }
 
 impl Handler<Delist> for PropertyActor {
@@ -756,7 +779,8 @@ impl Handler<Delist> for PropertyActor {
                             ObjectType::Property,
                             Some(property_id),
                         );
-                        audit_log::record(c, &msg.actor, &[record], now.naive_utc()).await?;
+                        audit_log::record(c, &msg.commit.actor, &[record], now.naive_utc()).await?;
+                        msg.commit.seal(c, &()).await?;
                         Ok(events)
                     })
                 })

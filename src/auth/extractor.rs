@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use crate::db::tokens;
 use crate::domain::{Role, UserId};
@@ -45,6 +45,11 @@ impl FromRequest for AuthUser {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        // Already signed in by the idempotency middleware (it needs the user
+        // before the handler runs): no second lookup.
+        if let Some(user) = req.extensions().get::<AuthUser>().cloned() {
+            return Box::pin(async move { Ok(user) });
+        }
         let token = bearer(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {

@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod calendar;
 pub mod events;
+pub mod idempotency;
 pub mod migrations;
 pub mod properties;
 pub mod schema;

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod booking;
 pub mod calendar;
 pub mod event;
+pub mod idempotency;
 pub mod ids;
 pub mod money;
 pub mod property;

@@ -5,11 +5,12 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::auth::{AuthUser, password, token};
+use crate::commit::Commit;
 use crate::db::audit;
 use crate::db::tokens::{self, NewToken};
 use crate::db::users::{self, NewUser, User, UserChangeset};
 use crate::db::{Db, is_unique_violation};
-use crate::domain::audit::{Action, AuditActor, AuditRecord, ObjectType};
+use crate::domain::audit::{Action, AuditRecord, ObjectType};
 use crate::domain::{Email, FieldError, FieldErrors, Password, PersonName, Role, UserId};
 use crate::error::ApiError;
 use crate::services::audit as trail;
@@ -39,13 +40,13 @@ pub struct ProfileUpdate {
 }
 
 /// Creates an account. The email must be free: a second one gets 409 `email_taken`.
-pub async fn create(db: &Db, actor: &AuditActor, account: NewAccount) -> Result<User, ApiError> {
+pub async fn create(db: &Db, commit: &Commit<User>, account: NewAccount) -> Result<User, ApiError> {
     if find_by_email(db, &account.email).await?.is_some() {
         return Err(email_taken());
     }
     let hash = password::hash(account.password).await?;
     let now = crate::db::now().naive_utc();
-    let actor = actor.clone();
+    let commit = commit.clone();
     db.run(move |mut conn| async move {
         let new = NewUser {
             email: account.email.as_str(),
@@ -68,7 +69,8 @@ pub async fn create(db: &Db, actor: &AuditActor, account: NewAccount) -> Result<
             let registered =
                 AuditRecord::new(Action::UserRegistered, ObjectType::User, Some(user.id))
                     .with(json!({"email": user.email, "role": user.role}));
-            audit::record(c, &actor, &[registered], now).await?;
+            audit::record(c, &commit.actor, &[registered], now).await?;
+            commit.seal(c, &user).await?;
             Ok::<_, ApiError>(user)
         })
     })
@@ -93,12 +95,13 @@ fn email_taken() -> ApiError {
 /// transaction of its own, a success with its token.
 pub async fn login(
     db: &Db,
-    actor: &AuditActor,
+    commit: &Commit<Session>,
     decoy_hash: &str,
     ttl: std::time::Duration,
     email: Email,
     candidate: String,
 ) -> Result<Session, ApiError> {
+    let actor = &commit.actor;
     let failed = |user: Option<i64>, reason: &str| {
         AuditRecord::new(Action::UserLoginFailed, ObjectType::User, user)
             .with(json!({"email": email.as_str(), "reason": reason}))
@@ -119,44 +122,47 @@ pub async fn login(
 
     let token::IssuedToken(token, hash) = token::generate();
     let now = crate::db::now();
-    let expires_at = now + ttl;
-    let user_id = user.id;
-    let actor = actor.as_user(Some(UserId(user_id)));
+    let session = Session {
+        token,
+        expires_at: now + ttl,
+        user,
+    };
+    let user_id = session.user.id;
+    let mut commit = commit.clone();
+    commit.actor = commit.actor.as_user(Some(UserId(user_id)));
     db.run(move |mut conn| async move {
         let new = NewToken {
             user_id,
             token_hash: &hash,
             created_at: now.naive_utc(),
-            expires_at: expires_at.naive_utc(),
+            expires_at: session.expires_at.naive_utc(),
         };
         write_tx!(&mut conn, |c| {
             let token_id = tokens::insert(c, &new).await?;
             let record =
                 AuditRecord::new(Action::UserLoginSucceeded, ObjectType::User, Some(user_id))
                     .with(json!({"token_id": token_id}));
-            audit::record(c, &actor, &[record], now.naive_utc()).await?;
+            audit::record(c, &commit.actor, &[record], now.naive_utc()).await?;
+            commit.seal(c, &session).await?;
             Ok::<_, ApiError>(())
-        })
+        })?;
+        Ok(session)
     })
-    .await?;
-    Ok(Session {
-        token,
-        expires_at,
-        user,
-    })
+    .await
 }
 
 /// Revokes the token the request came with.
-pub async fn logout(db: &Db, actor: &AuditActor, auth: &AuthUser) -> Result<(), ApiError> {
+pub async fn logout(db: &Db, commit: &Commit<()>, auth: &AuthUser) -> Result<(), ApiError> {
     let (token_id, user_id) = (auth.token_id, auth.id.0);
-    let actor = actor.clone();
+    let commit = commit.clone();
     db.run(move |mut conn| async move {
         let now = crate::db::now().naive_utc();
         write_tx!(&mut conn, |c| {
             tokens::revoke(c, token_id, now).await?;
             let record = AuditRecord::new(Action::UserLogout, ObjectType::User, Some(user_id))
                 .with(json!({"token_id": token_id}));
-            audit::record(c, &actor, &[record], now).await?;
+            audit::record(c, &commit.actor, &[record], now).await?;
+            commit.seal(c, &()).await?;
             Ok::<_, ApiError>(())
         })
     })
@@ -176,7 +182,7 @@ pub async fn get(db: &Db, id: UserId) -> Result<User, ApiError> {
 /// current one, and signs out every other session of that user.
 pub async fn update_profile(
     db: &Db,
-    actor: &AuditActor,
+    commit: &Commit<User>,
     auth: &AuthUser,
     update: ProfileUpdate,
 ) -> Result<User, ApiError> {
@@ -187,7 +193,7 @@ pub async fn update_profile(
         None => None,
         Some(Role::Admin) if auth.role != Role::Admin => {
             let refusal = ApiError::Forbidden("only an admin can grant the admin role");
-            let (kind, id) = (ObjectType::User, Some(auth.id.0));
+            let (kind, id, actor) = (ObjectType::User, Some(auth.id.0), &commit.actor);
             return Err(trail::denied(db, actor, kind, id, "user.grant_admin", refusal).await);
         }
         Some(wanted) if wanted == auth.role => None,
@@ -235,7 +241,7 @@ pub async fn update_profile(
         let change = json!({"from": current.role, "to": role.as_str()});
         records.push(object(Action::UserRoleChanged).with(change));
     }
-    let actor = actor.clone();
+    let commit = commit.clone();
     db.run(move |mut conn| async move {
         let now = crate::db::now().naive_utc();
         let changes = UserChangeset {
@@ -253,7 +259,8 @@ pub async fn update_profile(
             if password_changed {
                 tokens::revoke_all_for_user(c, user_id, Some(keep_token), now).await?;
             }
-            audit::record(c, &actor, &records, now).await?;
+            audit::record(c, &commit.actor, &records, now).await?;
+            commit.seal(c, &user).await?;
             Ok::<_, ApiError>(user)
         })
     })
@@ -304,7 +311,7 @@ pub async fn list(db: &Db, after: i64, limit: i64) -> Result<Vec<User>, ApiError
 /// user out everywhere, at once.
 pub async fn set_active(
     db: &Db,
-    actor: &AuditActor,
+    commit: &Commit<User>,
     admin: &AuthUser,
     target: UserId,
     active: bool,
@@ -315,7 +322,7 @@ pub async fn set_active(
         "user.deactivate"
     };
     if let Err(refusal) = admin.require_admin() {
-        let id = Some(target.0);
+        let (id, actor) = (Some(target.0), &commit.actor);
         return Err(trail::denied(db, actor, ObjectType::User, id, attempted, refusal).await);
     }
     if target == admin.id && !active {
@@ -329,7 +336,7 @@ pub async fn set_active(
     } else {
         Action::UserDeactivated
     };
-    let actor = actor.clone();
+    let commit = commit.clone();
     db.run(move |mut conn| async move {
         let now = crate::db::now().naive_utc();
         let changes = UserChangeset {
@@ -345,7 +352,8 @@ pub async fn set_active(
                 tokens::revoke_all_for_user(c, target.0, None, now).await?;
             }
             let record = AuditRecord::new(action, ObjectType::User, Some(target.0));
-            audit::record(c, &actor, &[record], now).await?;
+            audit::record(c, &commit.actor, &[record], now).await?;
+            commit.seal(c, &user).await?;
             Ok::<_, ApiError>(user)
         })
     })

@@ -3,6 +3,7 @@
 use crate::actors::PropertyRegistry;
 use crate::actors::property::{AddBlock, CancelBooking, GetAvailability, PlaceHold, RemoveBlock};
 use crate::auth::AuthUser;
+use crate::commit::Commit;
 use crate::db::Db;
 use crate::db::calendar::{self, BookingsOf, Entry, KIND_BOOKING};
 use crate::domain::audit::{AuditActor, ObjectType};
@@ -15,7 +16,7 @@ use crate::services::properties;
 /// Holds the nights for the signed-in guest: a pending booking.
 pub async fn create(
     registry: &PropertyRegistry,
-    actor: &AuditActor,
+    commit: &Commit<Entry>,
     auth: &AuthUser,
     property: PropertyId,
     dates: StayDates,
@@ -25,7 +26,7 @@ pub async fn create(
         guest: auth.id,
         dates,
         guests,
-        actor: actor.clone(),
+        commit: commit.clone(),
     };
     registry.send(property, hold).await
 }
@@ -81,15 +82,15 @@ pub async fn list(
 pub async fn cancel(
     db: &Db,
     registry: &PropertyRegistry,
-    actor: &AuditActor,
+    commit: &Commit<Entry>,
     auth: &AuthUser,
     id: BookingId,
 ) -> Result<Entry, ApiError> {
-    let (entry, _) = get(db, actor, auth, id, "booking.cancel").await?;
+    let (entry, _) = get(db, &commit.actor, auth, id, "booking.cancel").await?;
     let message = CancelBooking {
         booking: id,
         by: auth.id,
-        actor: actor.clone(),
+        commit: commit.clone(),
     };
     registry.send(PropertyId(entry.property_id), message).await
 }
@@ -97,7 +98,7 @@ pub async fn cancel(
 /// Blocks nights (the caller has checked that `auth` owns the listing).
 pub async fn add_block(
     registry: &PropertyRegistry,
-    actor: &AuditActor,
+    commit: &Commit<Entry>,
     auth: &AuthUser,
     property: PropertyId,
     dates: StayDates,
@@ -107,7 +108,7 @@ pub async fn add_block(
         by: auth.id,
         dates,
         reason,
-        actor: actor.clone(),
+        commit: commit.clone(),
     };
     registry.send(property, block).await
 }
@@ -115,14 +116,14 @@ pub async fn add_block(
 pub async fn remove_block(
     db: &Db,
     registry: &PropertyRegistry,
-    actor: &AuditActor,
+    commit: &Commit<()>,
     auth: &AuthUser,
     property: PropertyId,
     block: BlockId,
 ) -> Result<(), ApiError> {
-    properties::get_owned(db, actor, auth, property, "block.remove").await?;
-    let actor = actor.clone();
-    registry.send(property, RemoveBlock { block, actor }).await
+    properties::get_owned(db, &commit.actor, auth, property, "block.remove").await?;
+    let commit = commit.clone();
+    registry.send(property, RemoveBlock { block, commit }).await
 }
 
 /// The taken nights inside `window`, from the listing's actor.

@@ -17,7 +17,7 @@ use chrono::NaiveDateTime;
 use crate::actors::property::expiry_records;
 use crate::actors::{EventBus, PropertyRegistry};
 use crate::db::events::{self, Change, LogHead};
-use crate::db::{Backend, Db, audit, calendar, tokens};
+use crate::db::{Backend, Db, DbConn, audit, calendar, idempotency, tokens};
 use crate::domain::audit::AuditActor;
 use crate::domain::{CalendarEvent, EventKind};
 use crate::error::ApiError;
@@ -170,31 +170,54 @@ async fn append_expirations(
     events::append_all(c, &logs, now).await
 }
 
+/// Runs one pruning `step` (a bounded delete, with a pooled connection) until
+/// a batch comes back short; a step answers (rows deleted, batch full).
+async fn prune<F, Fut>(db: &Db, step: F) -> Result<usize, ApiError>
+where
+    F: Fn(DbConn) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = diesel::QueryResult<(usize, bool)>> + Send + 'static,
+{
+    drain(PRUNE_REST, || {
+        let step = step.clone();
+        async move {
+            let (done, full) = db
+                .run(move |conn| async move { Ok::<_, ApiError>(step(conn).await?) })
+                .await?;
+            Ok(Batch { done, full })
+        }
+    })
+    .await
+}
+
+/// A delete of up to about `PRUNE_BATCH` rows: full if it reached it.
+fn counted(done: usize) -> (usize, bool) {
+    (done, done as i64 >= PRUNE_BATCH)
+}
+
 /// Deletes calendar events recorded before `before`, a batch at a time.
 pub async fn prune_events(db: &Db, before: NaiveDateTime) -> Result<usize, ApiError> {
-    drain(PRUNE_REST, || async {
-        let done = db
-            .run(move |mut conn| async move {
-                Ok::<_, ApiError>(events::prune(&mut conn, before, PRUNE_BATCH).await?)
-            })
-            .await?;
-        Ok(Batch {
-            done,
-            full: done as i64 >= PRUNE_BATCH,
-        })
+    prune(db, move |mut conn| async move {
+        events::prune(&mut conn, before, PRUNE_BATCH)
+            .await
+            .map(counted)
     })
     .await
 }
 
 /// Deletes tokens that expired or were revoked before `cutoff`, a batch at a time.
 pub async fn prune_tokens(db: &Db, cutoff: NaiveDateTime) -> Result<usize, ApiError> {
-    drain(PRUNE_REST, || async {
-        let (done, full) = db
-            .run(move |mut conn| async move {
-                Ok::<_, ApiError>(tokens::delete_dead(&mut conn, cutoff, PRUNE_BATCH).await?)
-            })
-            .await?;
-        Ok(Batch { done, full })
+    prune(db, move |mut conn| async move {
+        tokens::delete_dead(&mut conn, cutoff, PRUNE_BATCH).await
+    })
+    .await
+}
+
+/// Deletes Idempotency-Keys past their retention, a batch at a time.
+pub async fn prune_idempotency_keys(db: &Db, now: NaiveDateTime) -> Result<usize, ApiError> {
+    prune(db, move |mut conn| async move {
+        idempotency::prune(&mut conn, now, PRUNE_BATCH)
+            .await
+            .map(counted)
     })
     .await
 }

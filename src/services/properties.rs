@@ -3,6 +3,7 @@
 use crate::actors::PropertyRegistry;
 use crate::actors::property::Delist;
 use crate::auth::AuthUser;
+use crate::commit::Commit;
 use crate::db::properties::{self, NewProperty, Property, PropertyFields, SearchFilter, city_key};
 use crate::db::{Db, audit, now};
 use crate::domain::audit::{Action, AuditActor, AuditRecord, ObjectType};
@@ -36,17 +37,18 @@ pub fn require_owner(auth: &AuthUser, property: &Property) -> Result<(), ApiErro
 
 pub async fn create(
     db: &Db,
-    actor: &AuditActor,
+    commit: &Commit<Property>,
     auth: &AuthUser,
     input: ListingInput,
 ) -> Result<Property, ApiError> {
     if let Err(refusal) = require_host(auth) {
         let kind = ObjectType::Property;
+        let actor = &commit.actor;
         return Err(trail::denied(db, actor, kind, None, "property.create", refusal).await);
     }
     let listing = parse(input)?;
     let host_id = auth.id.0;
-    let actor = actor.clone();
+    let commit = commit.clone();
     db.run(move |mut conn| async move {
         let now = now().naive_utc();
         let key = city_key(&listing.city);
@@ -63,7 +65,8 @@ pub async fn create(
                 Some(property.id),
             )
             .with(json!({"title": property.title, "city": property.city, "host_id": host_id}));
-            audit::record(c, &actor, &[record], now).await?;
+            audit::record(c, &commit.actor, &[record], now).await?;
+            commit.seal(c, &property).await?;
             Ok::<_, ApiError>(property)
         })
     })
@@ -165,15 +168,15 @@ pub async fn get_owned(
 /// already made keep the price they were sold at.
 pub async fn update(
     db: &Db,
-    actor: &AuditActor,
+    commit: &Commit<Property>,
     auth: &AuthUser,
     id: PropertyId,
     input: ListingInput,
 ) -> Result<Property, ApiError> {
-    let current = get_owned(db, actor, auth, id, "property.update").await?;
+    let current = get_owned(db, &commit.actor, auth, id, "property.update").await?;
     let given = input.given();
     let listing = parse(input.over(&listing_of(&current)?))?;
-    let actor = actor.clone();
+    let commit = commit.clone();
     db.run(move |mut conn| async move {
         let now = now().naive_utc();
         let key = city_key(&listing.city);
@@ -184,7 +187,8 @@ pub async fn update(
             let record =
                 AuditRecord::new(Action::PropertyUpdated, ObjectType::Property, Some(id.0))
                     .with(json!({"fields": given}));
-            audit::record(c, &actor, &[record], now).await?;
+            audit::record(c, &commit.actor, &[record], now).await?;
+            commit.seal(c, &property).await?;
             Ok::<_, ApiError>(property)
         })
     })
@@ -195,13 +199,13 @@ pub async fn update(
 pub async fn delete(
     db: &Db,
     registry: &PropertyRegistry,
-    actor: &AuditActor,
+    commit: &Commit<()>,
     auth: &AuthUser,
     id: PropertyId,
 ) -> Result<(), ApiError> {
-    get_owned(db, actor, auth, id, "property.delete").await?;
-    let actor = actor.clone();
-    registry.send(id, Delist { actor }).await
+    get_owned(db, &commit.actor, auth, id, "property.delete").await?;
+    let commit = commit.clone();
+    registry.send(id, Delist { commit }).await
 }
 
 pub async fn search(db: &Db, filter: SearchFilter) -> Result<Vec<Property>, ApiError> {

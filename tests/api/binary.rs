@@ -28,6 +28,14 @@ pub(crate) struct Running {
     pub port: u16,
 }
 
+impl Running {
+    /// SIGKILL: no shutdown, no flush; waits until the process is gone.
+    pub(crate) fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -262,7 +262,7 @@ impl TestApp {
         let email = format!("admin-{}@example.com", uuid::Uuid::new_v4().simple());
         let user = roost::services::accounts::create(
             &self.db,
-            &roost::domain::audit::AuditActor::cli(),
+            &roost::commit::Commit::unkeyed(roost::domain::audit::AuditActor::cli()),
             roost::services::accounts::NewAccount {
                 email: Email::parse(&email).unwrap(),
                 name: PersonName::parse("Admin").unwrap(),

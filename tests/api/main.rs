@@ -11,6 +11,7 @@ mod browser;
 mod concurrency;
 mod errors;
 mod holds;
+mod idempotency;
 mod live;
 mod nodes;
 mod ops;

@@ -6,10 +6,12 @@ use serde::{Deserialize, Serialize};
 
 use super::users::UserResponse;
 use crate::auth::AuthUser;
+use crate::commit::Reply;
+use crate::db::users::User;
 use crate::domain::{Email, FieldError, FieldErrors, Password, PersonName, Role};
 use crate::error::ApiError;
 use crate::http::request_meta::RequestMeta;
-use crate::services::accounts::{self, NewAccount};
+use crate::services::accounts::{self, NewAccount, Session};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -65,8 +67,11 @@ pub async fn register(
     body: web::Json<RegisterBody>,
 ) -> Result<HttpResponse, ApiError> {
     let account = body.parse()?;
-    let user = accounts::create(&state.db, &meta.actor(None), account).await?;
-    Ok(HttpResponse::Created().json(UserResponse::from(user)))
+    let commit = meta.commit(None, |u: &User| {
+        Reply::json(201, &UserResponse::from(u.clone()))
+    });
+    let user = accounts::create(&state.db, &commit, account).await?;
+    Ok(commit.reply(&user)?.into())
 }
 
 #[derive(Deserialize)]
@@ -83,11 +88,22 @@ pub struct LoginResponse {
     user: UserResponse,
 }
 
+impl From<&Session> for LoginResponse {
+    fn from(s: &Session) -> Self {
+        Self {
+            token: s.token.clone(),
+            token_type: "Bearer",
+            expires_at: s.expires_at,
+            user: s.user.clone().into(),
+        }
+    }
+}
+
 pub async fn login(
     state: web::Data<AppState>,
     meta: RequestMeta,
     body: web::Json<LoginBody>,
-) -> Result<web::Json<LoginResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let mut errors = FieldErrors::new();
     let email = match &body.email {
         None => {
@@ -110,21 +126,19 @@ pub async fn login(
     let (Some(email), Some(password)) = (email, password) else {
         return Err(ApiError::Validation(errors.into_vec()));
     };
+    let commit = meta.commit(None, |s: &Session| {
+        Reply::json(200, &LoginResponse::from(s))
+    });
     let session = accounts::login(
         &state.db,
-        &meta.actor(None),
+        &commit,
         &state.decoy_hash,
         state.token_ttl(),
         email,
         password,
     )
     .await?;
-    Ok(web::Json(LoginResponse {
-        token: session.token,
-        token_type: "Bearer",
-        expires_at: session.expires_at,
-        user: session.user.into(),
-    }))
+    Ok(commit.reply(&session)?.into())
 }
 
 pub async fn logout(
@@ -132,6 +146,7 @@ pub async fn logout(
     meta: RequestMeta,
     auth: AuthUser,
 ) -> Result<HttpResponse, ApiError> {
-    accounts::logout(&state.db, &meta.actor(Some(auth.id)), &auth).await?;
-    Ok(HttpResponse::NoContent().finish())
+    let commit = meta.commit(Some(auth.id), |_: &()| Ok(Reply::empty(204)));
+    accounts::logout(&state.db, &commit, &auth).await?;
+    Ok(commit.reply(&())?.into())
 }

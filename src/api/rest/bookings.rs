@@ -9,6 +9,7 @@ use super::form::Form;
 use super::pagination::{PageQuery, page};
 use crate::actors::property::effective_status;
 use crate::auth::AuthUser;
+use crate::commit::Reply;
 use crate::db::calendar::{BookingsOf, Entry};
 use crate::domain::{BookingId, BookingStatus, PropertyId, StayDates};
 use crate::error::ApiError;
@@ -99,16 +100,13 @@ pub async fn create_booking(
     let (Some(property_id), Some(dates), Some(guests)) = (property_id, dates, guests) else {
         return Err(ApiError::Validation(Vec::new()));
     };
-    let booking = bookings::create(
-        &state.properties,
-        &meta.actor(Some(auth.id)),
-        &auth,
-        PropertyId(property_id),
-        dates,
-        guests,
-    )
-    .await?;
-    Ok(HttpResponse::Created().json(BookingResponse::from(booking)))
+    let commit = meta.commit(Some(auth.id), |e: &Entry| {
+        Reply::json(201, &BookingResponse::from(e.clone()))
+    });
+    let property = PropertyId(property_id);
+    let booking =
+        bookings::create(&state.properties, &commit, &auth, property, dates, guests).await?;
+    Ok(commit.reply(&booking)?.into())
 }
 
 #[derive(Deserialize)]
@@ -160,8 +158,11 @@ pub async fn cancel_booking(
     meta: RequestMeta,
     auth: AuthUser,
     path: web::Path<i64>,
-) -> Result<web::Json<BookingResponse>, ApiError> {
-    let (actor, id) = (meta.actor(Some(auth.id)), BookingId(path.into_inner()));
-    let booking = bookings::cancel(&state.db, &state.properties, &actor, &auth, id).await?;
-    Ok(web::Json(booking.into()))
+) -> Result<HttpResponse, ApiError> {
+    let commit = meta.commit(Some(auth.id), |e: &Entry| {
+        Reply::json(200, &BookingResponse::from(e.clone()))
+    });
+    let id = BookingId(path.into_inner());
+    let booking = bookings::cancel(&state.db, &state.properties, &commit, &auth, id).await?;
+    Ok(commit.reply(&booking)?.into())
 }

@@ -9,10 +9,28 @@ pub mod pagination;
 pub mod properties;
 pub mod users;
 
+use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
-use actix_web::web;
+use actix_web::{HttpResponse, web};
 
+use crate::commit::Reply;
+
+use crate::http::idempotency::idempotency;
 use crate::http::rate_limit::{api_limit, auth_limit};
+
+/// A change's answer, exactly the bytes stored under its Idempotency-Key.
+impl From<Reply> for HttpResponse {
+    fn from(reply: Reply) -> Self {
+        let status =
+            StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = HttpResponse::build(status);
+        if reply.body.is_empty() {
+            response.finish()
+        } else {
+            response.content_type("application/json").body(reply.body)
+        }
+    }
+}
 
 /// The REST API and the operations endpoints.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -21,6 +39,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(ops::metrics))
         .service(
             web::scope("/api/v1")
+                // Outermost first: the rate limit, then the Idempotency-Key.
+                .wrap(from_fn(idempotency))
                 .wrap(from_fn(api_limit))
                 .service(
                     web::resource("/auth/register")

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use super::form::Form;
 use super::pagination::{DEFAULT_LIMIT, MAX_LIMIT, Page, bad_cursor, decode_opaque, encode_opaque};
 use crate::auth::AuthUser;
+use crate::commit::Reply;
 use crate::db::calendar::Entry;
 use crate::db::properties::{Property, SearchCursor, SearchFilter, Sort, city_key};
 use crate::domain::calendar::Busy;
@@ -109,6 +110,11 @@ fn listing_input(body: Map<String, Value>) -> Result<ListingInput, ApiError> {
     Ok(input)
 }
 
+/// A change answered 204 No Content.
+fn no_content(_: &()) -> Result<Reply, ApiError> {
+    Ok(Reply::empty(204))
+}
+
 pub async fn create_property(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -116,9 +122,11 @@ pub async fn create_property(
     body: web::Json<Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
     let input = listing_input(body.into_inner())?;
-    let actor = meta.actor(Some(auth.id));
-    let property = properties::create(&state.db, &actor, &auth, input).await?;
-    Ok(HttpResponse::Created().json(PropertyResponse::from(property)))
+    let commit = meta.commit(Some(auth.id), |p: &Property| {
+        Reply::json(201, &PropertyResponse::from(p.clone()))
+    });
+    let property = properties::create(&state.db, &commit, &auth, input).await?;
+    Ok(commit.reply(&property)?.into())
 }
 
 pub async fn get_property(
@@ -135,14 +143,16 @@ pub async fn update_property(
     auth: AuthUser,
     path: web::Path<i64>,
     body: web::Json<Map<String, Value>>,
-) -> Result<web::Json<PropertyResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let id = PropertyId(path.into_inner());
-    let actor = meta.actor(Some(auth.id));
+    let commit = meta.commit(Some(auth.id), |p: &Property| {
+        Reply::json(200, &PropertyResponse::from(p.clone()))
+    });
     // Who may change it is settled before what the change says.
-    properties::get_owned(&state.db, &actor, &auth, id, "property.update").await?;
+    properties::get_owned(&state.db, &commit.actor, &auth, id, "property.update").await?;
     let input = listing_input(body.into_inner())?;
-    let property = properties::update(&state.db, &actor, &auth, id, input).await?;
-    Ok(web::Json(property.into()))
+    let property = properties::update(&state.db, &commit, &auth, id, input).await?;
+    Ok(commit.reply(&property)?.into())
 }
 
 pub async fn delete_property(
@@ -152,9 +162,9 @@ pub async fn delete_property(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = PropertyId(path.into_inner());
-    let actor = meta.actor(Some(auth.id));
-    properties::delete(&state.db, &state.properties, &actor, &auth, id).await?;
-    Ok(HttpResponse::NoContent().finish())
+    let commit = meta.commit(Some(auth.id), no_content);
+    properties::delete(&state.db, &state.properties, &commit, &auth, id).await?;
+    Ok(commit.reply(&())?.into())
 }
 
 const SEARCH_PARAMS: [&str; 15] = [
@@ -494,8 +504,10 @@ pub async fn create_block(
     body: web::Json<Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
     let id = PropertyId(path.into_inner());
-    let actor = meta.actor(Some(auth.id));
-    properties::get_owned(&state.db, &actor, &auth, id, "block.add").await?;
+    let commit = meta.commit(Some(auth.id), |e: &Entry| {
+        Reply::json(201, &BlockResponse::from(e.clone()))
+    });
+    properties::get_owned(&state.db, &commit.actor, &auth, id, "block.add").await?;
     let mut form = Form::new(body.into_inner(), &["start", "end", "reason"]);
     let (start, end) = (form.date("start"), form.date("end"));
     let dates = match (start, end) {
@@ -508,8 +520,8 @@ pub async fn create_block(
     let (Some(dates), Some(reason)) = (dates, reason) else {
         return Err(ApiError::Validation(Vec::new()));
     };
-    let block = bookings::add_block(&state.properties, &actor, &auth, id, dates, reason).await?;
-    Ok(HttpResponse::Created().json(BlockResponse::from(block)))
+    let block = bookings::add_block(&state.properties, &commit, &auth, id, dates, reason).await?;
+    Ok(commit.reply(&block)?.into())
 }
 
 pub async fn delete_block(
@@ -519,14 +531,16 @@ pub async fn delete_block(
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (property, block) = path.into_inner();
+    let commit = meta.commit(Some(auth.id), no_content);
+    let (property, block) = (PropertyId(property), BlockId(block));
     bookings::remove_block(
         &state.db,
         &state.properties,
-        &meta.actor(Some(auth.id)),
+        &commit,
         &auth,
-        PropertyId(property),
-        BlockId(block),
+        property,
+        block,
     )
     .await?;
-    Ok(HttpResponse::NoContent().finish())
+    Ok(commit.reply(&())?.into())
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::pagination::{PageQuery, page};
 use crate::auth::AuthUser;
+use crate::commit::Reply;
 use crate::db::users::User;
 use crate::domain::audit::ObjectType;
 use crate::domain::{Role, UserId};
@@ -40,6 +41,11 @@ impl From<User> for UserResponse {
     }
 }
 
+/// A changed user, answered 200.
+fn user_reply(user: &User) -> Result<Reply, ApiError> {
+    Reply::json(200, &UserResponse::from(user.clone()))
+}
+
 pub async fn get_me(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -60,16 +66,16 @@ pub async fn update_me(
     meta: RequestMeta,
     auth: AuthUser,
     body: web::Json<UpdateMeBody>,
-) -> Result<web::Json<UserResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let update = accounts::parse_profile_update(
         body.name.as_deref(),
         body.password.as_deref(),
         body.current_password.as_deref(),
         body.role.as_deref(),
     )?;
-    let actor = meta.actor(Some(auth.id));
-    let user = accounts::update_profile(&state.db, &actor, &auth, update).await?;
-    Ok(web::Json(user.into()))
+    let commit = meta.commit(Some(auth.id), user_reply);
+    let user = accounts::update_profile(&state.db, &commit, &auth, update).await?;
+    Ok(commit.reply(&user)?.into())
 }
 
 pub async fn list_users(
@@ -106,10 +112,13 @@ pub async fn deactivate_user(
     meta: RequestMeta,
     auth: AuthUser,
     path: web::Path<i64>,
-) -> Result<web::Json<UserResponse>, ApiError> {
-    let (actor, target) = (meta.actor(Some(auth.id)), UserId(path.into_inner()));
-    let user = accounts::set_active(&state.db, &actor, &auth, target, false).await?;
-    Ok(web::Json(user.into()))
+) -> Result<HttpResponse, ApiError> {
+    let (commit, target) = (
+        meta.commit(Some(auth.id), user_reply),
+        UserId(path.into_inner()),
+    );
+    let user = accounts::set_active(&state.db, &commit, &auth, target, false).await?;
+    Ok(commit.reply(&user)?.into())
 }
 
 pub async fn activate_user(
@@ -117,8 +126,11 @@ pub async fn activate_user(
     meta: RequestMeta,
     auth: AuthUser,
     path: web::Path<i64>,
-) -> Result<web::Json<UserResponse>, ApiError> {
-    let (actor, target) = (meta.actor(Some(auth.id)), UserId(path.into_inner()));
-    let user = accounts::set_active(&state.db, &actor, &auth, target, true).await?;
-    Ok(web::Json(user.into()))
+) -> Result<HttpResponse, ApiError> {
+    let (commit, target) = (
+        meta.commit(Some(auth.id), user_reply),
+        UserId(path.into_inner()),
+    );
+    let user = accounts::set_active(&state.db, &commit, &auth, target, true).await?;
+    Ok(commit.reply(&user)?.into())
 }

@@ -1,0 +1,129 @@
+//! What a change's transaction writes besides the change itself: its audit
+//! rows, by whom, and, when the request carries an `Idempotency-Key`, the
+//! response the request will get, so that no crash can leave a committed
+//! change whose retry runs it again.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::db::{AsConn, idempotency};
+use crate::domain::audit::AuditActor;
+use crate::domain::idempotency::KeySecrets;
+use crate::error::ApiError;
+
+/// A response as it is stored for a replay: status and body (JSON, or empty).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json<T: Serialize>(status: u16, value: &T) -> Result<Self, ApiError> {
+        let body = serde_json::to_vec(value).map_err(|e| ApiError::Internal(e.into()))?;
+        Ok(Self { status, body })
+    }
+
+    pub fn empty(status: u16) -> Self {
+        Self {
+            status,
+            body: Vec::new(),
+        }
+    }
+}
+
+/// The `Idempotency-Key` a request holds, as the middleware claimed it.
+#[derive(Clone)]
+pub struct IdempotencyClaim {
+    pub scope: String,
+    pub key_hash: String,
+    pub claim: String,
+    pub secrets: KeySecrets,
+}
+
+/// The refusal when a claim was lost (another node took the key over).
+pub fn in_progress() -> ApiError {
+    ApiError::Conflict {
+        code: "idempotency_in_progress",
+        message: "a request with this Idempotency-Key is still running; retry later",
+    }
+}
+
+impl IdempotencyClaim {
+    /// Stores `reply` as the key's response and ends the claim. Inside the
+    /// change's transaction: if the claim was lost, the change rolls back.
+    pub async fn complete(&self, conn: &mut impl AsConn, reply: &Reply) -> Result<(), ApiError> {
+        if self.store(conn, reply).await? {
+            Ok(())
+        } else {
+            Err(in_progress())
+        }
+    }
+
+    /// Stores `reply` if the claim is still held; false if it is not (the
+    /// change's transaction already stored it, or the key was taken over).
+    pub async fn store(&self, conn: &mut impl AsConn, reply: &Reply) -> Result<bool, ApiError> {
+        let sealed = self
+            .secrets
+            .seal(reply.status, &reply.body)
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a response too large to seal")))?;
+        let (scope, key, claim) = (&self.scope, &self.key_hash, &self.claim);
+        Ok(idempotency::complete(conn, scope, key, claim, reply.status, sealed).await?)
+    }
+}
+
+type Render<T> = Arc<dyn Fn(&T) -> Result<Reply, ApiError> + Send + Sync>;
+
+/// A change's companions, for a change whose outcome is a `T`.
+pub struct Commit<T> {
+    /// Who asked: the audit rows' actor.
+    pub actor: AuditActor,
+    idempotency: Option<IdempotencyClaim>,
+    render: Render<T>,
+}
+
+impl<T> Clone for Commit<T> {
+    fn clone(&self) -> Self {
+        Self {
+            actor: self.actor.clone(),
+            idempotency: self.idempotency.clone(),
+            render: self.render.clone(),
+        }
+    }
+}
+
+impl<T> Commit<T> {
+    /// `render` is how the request answers a `T`: the same bytes are stored
+    /// under its Idempotency-Key and sent.
+    pub fn new(
+        actor: AuditActor,
+        idempotency: Option<IdempotencyClaim>,
+        render: impl Fn(&T) -> Result<Reply, ApiError> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            actor,
+            idempotency,
+            render: Arc::new(render),
+        }
+    }
+
+    /// A change made outside any request (the command line, tests): no key.
+    pub fn unkeyed(actor: AuditActor) -> Self {
+        Self::new(actor, None, |_| Ok(Reply::empty(204)))
+    }
+
+    /// Inside the change's transaction, with `value` what the request will
+    /// answer: stores the answer under the request's key, if it has one.
+    pub async fn seal(&self, conn: &mut impl AsConn, value: &T) -> Result<(), ApiError> {
+        match &self.idempotency {
+            Some(claim) => claim.complete(conn, &(self.render)(value)?).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The answer itself, byte for byte what `seal` stored.
+    pub fn reply(&self, value: &T) -> Result<Reply, ApiError> {
+        (self.render)(value)
+    }
+}

@@ -1,0 +1,206 @@
+//! The `idempotency_keys` table: one row per (scope, key), claimed by the
+//! first request in a transaction of its own (so every node sees it at
+//! once), completed with the response in the transaction of the change it
+//! guards, and pruned once expired.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::AsConn;
+use super::schema::idempotency_keys;
+use crate::with_conn;
+
+/// What a request finds when it presents its key.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is this request's: run it under this claim.
+    Won(String),
+    /// The first request finished: its response, sealed.
+    Done { status: u16, sealed: Vec<u8> },
+    /// The key was first used with another method, path or body.
+    Reused,
+    /// The first request is still running (on some node).
+    Running,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = idempotency_keys, treat_none_as_default_value = false)]
+struct NewKey<'a> {
+    scope: &'a str,
+    key_hash: &'a str,
+    fingerprint: &'a str,
+    claim: Option<&'a str>,
+    lease_until: Option<NaiveDateTime>,
+    status: Option<i64>,
+    response: Option<Vec<u8>>,
+    created_at: NaiveDateTime,
+    expires_at: NaiveDateTime,
+}
+
+/// Claims `(scope, key_hash)` for a request with `fingerprint`. Call inside
+/// a write transaction of its own. A key past its expiry is new again; a
+/// claim whose lease ran out (its node died) is taken over.
+#[allow(clippy::too_many_arguments)]
+pub async fn claim(
+    conn: &mut impl AsConn,
+    scope: &str,
+    key_hash: &str,
+    fingerprint: &str,
+    claim: &str,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    expires_at: NaiveDateTime,
+) -> QueryResult<Claim> {
+    use idempotency_keys::dsl as k;
+    let this = k::idempotency_keys
+        .filter(k::scope.eq(scope))
+        .filter(k::key_hash.eq(key_hash));
+    with_conn!(conn, |c| {
+        diesel::delete(this.filter(k::expires_at.le(now)))
+            .execute(c)
+            .await
+    })?;
+    let new = NewKey {
+        scope,
+        key_hash,
+        fingerprint,
+        claim: Some(claim),
+        lease_until: Some(lease_until),
+        status: None,
+        response: None,
+        created_at: now,
+        expires_at,
+    };
+    let inserted = with_conn!(conn, |c| {
+        diesel::insert_into(k::idempotency_keys)
+            .values(&new)
+            .on_conflict_do_nothing()
+            .execute(c)
+            .await
+    })?;
+    if inserted == 1 {
+        return Ok(Claim::Won(claim.to_owned()));
+    }
+    type Row = (
+        String,
+        Option<String>,
+        Option<NaiveDateTime>,
+        Option<i64>,
+        Option<Vec<u8>>,
+    );
+    let (stored_fingerprint, held_by, lease, status, response): Row = with_conn!(conn, |c| {
+        this.select((
+            k::fingerprint,
+            k::claim,
+            k::lease_until,
+            k::status,
+            k::response,
+        ))
+        .first(c)
+        .await
+    })?;
+    if stored_fingerprint != fingerprint {
+        return Ok(Claim::Reused);
+    }
+    if let Some(status) = status {
+        let status = u16::try_from(status).unwrap_or(500);
+        return Ok(Claim::Done {
+            status,
+            sealed: response.unwrap_or_default(),
+        });
+    }
+    if lease.is_some_and(|l| l > now) {
+        return Ok(Claim::Running);
+    }
+    // The first claimant's lease ran out: it died, and whatever it did
+    // rolled back (a committed change completes its claim in its own
+    // transaction). Take the key over, unless another request just did.
+    let taken = with_conn!(conn, |c| {
+        diesel::update(this.filter(k::claim.eq(held_by)))
+            .set((k::claim.eq(claim), k::lease_until.eq(lease_until)))
+            .execute(c)
+            .await
+    })?;
+    Ok(if taken == 1 {
+        Claim::Won(claim.to_owned())
+    } else {
+        Claim::Running
+    })
+}
+
+/// Stores the response of the request holding `claim`, ending the claim.
+/// False if the claim is no longer held (completed already, or taken over).
+pub async fn complete(
+    conn: &mut impl AsConn,
+    scope: &str,
+    key_hash: &str,
+    claim: &str,
+    status: u16,
+    sealed: Vec<u8>,
+) -> QueryResult<bool> {
+    use idempotency_keys::dsl as k;
+    let none: Option<&str> = None;
+    let no_lease: Option<NaiveDateTime> = None;
+    with_conn!(conn, |c| {
+        diesel::update(
+            k::idempotency_keys
+                .filter(k::scope.eq(scope))
+                .filter(k::key_hash.eq(key_hash))
+                .filter(k::claim.eq(claim)),
+        )
+        .set((
+            k::claim.eq(none),
+            k::lease_until.eq(no_lease),
+            k::status.eq(Some(i64::from(status))),
+            k::response.eq(Some(sealed.clone())),
+        ))
+        .execute(c)
+        .await
+    })
+    .map(|n| n == 1)
+}
+
+/// Gives the key back (the request was refused before it ran): a retry
+/// runs afresh. Only while `claim` holds it.
+pub async fn release(
+    conn: &mut impl AsConn,
+    scope: &str,
+    key_hash: &str,
+    claim: &str,
+) -> QueryResult<bool> {
+    use idempotency_keys::dsl as k;
+    with_conn!(conn, |c| {
+        diesel::delete(
+            k::idempotency_keys
+                .filter(k::scope.eq(scope))
+                .filter(k::key_hash.eq(key_hash))
+                .filter(k::claim.eq(claim)),
+        )
+        .execute(c)
+        .await
+    })
+    .map(|n| n == 1)
+}
+
+/// Deletes up to about `limit` expired keys, the longest expired first
+/// (those sharing the last one's expiry go too; see `events::prune`).
+pub async fn prune(conn: &mut impl AsConn, now: NaiveDateTime, limit: i64) -> QueryResult<usize> {
+    use idempotency_keys::dsl as k;
+    let nth: Option<NaiveDateTime> = with_conn!(conn, |c| {
+        k::idempotency_keys
+            .filter(k::expires_at.le(now))
+            .order(k::expires_at.asc())
+            .select(k::expires_at)
+            .offset(limit - 1)
+            .first(c)
+            .await
+            .optional()
+    })?;
+    let upto = nth.unwrap_or(now);
+    with_conn!(conn, |c| {
+        diesel::delete(k::idempotency_keys.filter(k::expires_at.le(upto)))
+            .execute(c)
+            .await
+    })
+}

@@ -1,0 +1,236 @@
+//! `Idempotency-Key` on every state-changing request under `/api/v1`
+//! (POST, PUT, PATCH, DELETE). The key is claimed in a transaction of its
+//! own before the handler runs, so every node sees at once that it is
+//! taken: a second request with it gets 409 `idempotency_in_progress`
+//! while the first runs, 422 `idempotency_key_reused` if its method, path
+//! or body differ, and, once the first finished, the first's response,
+//! byte for byte, with `Idempotent-Replayed: true`.
+//!
+//! Keys belong to the signed-in user, or to the client's address when
+//! signed out. A change stores its response in its own transaction
+//! (`Commit::seal`), so no crash leaves a committed change whose retry runs
+//! again. An answer that executed without changing anything (403, 404, 409,
+//! 422) is stored here after the handler; one refused before it ran (400,
+//! 401, 413, 415, 429, a 5xx) gives the key back, and a retry runs afresh.
+
+use std::time::Duration;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, web};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+
+use super::JSON_LIMIT;
+use super::client_ip::client_ip;
+use crate::auth::AuthUser;
+use crate::auth::extractor::bearer;
+use crate::commit::{IdempotencyClaim, Reply, in_progress};
+use crate::db::idempotency::{self, Claim};
+use crate::domain::idempotency::IdempotencyKey;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::write_tx;
+
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// How long a first request may run before another node may take its key
+/// over (it is then taken to have died, its work rolled back).
+const LEASE: Duration = Duration::from_secs(60);
+
+fn changes_state(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
+}
+
+/// Answers that executed: stored, and replayed to a retry.
+fn executed(status: StatusCode) -> bool {
+    status.is_success()
+        || matches!(
+            status,
+            StatusCode::FORBIDDEN
+                | StatusCode::NOT_FOUND
+                | StatusCode::CONFLICT
+                | StatusCode::UNPROCESSABLE_ENTITY
+        )
+}
+
+pub async fn idempotency(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let raw = req.headers().get(&IDEMPOTENCY_KEY).cloned();
+    let (Some(raw), true) = (raw, changes_state(req.method())) else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let key = match IdempotencyKey::parse(raw.as_bytes()) {
+        Ok(key) => key,
+        Err(e) => {
+            let refusal = ApiError::BadRequest {
+                code: "invalid_idempotency_key",
+                message: e.message,
+                details: None,
+            };
+            return Ok(req.error_response(refusal));
+        }
+    };
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+
+    // Whose key it is.
+    let scope = match bearer(req.request()) {
+        Some(token) => match AuthUser::from_token(&state, &token).await {
+            Ok(user) => {
+                let scope = format!("user:{}", user.id.0);
+                req.extensions_mut().insert(user);
+                scope
+            }
+            // A bad token: the handler answers 401, which keeps nothing.
+            Err(ApiError::Unauthorized) => return Ok(next.call(req).await?.map_into_boxed_body()),
+            Err(e) => return Ok(req.error_response(e)),
+        },
+        None => {
+            let ip = client_ip(req.request(), &state.settings.trusted_proxies);
+            format!("ip:{}", ip.map(|ip| ip.to_string()).unwrap_or_default())
+        }
+    };
+
+    // What the request says: method, path and query, body.
+    let body = match read_body(&mut req).await {
+        Ok(body) => body,
+        Err(refusal) => return Ok(req.error_response(refusal)),
+    };
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.path().to_owned(), |p| p.as_str().to_owned());
+    let secrets = key.secrets(&scope);
+    let fingerprint = secrets.fingerprint(req.method().as_str(), &path, &body);
+    req.set_payload(body.into());
+
+    let claim = uuid::Uuid::new_v4().to_string();
+    let key_hash = key.hash();
+    let ttl = chrono::Duration::from_std(state.settings.idempotency_ttl)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let lease = chrono::Duration::from_std(LEASE).map_err(|e| ApiError::Internal(e.into()))?;
+    let (s, k, c) = (scope.clone(), key_hash.clone(), claim.clone());
+    let outcome = state
+        .db
+        .run(move |mut conn| async move {
+            let now = crate::db::now().naive_utc();
+            write_tx!(&mut conn, |tx| {
+                let found =
+                    idempotency::claim(tx, &s, &k, &fingerprint, &c, now, now + lease, now + ttl)
+                        .await?;
+                Ok::<_, ApiError>(found)
+            })
+        })
+        .await;
+    match outcome {
+        Err(e) => Ok(req.error_response(e)),
+        Ok(Claim::Reused) => Ok(req.error_response(ApiError::Unprocessable {
+            code: "idempotency_key_reused",
+            message: "this Idempotency-Key was used with another method, path or body".into(),
+        })),
+        Ok(Claim::Running) => Ok(req.error_response(in_progress())),
+        Ok(Claim::Done { status, sealed }) => match secrets.open(status, &sealed) {
+            Some(body) => {
+                let mut response: HttpResponse = Reply { status, body }.into();
+                response
+                    .headers_mut()
+                    .insert(REPLAYED, HeaderValue::from_static("true"));
+                Ok(req.into_response(response))
+            }
+            None => Ok(req.error_response(ApiError::Internal(anyhow::anyhow!(
+                "a stored response did not open under its key"
+            )))),
+        },
+        Ok(Claim::Won(claim)) => {
+            let claim = IdempotencyClaim {
+                scope,
+                key_hash,
+                claim,
+                secrets,
+            };
+            req.extensions_mut().insert(claim.clone());
+            match next.call(req).await {
+                Ok(res) => finish(&state, claim, res).await,
+                Err(e) => {
+                    release(&state, claim).await;
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+/// The body, whole (it is also what the handler reads, put back), or 413
+/// past the largest body any endpoint takes.
+async fn read_body(req: &mut ServiceRequest) -> Result<Bytes, ApiError> {
+    let mut payload = req.take_payload();
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest {
+            code: "invalid_body",
+            message: format!("the request body could not be read: {e}"),
+            details: None,
+        })?;
+        if body.len() + chunk.len() > JSON_LIMIT {
+            return Err(ApiError::PayloadTooLarge { limit: JSON_LIMIT });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// After the handler: an answer that executed is kept (if the change's own
+/// transaction did not keep it already); any other gives the key back.
+async fn finish(
+    state: &AppState,
+    claim: IdempotencyClaim,
+    res: ServiceResponse<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if !executed(res.status()) {
+        release(state, claim).await;
+        return Ok(res.map_into_boxed_body());
+    }
+    let (req, response) = res.into_parts();
+    let (head, body) = response.into_parts();
+    let bytes = actix_web::body::to_bytes(body)
+        .await
+        .map_err(|_| ApiError::Internal(anyhow::anyhow!("a response body could not be read")))?;
+    let reply = Reply {
+        status: head.status().as_u16(),
+        body: bytes.to_vec(),
+    };
+    let stored = state
+        .db
+        .run(move |mut conn| async move { claim.store(&mut conn, &reply).await })
+        .await;
+    if let Err(e) = stored {
+        // The key stays claimed until its lease ends; then a retry runs
+        // again, which is safe: nothing was kept of this answer.
+        tracing::warn!(error = %e, "an idempotent response could not be stored");
+    }
+    let response = head.set_body(bytes).map_into_boxed_body();
+    Ok(ServiceResponse::new(req, response))
+}
+
+async fn release(state: &AppState, claim: IdempotencyClaim) {
+    let released = state
+        .db
+        .run(move |mut conn| async move {
+            let (s, k, c) = (&claim.scope, &claim.key_hash, &claim.claim);
+            Ok::<_, ApiError>(idempotency::release(&mut conn, s, k, c).await?)
+        })
+        .await;
+    if let Err(e) = released {
+        tracing::warn!(error = %e, "an Idempotency-Key could not be given back; it frees when its lease ends");
+    }
+}
