@@ -44,28 +44,31 @@ enum Command {
     },
     /// Print the audit trail as JSON lines, newest first (what `GET
     /// /api/v1/audit` shows an admin), for an operator without a token.
-    Audit {
-        /// From this time on: RFC 3339 (2026-11-22T10:00:00Z) or a day (2026-11-22).
-        #[arg(long)]
-        since: String,
-        /// Only this action (user.login_failed, booking.held, access.denied…).
-        #[arg(long)]
-        action: Option<String>,
-        #[arg(long)]
-        actor_id: Option<i64>,
-        #[arg(long)]
-        object_type: Option<String>,
-        #[arg(long)]
-        object_id: Option<i64>,
-        /// At most this many rows (all of them by default).
-        #[arg(long)]
-        limit: Option<usize>,
-    },
+    Audit(AuditArgs),
     /// Manage accounts from the command line.
     User {
         #[command(subcommand)]
         command: UserCommand,
     },
+}
+
+#[derive(clap::Args)]
+struct AuditArgs {
+    /// From this time on: RFC 3339 (2026-11-22T10:00:00Z) or a day (2026-11-22).
+    #[arg(long)]
+    since: String,
+    /// Only this action (user.login_failed, booking.held, access.denied…).
+    #[arg(long)]
+    action: Option<String>,
+    #[arg(long)]
+    actor_id: Option<i64>,
+    #[arg(long)]
+    object_type: Option<String>,
+    #[arg(long)]
+    object_id: Option<i64>,
+    /// At most this many rows (all of them by default).
+    #[arg(long)]
+    limit: Option<usize>,
 }
 
 #[derive(Subcommand)]
@@ -118,24 +121,7 @@ async fn main() -> ExitCode {
             };
             seed_database(settings, opts).await
         }
-        Command::Audit {
-            since,
-            action,
-            actor_id,
-            object_type,
-            object_id,
-            limit,
-        } => {
-            let query = AuditCli {
-                since,
-                action,
-                actor_id,
-                object_type,
-                object_id,
-                limit,
-            };
-            print_audit(settings, query).await
-        }
+        Command::Audit(args) => print_audit(settings, args).await,
         Command::User {
             command:
                 UserCommand::Create {
@@ -179,16 +165,7 @@ async fn seed_database(settings: Settings, opts: roost::seed::SeedOptions) -> an
     Ok(())
 }
 
-struct AuditCli {
-    since: String,
-    action: Option<String>,
-    actor_id: Option<i64>,
-    object_type: Option<String>,
-    object_id: Option<i64>,
-    limit: Option<usize>,
-}
-
-async fn print_audit(settings: Settings, q: AuditCli) -> anyhow::Result<()> {
+async fn print_audit(settings: Settings, q: AuditArgs) -> anyhow::Result<()> {
     use roost::domain::audit::{Action, ObjectType, parse_since};
     use std::io::Write;
     let since = parse_since(&q.since).map_err(|e| anyhow::anyhow!("--since: {}", e.message))?;

@@ -56,6 +56,16 @@ async fn answer(req: RequestBuilder) -> (StatusCode, Vec<u8>, bool) {
     (res.status(), res.bytes().await.unwrap().to_vec(), replayed)
 }
 
+/// A booking with a key: its answer.
+async fn book(api: &Api, token: &str, key: &str, body: &[u8]) -> (StatusCode, Vec<u8>, bool) {
+    answer(keyed(
+        api.post("/api/v1/bookings").bearer_auth(token),
+        key,
+        body,
+    ))
+    .await
+}
+
 async fn bookings_of(app: &TestApp, property: i64) -> usize {
     app.live_claims(property).await.len()
 }
@@ -101,12 +111,7 @@ async fn a_key_is_bound_to_its_first_request_and_to_its_user(backend: Backend) {
     let (_, guest) = app.signed_in("guest").await;
     let (_, other) = app.signed_in("guest").await;
     let id = app.create_listing(&host, json!({})).await;
-    let first = answer(keyed(
-        app.post("/api/v1/bookings").bearer_auth(&guest),
-        "k",
-        &booking_body(id, 10, 13),
-    ))
-    .await;
+    let first = book(&app, &guest, "k", &booking_body(id, 10, 13)).await;
     assert_eq!(first.0, StatusCode::CREATED);
     let booking: Value = serde_json::from_slice(&first.1).unwrap();
 
@@ -139,12 +144,7 @@ async fn a_key_is_bound_to_its_first_request_and_to_its_user(backend: Backend) {
     assert_eq!(bookings_of(&app, id).await, 1);
 
     // The same key is another user's own: not a replay of this one's.
-    let theirs = answer(keyed(
-        app.post("/api/v1/bookings").bearer_auth(&other),
-        "k",
-        &booking_body(id, 20, 23),
-    ))
-    .await;
+    let theirs = book(&app, &other, "k", &booking_body(id, 20, 23)).await;
     assert_eq!((theirs.0, theirs.2), (StatusCode::CREATED, false));
     assert_eq!(bookings_of(&app, id).await, 2);
 }
@@ -211,12 +211,7 @@ async fn refusals_before_running_keep_nothing(backend: Backend) {
     .await
     .unwrap();
     assert_error(res, StatusCode::BAD_REQUEST, "validation_failed").await;
-    let ran = answer(keyed(
-        app.post("/api/v1/bookings").bearer_auth(&guest),
-        "k1",
-        &body,
-    ))
-    .await;
+    let ran = book(&app, &guest, "k1", &body).await;
     assert_eq!((ran.0, ran.2), (StatusCode::CREATED, false));
     assert_eq!(app.count("idempotency_keys").await, 1);
 }
@@ -241,12 +236,7 @@ async fn keys_are_1_to_255_printable_ascii_characters(backend: Backend) {
     }
     assert_eq!(bookings_of(&app, id).await, 0);
     let longest = "k".repeat(255);
-    let ok = answer(keyed(
-        app.post("/api/v1/bookings").bearer_auth(&guest),
-        &longest,
-        &booking_body(id, 10, 11),
-    ))
-    .await;
+    let ok = book(&app, &guest, &longest, &booking_body(id, 10, 11)).await;
     assert_eq!(ok.0, StatusCode::CREATED);
 }
 
@@ -258,12 +248,7 @@ async fn a_key_past_its_retention_is_new(backend: Backend) {
     let (_, host) = app.signed_in("host").await;
     let (_, guest) = app.signed_in("guest").await;
     let id = app.create_listing(&host, json!({})).await;
-    let first = answer(keyed(
-        app.post("/api/v1/bookings").bearer_auth(&guest),
-        "k",
-        &booking_body(id, 10, 13),
-    ))
-    .await;
+    let first = book(&app, &guest, "k", &booking_body(id, 10, 13)).await;
     assert_eq!(first.0, StatusCode::CREATED);
     // The retention passes (ROOST_IDEMPOTENCY_TTL_SECS; moved, not waited for).
     let mut conn = app.db.get().await.unwrap();
@@ -276,12 +261,7 @@ async fn a_key_past_its_retention_is_new(backend: Backend) {
     })
     .unwrap();
     // Now the key is new: another body is not "reused", it runs.
-    let again = answer(keyed(
-        app.post("/api/v1/bookings").bearer_auth(&guest),
-        "k",
-        &booking_body(id, 20, 23),
-    ))
-    .await;
+    let again = book(&app, &guest, "k", &booking_body(id, 20, 23)).await;
     assert_eq!((again.0, again.2), (StatusCode::CREATED, false));
     assert_eq!(bookings_of(&app, id).await, 2);
 }
@@ -369,14 +349,18 @@ async fn concurrent_identical_requests_run_once(backend: Backend) {
     let (_, host) = app.signed_in("host").await;
     let (_, guest) = app.signed_in("guest").await;
     let id = app.create_listing(&host, json!({})).await;
-    let body = booking_body(id, 10, 13);
+    race(&[&app], &guest, "race", &booking_body(id, 10, 13)).await;
+    assert_eq!(bookings_of(&app, id).await, 1);
+}
+
+/// Twenty identical bookings with one key at once, round-robin over
+/// `nodes`: exactly one runs; every other answer is that same 201 replayed,
+/// or 409 `idempotency_in_progress`; and a retry afterwards gets the 201.
+async fn race(nodes: &[&Api], token: &str, key: &str, body: &[u8]) {
     let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let req = keyed(
-                app.post("/api/v1/bookings").bearer_auth(&guest),
-                "race",
-                &body,
-            );
+        .map(|i| {
+            let api = nodes[i % nodes.len()];
+            let req = keyed(api.post("/api/v1/bookings").bearer_auth(token), key, body);
             tokio::spawn(answer(req))
         })
         .collect();
@@ -384,23 +368,6 @@ async fn concurrent_identical_requests_run_once(backend: Backend) {
     for task in tasks {
         answers.push(task.await.unwrap());
     }
-    assert_race_outcome(answers, || {
-        keyed(
-            app.post("/api/v1/bookings").bearer_auth(&guest),
-            "race",
-            &body,
-        )
-    })
-    .await;
-    assert_eq!(bookings_of(&app, id).await, 1);
-}
-
-/// Exactly one first run; every other answer that same 201 replayed, or 409
-/// `idempotency_in_progress`; and a retry afterwards the replayed 201.
-async fn assert_race_outcome(
-    answers: Vec<(StatusCode, Vec<u8>, bool)>,
-    retry: impl Fn() -> RequestBuilder,
-) {
     let originals: Vec<&Vec<u8>> = answers
         .iter()
         .filter(|a| a.0 == StatusCode::CREATED && !a.2)
@@ -419,8 +386,9 @@ async fn assert_race_outcome(
             other => panic!("unexpected {other}: {}", String::from_utf8_lossy(body)),
         }
     }
-    let after = answer(retry()).await;
-    assert_eq!(after, (StatusCode::CREATED, original, true));
+    let last = nodes[nodes.len() - 1];
+    let retry = keyed(last.post("/api/v1/bookings").bearer_auth(token), key, body);
+    assert_eq!(answer(retry).await, (StatusCode::CREATED, original, true));
 }
 
 async fn a_running_key_is_in_progress_until_its_lease_ends(backend: Backend) {
@@ -603,23 +571,13 @@ async fn a_retry_after_kill_9_is_replayed(backend: Backend) {
     let (_, guest) = api.signed_in("guest").await;
     let id = api.create_listing(&host, json!({})).await;
     let body = booking_body(id, 10, 13);
-    let first = answer(keyed(
-        api.post("/api/v1/bookings").bearer_auth(&guest),
-        "kill",
-        &body,
-    ))
-    .await;
+    let first = book(&api, &guest, "kill", &body).await;
     assert_eq!(first.0, StatusCode::CREATED);
     running.kill();
 
     let running = node();
     let api = Api::new(format!("http://127.0.0.1:{}", running.port));
-    let retry = answer(keyed(
-        api.post("/api/v1/bookings").bearer_auth(&guest),
-        "kill",
-        &body,
-    ))
-    .await;
+    let retry = book(&api, &guest, "kill", &body).await;
     assert_eq!(retry, (StatusCode::CREATED, first.1, true));
     let db = roost::db::Db::connect(&database.url, Some(1)).unwrap();
     let mut conn = db.get().await.unwrap();
@@ -638,12 +596,7 @@ async fn expired_keys_are_pruned(backend: Backend) {
     for (i, nights) in [(10, 11), (12, 13), (14, 15)].into_iter().enumerate() {
         let key = format!("k{i}");
         let body = booking_body(id, nights.0, nights.1);
-        let res = answer(keyed(
-            app.post("/api/v1/bookings").bearer_auth(&guest),
-            &key,
-            &body,
-        ))
-        .await;
+        let res = book(&app, &guest, &key, &body).await;
         assert_eq!(res.0, StatusCode::CREATED);
     }
     let now = roost::db::now().naive_utc();
@@ -692,30 +645,8 @@ async fn concurrent_identical_requests_on_two_nodes_run_once() {
     let (_, host) = apis[0].signed_in("host").await;
     let (_, guest) = apis[1].signed_in("guest").await;
     let id = apis[0].create_listing(&host, json!({})).await;
-    let body = booking_body(id, 10, 13);
-    let tasks: Vec<_> = (0..20)
-        .map(|i| {
-            let api = &apis[i % 2];
-            let req = keyed(
-                api.post("/api/v1/bookings").bearer_auth(&guest),
-                "two-nodes",
-                &body,
-            );
-            tokio::spawn(answer(req))
-        })
-        .collect();
-    let mut answers = Vec::new();
-    for task in tasks {
-        answers.push(task.await.unwrap());
-    }
-    assert_race_outcome(answers, || {
-        keyed(
-            apis[1].post("/api/v1/bookings").bearer_auth(&guest),
-            "two-nodes",
-            &body,
-        )
-    })
-    .await;
+    let nodes: Vec<&Api> = apis.iter().collect();
+    race(&nodes, &guest, "two-nodes", &booking_body(id, 10, 13)).await;
     let db = roost::db::Db::connect(&database.url, Some(1)).unwrap();
     let mut conn = db.get().await.unwrap();
     let from = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
