@@ -72,7 +72,7 @@ trap stop_server EXIT
 start_server() { # database url, log file, extra VAR=value settings...
   local url=$1 logfile=$2
   shift 2
-  env DATABASE_URL="$url" REDIS_URL="$REDIS_URL" ROOST_BIND=127.0.0.1:$PORT ROOST_LOG=warn \
+  env DATABASE_URL="$url" REDIS_URL="$REDIS_URL" ROOST_BIND=127.0.0.1:$PORT ROOST_LOG=warn ROOST_PAYMENTS=sandbox \
     ROOST_API_RATE_LIMIT=0 ROOST_AUTH_RATE_LIMIT=0 \
     ROOST_WS_MAX_CONNECTIONS_PER_IP=100000 ROOST_WS_MAX_SUBSCRIPTIONS=100 "$@" \
     "$roost" serve >"$logfile" 2>&1 &
@@ -184,7 +184,7 @@ backlog() { # backend, database url for roost, database for unswept/inserts
   local k6_pid=$!
   until [ "$(booked_201s)" -gt "$booked_from" ]; do sleep 0.1; done
   present=$(unswept "$b" "$database")
-  env DATABASE_URL="$url" REDIS_URL="$REDIS_URL" ROOST_BIND=127.0.0.1:$((PORT + 1)) \
+  env DATABASE_URL="$url" REDIS_URL="$REDIS_URL" ROOST_BIND=127.0.0.1:$((PORT + 1)) ROOST_PAYMENTS=sandbox \
     ROOST_LOG=info ROOST_HOLD_SWEEP_SECS=1 "$roost" serve >"$OUT/$b-roost-sweeper.log" 2>&1 &
   sweeper_pid=$!
   start_ns=$(date +%s%N)

@@ -78,6 +78,53 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// A secret from the environment: never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Which payment gateway takes the money.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GatewayKind {
+    /// The built-in card processor stand-in (test cards, signed webhooks).
+    Sandbox,
+}
+
+impl GatewayKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayKind::Sandbox => "sandbox",
+        }
+    }
+}
+
+/// Payments: the gateway, and how its webhooks are checked.
+#[derive(Clone, Debug)]
+pub struct PaymentSettings {
+    /// `None`: not chosen, on PostgreSQL (serving then refuses to start).
+    pub gateway: Option<GatewayKind>,
+    /// Webhooks signed longer ago than this (or ahead) are refused.
+    pub webhook_tolerance: Duration,
+    /// How long a processing payment holds its nights past the hold.
+    pub processing_hold: Duration,
+    /// The sandbox's delayed card succeeds after this.
+    pub sandbox_delay: Duration,
+    /// Webhook secrets to accept (several during a rotation; the first is
+    /// the sandbox's signing secret). Empty: the one stored at first start.
+    pub sandbox_webhook_secrets: Vec<Secret>,
+    /// Where the sandbox delivers its webhooks (default: this node's own
+    /// `/webhooks/payments/sandbox`).
+    pub sandbox_webhook_url: Option<String>,
+    /// The sandbox's address as clients reach it, for `confirm_url`
+    /// (default: this node's own address).
+    pub sandbox_public_url: Option<String>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
@@ -111,6 +158,7 @@ pub struct Settings {
     pub hold_sweep_batch: i64,
     /// How long an Idempotency-Key's first response is kept for replays.
     pub idempotency_ttl: Duration,
+    pub payments: PaymentSettings,
     /// A listing's actor stops after this long without a message.
     pub property_idle_timeout: Duration,
     /// Calendar events older than this are pruned from the log (resuming
@@ -162,6 +210,15 @@ pub struct ConfigError {
 }
 
 impl Settings {
+    /// The payment gateway to serve with. On PostgreSQL it must be chosen
+    /// (`ROOST_PAYMENTS`), so nobody ships free bookings by accident.
+    pub fn require_gateway(&self) -> Result<GatewayKind, ConfigError> {
+        self.payments.gateway.ok_or(ConfigError {
+            var: "ROOST_PAYMENTS",
+            message: "is required with PostgreSQL (a production store): set it to sandbox, knowing that the sandbox takes no real money".into(),
+        })
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|key| std::env::var(key).ok())
@@ -251,6 +308,52 @@ impl Settings {
             .unwrap_or(500);
         let property_idle_timeout = secs("ROOST_PROPERTY_IDLE_SECS", 1, 24 * 3600, 300)?;
         let idempotency_ttl = secs("ROOST_IDEMPOTENCY_TTL_SECS", 1, 30 * 24 * 3600, 24 * 3600)?;
+        // The embedded default takes the sandbox; PostgreSQL (production)
+        // must name its gateway, checked when serving (`require_gateway`).
+        let gateway = match (
+            get("ROOST_PAYMENTS").as_deref().map(str::trim),
+            &database_url,
+        ) {
+            (Some("sandbox"), _) | (None, DatabaseUrl::Sqlite(_)) => Some(GatewayKind::Sandbox),
+            (None, DatabaseUrl::Postgres(_)) => None,
+            (Some(other), _) => {
+                return Err(err(
+                    "ROOST_PAYMENTS",
+                    format!("'{other}' is not one of sandbox"),
+                ));
+            }
+        };
+        let url = |var: &'static str| -> Result<Option<String>, ConfigError> {
+            match get(var) {
+                None => Ok(None),
+                Some(raw) if raw.starts_with("http://") || raw.starts_with("https://") => {
+                    Ok(Some(raw.trim().trim_end_matches('/').to_owned()))
+                }
+                Some(_) => Err(err(var, "must be an http:// or https:// URL".into())),
+            }
+        };
+        let payments = PaymentSettings {
+            gateway,
+            webhook_tolerance: secs("ROOST_WEBHOOK_TOLERANCE_SECS", 1, 3600, 300)?,
+            processing_hold: secs("ROOST_PAYMENT_PROCESSING_HOLD_SECS", 1, 24 * 3600, 900)?,
+            sandbox_delay: Duration::from_millis(
+                get("ROOST_SANDBOX_DELAY_MS")
+                    .map(|v| parse_in_range("ROOST_SANDBOX_DELAY_MS", &v, 0, 600_000))
+                    .transpose()?
+                    .unwrap_or(3_000),
+            ),
+            sandbox_webhook_secrets: get("ROOST_SANDBOX_WEBHOOK_SECRET")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| Secret(s.to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            sandbox_webhook_url: url("ROOST_SANDBOX_WEBHOOK_URL")?,
+            sandbox_public_url: url("ROOST_SANDBOX_PUBLIC_URL")?,
+        };
         let event_retention = secs(
             "ROOST_EVENT_RETENTION_SECS",
             60,
@@ -302,6 +405,7 @@ impl Settings {
             hold_sweep_interval,
             hold_sweep_batch,
             idempotency_ttl,
+            payments,
             property_idle_timeout,
             event_retention,
             event_poll_interval,
@@ -373,6 +477,29 @@ mod tests {
         ])
         .unwrap();
         assert_eq!((s.hold_sweep_interval, s.hold_sweep_batch), (None, 50));
+    }
+
+    #[test]
+    fn payments_default_to_the_sandbox_on_sqlite_and_must_be_chosen_on_postgres() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.require_gateway().unwrap(), GatewayKind::Sandbox);
+        let s = settings(&[("DATABASE_URL", "postgres://u@h/db")]).unwrap();
+        assert_eq!(s.require_gateway().unwrap_err().var, "ROOST_PAYMENTS");
+        let s = settings(&[
+            ("DATABASE_URL", "postgres://u@h/db"),
+            ("ROOST_PAYMENTS", "sandbox"),
+            ("ROOST_SANDBOX_WEBHOOK_SECRET", "whsec_new, whsec_old"),
+        ])
+        .unwrap();
+        assert_eq!(s.payments.sandbox_webhook_secrets.len(), 2);
+        assert!(
+            !format!("{s:?}").contains("whsec_new"),
+            "secrets are never printed"
+        );
+        assert_eq!(
+            settings(&[("ROOST_PAYMENTS", "paypal")]).unwrap_err().var,
+            "ROOST_PAYMENTS"
+        );
     }
 
     #[test]

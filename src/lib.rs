@@ -10,6 +10,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod payments;
 pub mod seed;
 pub mod services;
 pub mod startup;

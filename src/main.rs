@@ -142,6 +142,10 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    if let Err(e) = settings.require_gateway() {
+        eprintln!("roost: configuration error: {e}");
+        std::process::exit(2);
+    }
     let app = Application::build(settings).await?;
     app.run_until_stopped().await?;
     Ok(())

@@ -13,13 +13,18 @@ use anyhow::Context;
 
 use crate::actors::session::{Ending, watchdog};
 use crate::actors::{EventBus, PropertyRegistry, relay};
+use crate::config::GatewayKind;
 use crate::config::Settings;
-use crate::db::{Db, events, migrations};
+use crate::db::{Db, events, migrations, sandbox as db_sandbox};
 use crate::error::ApiError;
 use crate::http::metrics::Metrics;
 use crate::http::observe::observe;
 use crate::http::rate_limit::{Limiter, RateLimits};
+use crate::payments::PaymentGateway;
+use crate::payments::sandbox::SandboxGateway;
+use crate::payments::sandbox::processor::{self, Sandbox};
 use crate::services::housekeeping;
+use crate::services::payments::Settlement;
 use crate::state::AppState;
 use crate::{api, auth, error};
 
@@ -66,6 +71,10 @@ impl Application {
             settings.hold_ttl,
             settings.property_idle_timeout,
         );
+        let listener = TcpListener::bind(settings.bind)
+            .with_context(|| format!("ROOST_BIND: cannot listen on {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let (payments, sandbox) = payment_gateway(&settings, &db, port).await?;
         let state = web::Data::new(AppState {
             properties,
             bus,
@@ -78,15 +87,14 @@ impl Application {
             metrics,
             redis,
             decoy_hash: Arc::from(auth::password::decoy_hash().await?),
+            payments,
+            sandbox,
             settings,
         });
 
-        let listener = TcpListener::bind(state.settings.bind)
-            .with_context(|| format!("ROOST_BIND: cannot listen on {}", state.settings.bind))?;
-        let port = listener.local_addr()?.port();
-
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
+            let sandbox = app_state.sandbox.clone();
             App::new()
                 .app_data(app_state.clone())
                 .app_data(
@@ -99,6 +107,11 @@ impl Application {
                 .wrap(ErrorHandlers::new().default_handler(error::envelope_bare_errors))
                 .wrap(from_fn(observe))
                 .configure(api::routes)
+                .configure(|cfg| {
+                    if let Some(sandbox) = sandbox {
+                        processor::routes(sandbox)(cfg);
+                    }
+                })
         })
         .on_connect(api::ws::remember_socket)
         // Signals are handled in `run_until_stopped`: websocket sessions are
@@ -135,9 +148,15 @@ impl Application {
         let watchdog = tokio::spawn(watchdog(self.state.clone()));
         let relay = relay::spawn(self.state.clone());
         let signals = tokio::spawn(stop_on_signal(self.state.clone(), self.server.handle()));
+        let sandbox = self
+            .state
+            .sandbox
+            .clone()
+            .map(|s| tokio::spawn(processor::run(s)));
         tracing::info!(
             address = %format!("{}:{}", self.state.settings.bind.ip(), self.port),
             database = %self.state.settings.database_url.redacted(),
+            payments = self.state.payments.kind().as_str(),
             "roost listening"
         );
         let result = self.server.await;
@@ -145,10 +164,63 @@ impl Application {
         sweeper.iter().for_each(|task| task.abort());
         watchdog.abort();
         signals.abort();
+        sandbox.iter().for_each(|task| task.abort());
         relay.iter().for_each(|task| task.abort());
         self.state.properties.stop();
         tracing::info!("roost stopped");
         result
+    }
+}
+
+/// The configured payment gateway, and the sandbox processor if it is the
+/// sandbox: reached over HTTP at this node's own address (`port`), its
+/// webhooks delivered back to this node unless configured otherwise.
+async fn payment_gateway(
+    settings: &Settings,
+    db: &Db,
+    port: u16,
+) -> anyhow::Result<(Arc<dyn PaymentGateway>, Option<Arc<Sandbox>>)> {
+    let p = &settings.payments;
+    match settings.require_gateway()? {
+        GatewayKind::Sandbox => {
+            let (api_key, stored_secret) =
+                db.run(|mut conn| async move {
+                    Ok::<_, ApiError>(db_sandbox::settings(&mut conn).await?)
+                })
+                .await
+                .context("reading the sandbox's keys")?;
+            let secrets: Vec<String> = if p.sandbox_webhook_secrets.is_empty() {
+                vec![stored_secret]
+            } else {
+                p.sandbox_webhook_secrets
+                    .iter()
+                    .map(|s| s.0.clone())
+                    .collect()
+            };
+            let host = match settings.bind.ip() {
+                ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+                std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+                ip => ip.to_string(),
+            };
+            let own = format!("http://{host}:{port}");
+            let sandbox = Sandbox::new(
+                db.clone(),
+                api_key.clone(),
+                secrets.clone(),
+                p.sandbox_public_url.clone().unwrap_or_else(|| own.clone()),
+                p.sandbox_webhook_url
+                    .clone()
+                    .unwrap_or_else(|| format!("{own}/webhooks/payments/sandbox")),
+                p.sandbox_delay,
+            );
+            let gateway = SandboxGateway::new(
+                format!("{own}/sandbox/v1"),
+                api_key,
+                secrets,
+                p.webhook_tolerance,
+            );
+            Ok((Arc::new(gateway), Some(Arc::new(sandbox))))
+        }
     }
 }
 
@@ -175,6 +247,18 @@ async fn housekeeping(state: web::Data<AppState>) {
             Ok(0) => {}
             Ok(n) => tracing::debug!(pruned = n, "old calendar events deleted"),
             Err(e) => tracing::warn!(error = %e, "pruning calendar events failed"),
+        }
+        let settlement = Settlement {
+            db: &state.db,
+            registry: &state.properties,
+            bus: &state.bus,
+            gateway: state.payments.as_ref(),
+            processing_hold: state.settings.payments.processing_hold,
+        };
+        match settlement.retry_refunds().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(refunded = n, "owed refunds made"),
+            Err(e) => tracing::warn!(error = %e, "owed refunds could not be made yet"),
         }
         state.rate_limits.api.forget_idle();
         state.rate_limits.auth.forget_idle();

@@ -8,6 +8,8 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::http::metrics::Metrics;
 use crate::http::rate_limit::RateLimits;
+use crate::payments::PaymentGateway;
+use crate::payments::sandbox::processor::Sandbox;
 
 pub struct AppState {
     pub db: Db,
@@ -24,6 +26,10 @@ pub struct AppState {
     pub redis: Option<redis::Client>,
     /// See [`crate::auth::password::decoy_hash`].
     pub decoy_hash: Arc<str>,
+    /// Where payments go.
+    pub payments: Arc<dyn PaymentGateway>,
+    /// The sandbox processor, served at `/sandbox/v1`, when it is the gateway.
+    pub sandbox: Option<Arc<Sandbox>>,
 }
 
 impl AppState {

@@ -28,6 +28,24 @@ pub type SessionId = u64;
 pub enum Deliver {
     Calendar(Arc<CalendarEvent>),
     Personal(Arc<CalendarEvent>),
+    /// A frame for the user alone (a payment's outcome), sent as it is.
+    Notice(Arc<Notice>),
+}
+
+/// A frame for one user's channel that is not a calendar event: a payment
+/// succeeded, failed or was refunded. Live only: a client that was away
+/// reads `GET /api/v1/bookings/{id}`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Notice {
+    pub user: UserId,
+    pub frame: serde_json::Value,
+}
+
+/// What this node sends other nodes through Redis.
+#[derive(Clone, Debug)]
+pub enum Outbound {
+    Event(Arc<CalendarEvent>),
+    Notice(Arc<Notice>),
 }
 
 /// Where an event came from.
@@ -67,7 +85,7 @@ pub struct EventBus {
     /// This process, in the Redis envelopes (so it skips its own).
     node: String,
     routes: Mutex<Routes>,
-    outbox: OnceLock<mpsc::Sender<Arc<CalendarEvent>>>,
+    outbox: OnceLock<mpsc::Sender<Outbound>>,
     redis: AtomicU8,
     next_session: AtomicU64,
     max_per_ip: usize,
@@ -134,7 +152,7 @@ impl EventBus {
     }
 
     /// Where this node's committed events go for Redis (set once, at start).
-    pub fn set_outbox(&self, outbox: mpsc::Sender<Arc<CalendarEvent>>) {
+    pub fn set_outbox(&self, outbox: mpsc::Sender<Outbound>) {
         let _ = self.outbox.set(outbox);
     }
 
@@ -263,13 +281,48 @@ impl EventBus {
             let event = Arc::new(event);
             self.dispatch(&event, Source::Local);
             if let Some(outbox) = self.outbox.get()
-                && outbox.try_send(event).is_err()
+                && outbox.try_send(Outbound::Event(event)).is_err()
             {
                 // Other nodes read it from the log on their next poll.
                 self.metrics
                     .redis_publish_failures
                     .with_label_values(&["backlog_full"])
                     .inc();
+            }
+        }
+    }
+
+    /// A notice for a user: to their sessions here, and to Redis for the
+    /// other nodes'.
+    pub fn notify(&self, notice: Notice) {
+        let notice = Arc::new(notice);
+        self.deliver_notice(&notice);
+        if let Some(outbox) = self.outbox.get()
+            && outbox.try_send(Outbound::Notice(notice)).is_err()
+        {
+            self.metrics
+                .redis_publish_failures
+                .with_label_values(&["backlog_full"])
+                .inc();
+        }
+    }
+
+    /// Hands a notice to the user's sessions on this node.
+    pub fn deliver_notice(&self, notice: &Arc<Notice>) {
+        let targets: Vec<(Arc<Recipient<Deliver>>, Arc<Control>)> = {
+            let routes = self.lock();
+            routes
+                .by_user
+                .get(&notice.user)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| routes.members.get(id))
+                .map(|m| (m.recipient.clone(), m.control.clone()))
+                .collect()
+        };
+        for (recipient, control) in targets {
+            if let Err(SendError::Full(_)) = recipient.try_send(Deliver::Notice(notice.clone())) {
+                control.end(Ending::SlowConsumer);
             }
         }
     }

@@ -28,10 +28,12 @@ use crate::db::calendar::{
     is_retryable_race,
 };
 use crate::db::events::{self, Change};
+use crate::db::payments::{self, Payment};
 use crate::db::{Db, Unavailable, audit as audit_log, properties};
 use crate::domain::audit::{Action, AuditActor, AuditRecord, ObjectType};
 use crate::domain::calendar::{Busy, Calendar, Claim};
 use crate::domain::event::Effect;
+use crate::domain::payment::{EventKind as GatewayEventKind, GatewayEvent, PaymentStatus};
 use crate::domain::stay::RuleBreach;
 use crate::domain::{
     BlockId, BookingId, BookingStatus, CalendarEvent, Currency, EventKind, PropertyId, Quote,
@@ -850,6 +852,242 @@ impl Handler<Relayed> for PropertyActor {
         {
             tracing::debug!(property = %self.id, seq = msg.0.seq, "missed an event; will reload");
             *state = None;
+        }
+    }
+}
+
+/// A gateway's event about one of this listing's bookings' payments,
+/// processed once and in one transaction: the event recorded as processed,
+/// the payment moved on (never back), the booking confirmed (or its hold
+/// extended while the payment is processing), the calendar event and the
+/// audit rows. A payment that succeeds with no stay left to sell is marked
+/// owed a refund, which the caller makes.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<Settled, ApiError>")]
+pub struct SettlePayment {
+    pub gateway: String,
+    pub event: GatewayEvent,
+    /// Roost's payment row.
+    pub payment: i64,
+    /// How long a processing payment keeps its hold, at least.
+    pub processing_hold: Duration,
+    pub actor: AuditActor,
+}
+
+/// What settling an event did.
+#[derive(Clone, Debug)]
+pub enum Settled {
+    /// This event had been processed: nothing changed.
+    Duplicate,
+    /// Processed, but it moved nothing (a late `processing` after success…).
+    Unchanged(Payment),
+    Processing(Payment),
+    Failed(Payment),
+    Confirmed(Box<Payment>, Box<Entry>),
+    /// Paid, with no stay to sell: the money must go back.
+    RefundOwed(Payment, &'static str),
+    Refunded(Payment),
+}
+
+/// A hold extended for a processing payment never lives longer than this
+/// after it was made.
+const MAX_HOLD: chrono::Duration = chrono::Duration::hours(24);
+
+impl Handler<SettlePayment> for PropertyActor {
+    type Result = AtomicResponse<Self, Result<Settled, ApiError>>;
+
+    fn handle(&mut self, msg: SettlePayment, _: &mut Context<Self>) -> Self::Result {
+        self.turn(move |turn| async move {
+            let property_id = turn.id.0;
+            let (settled, events) = turn
+                .db
+                .run(move |mut conn| async move {
+                    let now = crate::db::now();
+                    write_tx!(&mut conn, |c| settle(c, property_id, &msg, now).await)
+                })
+                .await?;
+            turn.committed(events);
+            Ok(settled)
+        })
+    }
+}
+
+fn payment_record(action: Action, payment: &Payment, details: serde_json::Value) -> AuditRecord {
+    AuditRecord::new(action, ObjectType::Payment, Some(payment.id)).with(details)
+}
+
+async fn settle(
+    c: &mut crate::db::Conn<'_>,
+    property_id: i64,
+    msg: &SettlePayment,
+    now: DateTime<Utc>,
+) -> Result<(Settled, Vec<CalendarEvent>), ApiError> {
+    let at = now.naive_utc();
+    let property = properties::lock_calendar(c, property_id)
+        .await?
+        .ok_or(ApiError::NotFound("property"))?;
+    let event = &msg.event;
+    if !payments::record_event(c, &msg.gateway, &event.id, event.kind.as_str(), at).await? {
+        return Ok((Settled::Duplicate, Vec::new()));
+    }
+    let mut payment = payments::find(c, msg.payment)
+        .await?
+        .ok_or(ApiError::NotFound("payment"))?;
+    let entry = calendar::find(c, payment.booking_id)
+        .await?
+        .filter(|e| e.property_id == property_id)
+        .ok_or(ApiError::NotFound("booking"))?;
+    let status = PaymentStatus::parse(&payment.status).ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "stored payment status {:?}",
+            payment.status
+        ))
+    })?;
+    let reported = &event.payment;
+    if let Some(card) = &reported.card {
+        payment.card_brand = Some(card.brand.clone());
+        payment.card_last4 = Some(card.last4.clone());
+    }
+    payment.updated_at = at;
+    let actor = &msg.actor;
+    let money = serde_json::json!({
+        "booking_id": entry.id,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "event_id": event.id,
+    });
+    match event.kind {
+        GatewayEventKind::PaymentProcessing => {
+            if status != PaymentStatus::RequiresPaymentMethod {
+                return Ok((Settled::Unchanged(payment), Vec::new()));
+            }
+            payment.status = PaymentStatus::Processing.as_str().into();
+            payment.failure_reason = None;
+            let payment = payments::save(c, &payment).await?;
+            let mut events = Vec::new();
+            let mut details = money.clone();
+            // While it processes, its hold does not lapse.
+            let lapsed = effective_status(&entry, now)? != BookingStatus::Pending;
+            let hold = chrono::Duration::from_std(msg.processing_hold)
+                .map_err(|e| ApiError::Internal(e.into()))?;
+            if let (false, Some(until)) = (lapsed, entry.hold_expires_at) {
+                let wanted = (at + hold).min(entry.created_at + MAX_HOLD);
+                if wanted > until
+                    && let Some(held) = calendar::extend_hold(c, entry.id, wanted, at).await?
+                {
+                    details["hold_extended_to"] = serde_json::json!(wanted.and_utc());
+                    let change = (EventKind::BookingHeld, Some(&held));
+                    events = events::append(c, &property, &[change], at).await?;
+                }
+            }
+            let record = payment_record(Action::PaymentProcessing, &payment, details);
+            audit_log::record(c, actor, &[record], at).await?;
+            Ok((Settled::Processing(payment), events))
+        }
+        GatewayEventKind::PaymentFailed => {
+            if status.is_paid() {
+                return Ok((Settled::Unchanged(payment), Vec::new()));
+            }
+            payment.status = PaymentStatus::RequiresPaymentMethod.as_str().into();
+            payment.failure_reason = Some(
+                reported
+                    .failure
+                    .clone()
+                    .unwrap_or_else(|| "card_declined".into()),
+            );
+            let payment = payments::save(c, &payment).await?;
+            let mut details = money.clone();
+            details["reason"] = serde_json::json!(payment.failure_reason);
+            let record = payment_record(Action::PaymentFailed, &payment, details);
+            audit_log::record(c, actor, &[record], at).await?;
+            Ok((Settled::Failed(payment), Vec::new()))
+        }
+        GatewayEventKind::PaymentRefunded => {
+            if !matches!(
+                status,
+                PaymentStatus::Succeeded | PaymentStatus::RefundPending
+            ) {
+                return Ok((Settled::Unchanged(payment), Vec::new()));
+            }
+            payment.status = PaymentStatus::Refunded.as_str().into();
+            let payment = payments::save(c, &payment).await?;
+            let record = payment_record(Action::PaymentRefunded, &payment, money);
+            audit_log::record(c, actor, &[record], at).await?;
+            Ok((Settled::Refunded(payment), Vec::new()))
+        }
+        GatewayEventKind::PaymentSucceeded => {
+            if status.is_paid() {
+                return Ok((Settled::Unchanged(payment), Vec::new()));
+            }
+            payment.status = PaymentStatus::Succeeded.as_str().into();
+            payment.failure_reason = None;
+            let booking = effective_status(&entry, now)?;
+            let late = booking == BookingStatus::Expired;
+            let free = match booking {
+                BookingStatus::Pending => true,
+                // Paid after the hold lapsed: the stay is still sold if
+                // no one else has taken its nights since.
+                BookingStatus::Expired => {
+                    calendar::overlapping(c, property_id, entry.check_in, entry.check_out, at)
+                        .await?
+                        .is_none()
+                }
+                _ => false,
+            };
+            if !free {
+                let reason = match booking {
+                    BookingStatus::Expired => "hold_lapsed",
+                    BookingStatus::Cancelled => "booking_cancelled",
+                    _ => "already_paid",
+                };
+                payment.status = PaymentStatus::RefundPending.as_str().into();
+                payment.failure_reason = Some(reason.into());
+                let payment = payments::save(c, &payment).await?;
+                let mut details = money.clone();
+                details["refund"] = serde_json::json!(reason);
+                let mut records = vec![payment_record(Action::PaymentSucceeded, &payment, details)];
+                let mut events = Vec::new();
+                // A lapsed hold the sweeper had not reached yet: expired now.
+                if entry.status == BookingStatus::Pending.as_str() {
+                    let expired = calendar::expire_holds(c, vec![entry.id], at).await?;
+                    events = events::append(c, &property, &expirations(&expired), at).await?;
+                    records.extend(expiry_records(&expired));
+                }
+                audit_log::record(c, actor, &records, at).await?;
+                return Ok((Settled::RefundOwed(payment, reason), events));
+            }
+            let transition = if late {
+                Transition::ConfirmLate
+            } else {
+                Transition::Confirm
+            };
+            let next = booking
+                .apply(transition)
+                .map_err(|refused| ApiError::Internal(refused.into()))?;
+            let confirmed =
+                calendar::set_status(c, entry.id, &entry.status, next.as_str(), None, at)
+                    .await?
+                    .ok_or(ApiError::Conflict {
+                        code: "booking_changed",
+                        message: "the booking changed meanwhile",
+                    })?;
+            let payment = payments::save(c, &payment).await?;
+            let change = (EventKind::BookingConfirmed, Some(&confirmed));
+            let events = events::append(c, &property, &[change], at).await?;
+            let records = [
+                payment_record(Action::PaymentSucceeded, &payment, money),
+                AuditRecord::new(
+                    Action::BookingConfirmed,
+                    ObjectType::Booking,
+                    Some(confirmed.id),
+                )
+                .with(serde_json::json!({"payment_id": payment.id, "late": late})),
+            ];
+            audit_log::record(c, actor, &records, at).await?;
+            Ok((
+                Settled::Confirmed(Box::new(payment), Box::new(confirmed)),
+                events,
+            ))
         }
     }
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::bus::{RedisLink, Source};
+use super::bus::{Notice, Outbound, RedisLink, Source};
 use crate::db::events;
 use crate::domain::{CalendarEvent, PropertyId};
 use crate::error::ApiError;
@@ -29,11 +29,15 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How many events one log read brings per listing.
 const LOG_BATCH: i64 = 1000;
 
-/// One event on the Redis channel, with the node that committed it.
+/// One message on the Redis channel, with the node that sent it: a
+/// calendar event it committed, or a notice for a user.
 #[derive(Serialize, Deserialize)]
 struct Envelope {
     node: String,
-    event: CalendarEvent,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event: Option<CalendarEvent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    notice: Option<Notice>,
 }
 
 /// Starts the relay's tasks: the Redis publisher and listener (with
@@ -53,7 +57,7 @@ pub fn spawn(state: web::Data<AppState>) -> Vec<JoinHandle<()>> {
 async fn publish(
     state: web::Data<AppState>,
     client: redis::Client,
-    mut outbox: mpsc::Receiver<Arc<CalendarEvent>>,
+    mut outbox: mpsc::Receiver<Outbound>,
 ) {
     let mut conn: Option<redis::aio::MultiplexedConnection> = None;
     let mut retry_at = Instant::now();
@@ -64,7 +68,7 @@ async fn publish(
             .with_label_values(&[reason])
             .inc()
     };
-    while let Some(event) = outbox.recv().await {
+    while let Some(outbound) = outbox.recv().await {
         if conn.is_none() && Instant::now() >= retry_at {
             match tokio::time::timeout(REDIS_TIMEOUT, client.get_multiplexed_async_connection())
                 .await
@@ -77,9 +81,14 @@ async fn publish(
             fail("redis_down");
             continue;
         };
+        let (event, notice) = match outbound {
+            Outbound::Event(e) => (Some((*e).clone()), None),
+            Outbound::Notice(n) => (None, Some((*n).clone())),
+        };
         let envelope = Envelope {
             node: state.bus.node().to_owned(),
-            event: (*event).clone(),
+            event,
+            notice,
         };
         let Ok(payload) = serde_json::to_string(&envelope) else {
             fail("encode");
@@ -130,7 +139,14 @@ async fn listen(state: web::Data<AppState>, client: redis::Client) {
 fn on_message(state: &AppState, payload: &[u8]) {
     match serde_json::from_slice::<Envelope>(payload) {
         Ok(envelope) if envelope.node == state.bus.node() => {}
-        Ok(envelope) => relay(state, Arc::new(envelope.event), Source::Redis),
+        Ok(envelope) => {
+            if let Some(event) = envelope.event {
+                relay(state, Arc::new(event), Source::Redis);
+            }
+            if let Some(notice) = envelope.notice {
+                state.bus.deliver_notice(&Arc::new(notice));
+            }
+        }
         Err(e) => tracing::warn!(error = %e, "redis: undecodable calendar event"),
     }
 }

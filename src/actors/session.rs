@@ -605,6 +605,10 @@ impl Handler<Deliver> for Session {
         match msg {
             Deliver::Calendar(event) => self.on_calendar(event, ctx),
             Deliver::Personal(event) => self.on_personal(event, ctx),
+            Deliver::Notice(notice) => match serde_json::to_string(&notice.frame) {
+                Ok(text) => ctx.text(text),
+                Err(e) => tracing::error!(error = %e, "a notice did not serialize"),
+            },
         }
     }
 }

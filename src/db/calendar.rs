@@ -431,6 +431,24 @@ pub async fn set_status(
     })
 }
 
+/// Moves a pending hold's expiry to `until`; `None` if it is no longer pending.
+pub async fn extend_hold(
+    conn: &mut impl AsConn,
+    id: i64,
+    until: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Entry>> {
+    use calendar_entries::dsl as e;
+    with_conn!(conn, |c| {
+        diesel::update(e::calendar_entries.find(id).filter(e::status.eq("pending")))
+            .set((e::hold_expires_at.eq(Some(until)), e::updated_at.eq(now)))
+            .returning(Entry::as_returning())
+            .get_result(c)
+            .await
+            .optional()
+    })
+}
+
 /// Deletes a block of this listing; returns it, or `None` if there was none.
 pub async fn delete_block(
     conn: &mut impl AsConn,

@@ -108,7 +108,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     auth_tokens,
     properties,
     calendar_entries,
-    calendar_events
+    calendar_events,
+    payments
 );
 
 diesel::table! {
@@ -136,5 +137,71 @@ diesel::table! {
         response -> Nullable<Binary>,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> BigInt,
+        booking_id -> BigInt,
+        guest_id -> BigInt,
+        gateway -> Text,
+        gateway_payment_id -> Text,
+        status -> Text,
+        amount -> BigInt,
+        currency -> Text,
+        failure_reason -> Nullable<Text>,
+        card_brand -> Nullable<Text>,
+        card_last4 -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_events (gateway, event_id) {
+        gateway -> Text,
+        event_id -> Text,
+        kind -> Text,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sandbox_settings (id) {
+        id -> BigInt,
+        api_key -> Text,
+        webhook_secret -> Text,
+    }
+}
+
+diesel::table! {
+    sandbox_payment_intents (id) {
+        id -> Text,
+        client_secret -> Text,
+        amount -> BigInt,
+        currency -> Text,
+        reference -> Text,
+        status -> Text,
+        last_error -> Nullable<Text>,
+        card_brand -> Nullable<Text>,
+        card_last4 -> Nullable<Text>,
+        succeed_at -> Nullable<Timestamp>,
+        amount_refunded -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sandbox_webhook_outbox (id) {
+        id -> BigInt,
+        event_id -> Text,
+        payload -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
     }
 }

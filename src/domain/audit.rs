@@ -29,12 +29,20 @@ pub enum Action {
     BookingHeld,
     BookingCancelled,
     BookingExpired,
+    BookingConfirmed,
+    PaymentCreated,
+    PaymentProcessing,
+    PaymentSucceeded,
+    PaymentFailed,
+    PaymentRefunded,
+    /// A webhook refused (bad signature, stale, unreadable).
+    WebhookRejected,
     /// An object-level authorization refused: who tried what.
     AccessDenied,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 25] = [
         Action::UserRegistered,
         Action::UserLoginSucceeded,
         Action::UserLoginFailed,
@@ -52,6 +60,13 @@ impl Action {
         Action::BookingHeld,
         Action::BookingCancelled,
         Action::BookingExpired,
+        Action::BookingConfirmed,
+        Action::PaymentCreated,
+        Action::PaymentProcessing,
+        Action::PaymentSucceeded,
+        Action::PaymentFailed,
+        Action::PaymentRefunded,
+        Action::WebhookRejected,
         Action::AccessDenied,
     ];
 
@@ -74,6 +89,13 @@ impl Action {
             Action::BookingHeld => "booking.held",
             Action::BookingCancelled => "booking.cancelled",
             Action::BookingExpired => "booking.expired",
+            Action::BookingConfirmed => "booking.confirmed",
+            Action::PaymentCreated => "payment.created",
+            Action::PaymentProcessing => "payment.processing",
+            Action::PaymentSucceeded => "payment.succeeded",
+            Action::PaymentFailed => "payment.failed",
+            Action::PaymentRefunded => "payment.refunded",
+            Action::WebhookRejected => "webhook.rejected",
             Action::AccessDenied => "access.denied",
         }
     }
@@ -96,16 +118,20 @@ pub enum ObjectType {
     Property,
     Block,
     Booking,
+    Payment,
+    Webhook,
     /// An admin-only resource as a whole (the user list, the audit trail).
     Endpoint,
 }
 
 impl ObjectType {
-    pub const ALL: [ObjectType; 5] = [
+    pub const ALL: [ObjectType; 7] = [
         ObjectType::User,
         ObjectType::Property,
         ObjectType::Block,
         ObjectType::Booking,
+        ObjectType::Payment,
+        ObjectType::Webhook,
         ObjectType::Endpoint,
     ];
 
@@ -115,6 +141,8 @@ impl ObjectType {
             ObjectType::Property => "property",
             ObjectType::Block => "block",
             ObjectType::Booking => "booking",
+            ObjectType::Payment => "payment",
+            ObjectType::Webhook => "webhook",
             ObjectType::Endpoint => "endpoint",
         }
     }

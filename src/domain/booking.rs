@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! pending ──confirm──► confirmed ──complete──► completed
-//!    │                    │
-//!    ├──expire──► expired  │
+//!    │                  ▲  │
+//!    ├──expire──► expired  │   (confirm_late: paid after the hold lapsed,
+//!    │                     │    the nights still free)
 //!    └──cancel──► cancelled ◄──cancel──┘
 //! ```
 //!
@@ -28,6 +29,8 @@ pub enum BookingStatus {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transition {
     Confirm,
+    /// Paid after the hold lapsed, with the nights still free.
+    ConfirmLate,
     Complete,
     Expire,
     Cancel,
@@ -74,6 +77,7 @@ impl BookingStatus {
         use Transition::*;
         match (self, transition) {
             (Pending, Confirm) => Ok(Confirmed),
+            (Expired, ConfirmLate) => Ok(Confirmed),
             (Pending, Expire) => Ok(Expired),
             (Confirmed, Complete) => Ok(Completed),
             (Pending | Confirmed, Cancel) => Ok(Cancelled),
@@ -85,7 +89,7 @@ impl BookingStatus {
 impl Transition {
     fn past_tense(self) -> &'static str {
         match self {
-            Transition::Confirm => "confirmed",
+            Transition::Confirm | Transition::ConfirmLate => "confirmed",
             Transition::Complete => "completed",
             Transition::Expire => "expired",
             Transition::Cancel => "cancelled",
@@ -152,6 +156,7 @@ mod tests {
     #[test]
     fn every_allowed_transition() {
         assert_eq!(Pending.apply(Confirm), Ok(Confirmed));
+        assert_eq!(Expired.apply(ConfirmLate), Ok(Confirmed));
         assert_eq!(Pending.apply(Expire), Ok(Expired));
         assert_eq!(Pending.apply(Cancel), Ok(Cancelled));
         assert_eq!(Confirmed.apply(Complete), Ok(Completed));
@@ -162,6 +167,7 @@ mod tests {
     fn every_other_transition_is_refused() {
         let allowed = [
             (Pending, Confirm),
+            (Expired, ConfirmLate),
             (Pending, Expire),
             (Pending, Cancel),
             (Confirmed, Complete),
@@ -169,7 +175,7 @@ mod tests {
         ];
         let mut refused = 0;
         for from in BookingStatus::ALL {
-            for t in [Confirm, Complete, Expire, Cancel] {
+            for t in [Confirm, ConfirmLate, Complete, Expire, Cancel] {
                 if allowed.contains(&(from, t)) {
                     continue;
                 }
@@ -184,7 +190,7 @@ mod tests {
                 refused += 1;
             }
         }
-        assert_eq!(refused, 15);
+        assert_eq!(refused, 19);
         assert_eq!(
             Expired.apply(Cancel).unwrap_err().to_string(),
             "a expired booking cannot be cancelled"

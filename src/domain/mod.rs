@@ -3,10 +3,12 @@
 pub mod audit;
 pub mod booking;
 pub mod calendar;
+pub mod crypto;
 pub mod event;
 pub mod idempotency;
 pub mod ids;
 pub mod money;
+pub mod payment;
 pub mod property;
 pub mod stay;
 pub mod user;

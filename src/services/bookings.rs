@@ -134,3 +134,19 @@ pub async fn availability(
 ) -> Result<Vec<(StayDates, Busy)>, ApiError> {
     registry.send(property, GetAvailability { window }).await
 }
+
+/// The booking's latest payment, if it has one (the caller may see the booking).
+pub async fn latest_payment(
+    db: &Db,
+    id: BookingId,
+) -> Result<Option<crate::db::payments::Payment>, ApiError> {
+    db.run(move |mut conn| async move {
+        Ok::<_, ApiError>(
+            crate::db::payments::for_booking(&mut conn, id.0)
+                .await?
+                .into_iter()
+                .next(),
+        )
+    })
+    .await
+}

@@ -4,4 +4,5 @@ pub mod accounts;
 pub mod audit;
 pub mod bookings;
 pub mod housekeeping;
+pub mod payments;
 pub mod properties;

@@ -19,7 +19,9 @@ pub(crate) fn roost(dir: &std::path::Path) -> Command {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("ROOST_LOG_FORMAT", "json")
         .env("ROOST_BIND", "127.0.0.1:0")
-        .env("ROOST_WORKERS", "1");
+        .env("ROOST_WORKERS", "1")
+        // Required with PostgreSQL; the embedded default picks it anyway.
+        .env("ROOST_PAYMENTS", "sandbox");
     cmd
 }
 

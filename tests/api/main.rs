@@ -15,6 +15,7 @@ mod idempotency;
 mod live;
 mod nodes;
 mod ops;
+mod payments;
 mod properties;
 mod rate_limit;
 mod users;

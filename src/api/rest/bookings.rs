@@ -11,10 +11,13 @@ use crate::actors::property::effective_status;
 use crate::auth::AuthUser;
 use crate::commit::Reply;
 use crate::db::calendar::{BookingsOf, Entry};
+use crate::db::payments::Payment;
+use crate::domain::payment::NextAction;
 use crate::domain::{BookingId, BookingStatus, PropertyId, StayDates};
 use crate::error::ApiError;
 use crate::http::request_meta::RequestMeta;
 use crate::services::bookings;
+use crate::services::payments::{self, Started};
 use crate::state::AppState;
 
 /// A booking as its guest and its host see it.
@@ -40,6 +43,59 @@ pub struct BookingResponse {
     pub cancelled_by: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Its latest payment (`GET /bookings/{id}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<PaymentResponse>,
+}
+
+/// A payment as its guest and the listing's host see it: never a card
+/// number, only its brand and last four digits.
+#[derive(Serialize)]
+pub struct PaymentResponse {
+    pub id: i64,
+    pub booking_id: i64,
+    pub status: String,
+    pub amount: i64,
+    pub currency: String,
+    pub gateway: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card_brand: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card_last4: Option<String>,
+    /// Just started: where the payer's client posts the card.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_action: Option<NextAction>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Payment> for PaymentResponse {
+    fn from(p: Payment) -> Self {
+        Self {
+            id: p.id,
+            booking_id: p.booking_id,
+            status: p.status,
+            amount: p.amount,
+            currency: p.currency,
+            gateway: p.gateway,
+            failure_reason: p.failure_reason,
+            card_brand: p.card_brand,
+            card_last4: p.card_last4,
+            next_action: None,
+            created_at: p.created_at.and_utc(),
+            updated_at: p.updated_at.and_utc(),
+        }
+    }
+}
+
+impl From<Started> for PaymentResponse {
+    fn from(s: Started) -> Self {
+        let mut response = PaymentResponse::from(s.payment);
+        response.next_action = s.next_action;
+        response
+    }
 }
 
 impl From<Entry> for BookingResponse {
@@ -67,6 +123,7 @@ impl From<Entry> for BookingResponse {
             cancelled_by: e.cancelled_by,
             created_at: e.created_at.and_utc(),
             updated_at: e.updated_at.and_utc(),
+            payment: None,
         }
     }
 }
@@ -150,7 +207,10 @@ pub async fn get_booking(
 ) -> Result<web::Json<BookingResponse>, ApiError> {
     let (actor, id) = (meta.actor(Some(auth.id)), BookingId(path.into_inner()));
     let (booking, _) = bookings::get(&state.db, &actor, &auth, id, "booking.read").await?;
-    Ok(web::Json(booking.into()))
+    let payment = bookings::latest_payment(&state.db, id).await?;
+    let mut response = BookingResponse::from(booking);
+    response.payment = payment.map(PaymentResponse::from);
+    Ok(web::Json(response))
 }
 
 pub async fn cancel_booking(
@@ -165,4 +225,21 @@ pub async fn cancel_booking(
     let id = BookingId(path.into_inner());
     let booking = bookings::cancel(&state.db, &state.properties, &commit, &auth, id).await?;
     Ok(commit.reply(&booking)?.into())
+}
+
+/// `POST /bookings/{id}/payments` → 201: a payment of the booking's total,
+/// with the `next_action` its guest's client follows to pay.
+pub async fn create_payment(
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+    auth: AuthUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let commit = meta.commit(Some(auth.id), |s: &Started| {
+        Reply::json(201, &PaymentResponse::from(s.clone()))
+    });
+    let booking = BookingId(path.into_inner());
+    let gateway = state.payments.as_ref();
+    let started = payments::start(&state.db, gateway, &commit, &auth, booking).await?;
+    Ok(commit.reply(&started)?.into())
 }

@@ -98,6 +98,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/bookings/{id}/cancel",
                     web::post().to(bookings::cancel_booking),
                 )
+                .route(
+                    "/bookings/{id}/payments",
+                    web::post().to(bookings::create_payment),
+                )
                 .route("/audit", web::get().to(audit::list_audit)),
         );
 }

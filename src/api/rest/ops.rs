@@ -25,6 +25,8 @@ struct Readiness {
     /// sessions (other nodes' events come from the log), so that alone does
     /// not make it unready.
     redis: &'static str,
+    /// The payment gateway in use (`sandbox`: no real money moves).
+    payments: &'static str,
 }
 
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
@@ -46,6 +48,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         status: if ready { "ready" } else { "unavailable" },
         database,
         redis,
+        payments: state.payments.kind().as_str(),
     };
     if ready {
         HttpResponse::Ok().json(body)
