@@ -24,7 +24,6 @@ use crate::payments::PaymentGateway;
 use crate::payments::sandbox::SandboxGateway;
 use crate::payments::sandbox::processor::{self, Sandbox};
 use crate::services::housekeeping;
-use crate::services::payments::Settlement;
 use crate::state::AppState;
 use crate::{api, auth, error};
 
@@ -248,13 +247,7 @@ async fn housekeeping(state: web::Data<AppState>) {
             Ok(n) => tracing::debug!(pruned = n, "old calendar events deleted"),
             Err(e) => tracing::warn!(error = %e, "pruning calendar events failed"),
         }
-        let settlement = Settlement {
-            db: &state.db,
-            registry: &state.properties,
-            bus: &state.bus,
-            gateway: state.payments.as_ref(),
-            processing_hold: state.settings.payments.processing_hold,
-        };
+        let settlement = state.settlement();
         match settlement.retry_refunds().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(refunded = n, "owed refunds made"),

@@ -36,4 +36,15 @@ impl AppState {
     pub fn token_ttl(&self) -> Duration {
         self.settings.token_ttl
     }
+
+    /// What settling and refunding payments needs, borrowed from here.
+    pub fn settlement(&self) -> crate::services::payments::Settlement<'_> {
+        crate::services::payments::Settlement {
+            db: &self.db,
+            registry: &self.properties,
+            bus: &self.bus,
+            gateway: self.payments.as_ref(),
+            processing_hold: self.settings.payments.processing_hold,
+        }
+    }
 }

@@ -595,15 +595,30 @@ impl Handler<CancelBooking> for PropertyActor {
                         let change = (EventKind::BookingCancelled, Some(&cancelled));
                         let events =
                             events::append(c, &property, &[change], now.naive_utc()).await?;
+                        // A paid stay given up: its money goes back in full
+                        // (made by the caller through the gateway, retried by
+                        // housekeeping until it is).
+                        let owed = payments::owe_refunds(
+                            c,
+                            cancelled.id,
+                            "booking_cancelled",
+                            now.naive_utc(),
+                        )
+                        .await?;
+                        let mut details = serde_json::json!({
+                            "property_id": property_id,
+                            "was": status.as_str(),
+                        });
+                        if !owed.is_empty() {
+                            details["refund_owed"] =
+                                serde_json::json!(owed.iter().map(|p| p.amount).sum::<i64>());
+                        }
                         let record = AuditRecord::new(
                             Action::BookingCancelled,
                             ObjectType::Booking,
                             Some(cancelled.id),
                         )
-                        .with(serde_json::json!({
-                            "property_id": property_id,
-                            "was": status.as_str(),
-                        }));
+                        .with(details);
                         audit_log::record(c, &msg.commit.actor, &[record], now.naive_utc()).await?;
                         msg.commit.seal(c, &cancelled).await?;
                         Ok::<_, ApiError>((cancelled, events))

@@ -12,7 +12,6 @@ use crate::domain::audit::{Action, AuditRecord, ObjectType};
 use crate::error::ApiError;
 use crate::http::request_meta::RequestMeta;
 use crate::services::audit as trail;
-use crate::services::payments::Settlement;
 use crate::state::AppState;
 
 /// The header carrying the signature (`t=…,v1=…`).
@@ -45,13 +44,7 @@ pub async fn receive_payment_webhook(
             });
         }
     };
-    let settlement = Settlement {
-        db: &state.db,
-        registry: &state.properties,
-        bus: &state.bus,
-        gateway,
-        processing_hold: state.settings.payments.processing_hold,
-    };
+    let settlement = state.settlement();
     settlement.settle(&actor, event).await?;
     Ok(HttpResponse::Ok().json(json!({"received": true})))
 }

@@ -132,6 +132,32 @@ pub async fn save(conn: &mut impl AsConn, p: &Payment) -> QueryResult<Payment> {
     })
 }
 
+/// Marks a booking's succeeded payments owed a refund (`reason`), in the
+/// transaction that took its stay away; returns them.
+pub async fn owe_refunds(
+    conn: &mut impl AsConn,
+    booking_id: i64,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<Payment>> {
+    use payments::dsl as d;
+    with_conn!(conn, |c| {
+        diesel::update(
+            d::payments
+                .filter(d::booking_id.eq(booking_id))
+                .filter(d::status.eq("succeeded")),
+        )
+        .set((
+            d::status.eq("refund_pending"),
+            d::failure_reason.eq(reason),
+            d::updated_at.eq(now),
+        ))
+        .returning(Payment::as_returning())
+        .get_results(c)
+        .await
+    })
+}
+
 /// Payments owed a refund since before `before` (the retry's work list).
 pub async fn refunds_owed(
     conn: &mut impl AsConn,

@@ -258,6 +258,34 @@ impl Settlement<'_> {
         });
     }
 
+    /// Makes the refunds a booking is owed now (after a cancellation of a
+    /// paid stay). One the gateway cannot take now stays owed, and
+    /// housekeeping makes it later: the caller's change stands either way.
+    pub async fn refund_owed(&self, actor: &AuditActor, booking: BookingId) {
+        let owed = self
+            .db
+            .run(move |mut conn| async move {
+                Ok::<_, ApiError>(payments::for_booking(&mut conn, booking.0).await?)
+            })
+            .await;
+        let owed = match owed {
+            Ok(all) => all,
+            Err(e) => {
+                tracing::warn!(error = %e, booking = booking.0, "reading refunds owed; housekeeping will make them");
+                return;
+            }
+        };
+        for payment in owed {
+            if payment.status != PaymentStatus::RefundPending.as_str() {
+                continue;
+            }
+            let reason = refund_reason(payment.failure_reason.as_deref());
+            if let Err(e) = self.refund(actor, payment, reason).await {
+                tracing::warn!(error = %e, booking = booking.0, "refund not made yet; housekeeping will retry");
+            }
+        }
+    }
+
     /// Refunds still owed (the gateway was unreachable when they were
     /// due), oldest first; returns how many were made.
     pub async fn retry_refunds(&self) -> Result<usize, ApiError> {
@@ -270,14 +298,19 @@ impl Settlement<'_> {
             .await?;
         let mut made = 0;
         for payment in owed {
-            let reason: &'static str = match payment.failure_reason.as_deref() {
-                Some("hold_lapsed") => "hold_lapsed",
-                Some("booking_cancelled") => "booking_cancelled",
-                _ => "already_paid",
-            };
+            let reason = refund_reason(payment.failure_reason.as_deref());
             self.refund(&AuditActor::system(), payment, reason).await?;
             made += 1;
         }
         Ok(made)
+    }
+}
+
+/// Why a payment owed a refund is owed it, as stored with it.
+fn refund_reason(stored: Option<&str>) -> &'static str {
+    match stored {
+        Some("hold_lapsed") => "hold_lapsed",
+        Some("booking_cancelled") => "booking_cancelled",
+        _ => "already_paid",
     }
 }

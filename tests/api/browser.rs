@@ -1,6 +1,8 @@
 //! The live calendar page at `/`, in a real headless Chromium driven over
 //! WebDriver (Debian's `chromium` and `chromium-driver`): it shows a month,
-//! and dates turn taken and free as bookings happen elsewhere, no reload.
+//! and dates turn taken and free as bookings happen elsewhere, no reload;
+//! a signed-in guest holds nights and pays for them with a sandbox card
+//! posted to the processor's `confirm_url`, and the confirmation arrives.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -121,6 +123,28 @@ impl Driver {
             .await
     }
 
+    /// Types `value` into the input `id`, as a person would leave it.
+    async fn fill(&self, id: &str, value: &str) {
+        let script = format!(
+            "const el = document.getElementById({id}); el.value = {value}; el.dispatchEvent(new Event('input', {{bubbles: true}}));",
+            id = json!(id),
+            value = json!(value)
+        );
+        self.eval(&script).await;
+    }
+
+    /// Clicks the element `selector` matches.
+    async fn click(&self, selector: &str) {
+        let script = format!("document.querySelector({}).click()", json!(selector));
+        self.eval(&script).await;
+    }
+
+    /// Ends the browser session (the driver process is killed on drop).
+    async fn quit(&self) {
+        let url = format!("{}/session/{}", self.base, self.session);
+        let _ = self.http.delete(url).send().await;
+    }
+
     /// Waits until `script` returns `want` (15 s at most).
     async fn wait_for(&self, script: &str, want: Value) {
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -186,6 +210,124 @@ async fn the_calendar_page_changes_live_as_bookings_happen() {
         .eval("return document.getElementById('seq').dataset.seq")
         .await;
     assert_eq!(seq, json!("4"));
-    let url = format!("{}/session/{}", browser.base, browser.session);
-    let _ = browser.http.delete(url).send().await;
+    browser.quit().await;
+}
+
+fn cell_state(date: &str) -> String {
+    format!("return document.querySelector('[data-date=\"{date}\"]').dataset.state")
+}
+
+#[actix_web::test]
+async fn a_guest_holds_nights_and_pays_on_the_page_and_sees_the_confirmation() {
+    let Some(browser) = Driver::start().await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (_, host) = app.signed_in("host").await;
+    let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
+    let res = app.register(&email, "password123", "guest").await;
+    let guest_id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let login: Value = app.login(&email, "password123").await.json().await.unwrap();
+    let token = login["token"].as_str().unwrap().to_owned();
+    let id = app
+        .create_listing(
+            &host,
+            json!({"title": "Harbour cottage", "price_per_night": 12_500, "currency": "EUR", "cleaning_fee": 3_000}),
+        )
+        .await;
+    // Three nights inside one month, so one page of the calendar shows them.
+    let start = (20..60).find(|n| day(*n)[..7] == day(n + 3)[..7]).unwrap();
+    let (check_in, night_three, check_out) = (day(start), day(start + 2), day(start + 3));
+
+    // The page on `localhost`, the processor's confirm_url on 127.0.0.1:
+    // the card is posted to another origin, as to a real processor.
+    let page = app
+        .url(&format!("/?property={id}&month={}", &check_in[..7]))
+        .replacen("127.0.0.1", "localhost", 1);
+    browser.open(&page).await;
+    browser.eval("window.sameDocument = true").await;
+    let status = "return document.getElementById('status').dataset.state";
+    browser.wait_for(status, json!("live")).await;
+
+    // Signs in on the page; the socket rejoins with the user's channel.
+    browser.fill("email", &email).await;
+    browser.fill("password", "password123").await;
+    browser.click("#signin-btn").await;
+    let who = "return document.getElementById('who').dataset.userId";
+    browser.wait_for(who, json!(guest_id.to_string())).await;
+    browser.wait_for(status, json!("live")).await;
+
+    // Chooses the nights: the page shows what they cost before holding them.
+    browser.click(&format!("[data-date=\"{check_in}\"]")).await;
+    browser.click(&format!("[data-date=\"{check_out}\"]")).await;
+    let selected =
+        format!("return document.querySelector('[data-date=\"{night_three}\"]').dataset.selected");
+    browser.wait_for(&selected, json!("true")).await;
+    let amount = "return document.getElementById('total').dataset.amount";
+    browser.wait_for(amount, json!("40500")).await;
+    let total = browser
+        .eval("return document.getElementById('total').textContent")
+        .await;
+    assert_eq!(total, json!("Total €405.00"));
+
+    // Holds them: the nights turn held, and the processor's card form opens.
+    browser.click("#hold-btn").await;
+    let pay_state = "return document.getElementById('pay-status').dataset.state";
+    browser.wait_for(pay_state, json!("awaiting_card")).await;
+    browser
+        .wait_for(&cell_state(&check_in), json!("held"))
+        .await;
+    let bookings: Value = app
+        .get("/api/v1/bookings")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let booking = bookings["items"][0]["id"].as_i64().unwrap();
+    assert_eq!(bookings["items"][0]["total"], 40_500);
+
+    // A declined card: told why, the hold stays, the form stays open.
+    browser.fill("card-number", "4000 0000 0000 0002").await;
+    browser.fill("card-exp", "12/34").await;
+    browser.fill("card-cvc", "123").await;
+    browser.click("#pay-btn").await;
+    browser.wait_for(pay_state, json!("declined")).await;
+    let message = browser
+        .eval("return document.getElementById('pay-message').textContent")
+        .await;
+    assert!(message.to_string().contains("card_declined"), "{message}");
+    assert_eq!(browser.eval(&cell_state(&check_in)).await, json!("held"));
+
+    // The good card: the confirmation arrives on the page, the nights turn booked.
+    browser.fill("card-number", "4242 4242 4242 4242").await;
+    browser.click("#pay-btn").await;
+    browser.wait_for(pay_state, json!("confirmed")).await;
+    browser
+        .wait_for(&cell_state(&check_in), json!("booked"))
+        .await;
+    browser
+        .wait_for(&cell_state(&night_three), json!("booked"))
+        .await;
+    assert_eq!(
+        browser.eval("return window.sameDocument").await,
+        json!(true)
+    );
+
+    let read: Value = app
+        .get(&format!("/api/v1/bookings/{booking}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["status"], "confirmed");
+    assert_eq!(read["payment"]["status"], "succeeded");
+    assert_eq!(read["payment"]["amount"], 40_500);
+    assert_eq!(read["payment"]["card_last4"], "4242");
+    browser.quit().await;
 }

@@ -2,6 +2,8 @@
 //! posted to its `confirm_url`, outcomes back as signed webhooks settled
 //! once through the listing's actor, confirmations pushed live.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -26,6 +28,7 @@ both_backends!(
     a_payment_after_the_hold_lapsed_is_refunded_if_the_nights_were_taken,
     only_the_guest_pays_only_a_pending_booking,
     a_redelivery_after_kill_9_confirms_exactly_once,
+    cancelling_a_paid_booking_refunds_it_in_full,
 );
 
 pub const GOOD: &str = "4242 4242 4242 4242";
@@ -588,6 +591,46 @@ async fn a_payment_after_the_hold_lapsed_is_refunded_if_the_nights_were_taken(ba
     assert_eq!(app.audit_rows("payment.refunded").await.len(), 1);
 }
 
+async fn cancelling_a_paid_booking_refunds_it_in_full(backend: Backend) {
+    let app = spawn(backend, |_| {}).await;
+    let (host, _, guest, id) = cast(&app).await;
+    let mut guest_ws = app.ws(Some(&guest)).await;
+    // Cancelled by the guest, and by the host: each paid stay is given back whole.
+    for (who, nights) in [(&guest, (10, 13)), (&host, (20, 22))] {
+        let booking_id = app.booked(&guest, id, &day(nights.0), &day(nights.1)).await;
+        let payment = pay(&app, &guest, booking_id).await;
+        post_card(&app, &payment, GOOD).await;
+        let paid = frame_of(&mut guest_ws, "payment").await;
+        assert_eq!(paid["kind"], "payment_succeeded");
+        app.cancel(who, booking_id).await;
+        let refunded = frame_of(&mut guest_ws, "payment").await;
+        assert_eq!(
+            (refunded["kind"].as_str(), refunded["reason"].as_str()),
+            (Some("payment_refunded"), Some("booking_cancelled"))
+        );
+        assert_eq!(refunded["amount"], payment["amount"]);
+        let read = booking(&app, &guest, booking_id).await;
+        assert_eq!(
+            (read["status"].as_str(), read["payment"]["status"].as_str()),
+            (Some("cancelled"), Some("refunded"))
+        );
+    }
+    assert_eq!(
+        count_where(&app, "sandbox_payment_intents", "amount_refunded = amount").await,
+        2
+    );
+    let cancelled = app.audit_rows("booking.cancelled").await;
+    assert!(
+        cancelled.iter().all(|r| r.details.contains("refund_owed")),
+        "{cancelled:?}"
+    );
+    assert_eq!(app.audit_rows("payment.refunded").await.len(), 2);
+    // An unpaid hold cancelled: nothing to give back.
+    let unpaid = app.booked(&guest, id, &day(30), &day(31)).await;
+    app.cancel(&guest, unpaid).await;
+    assert_eq!(app.audit_rows("payment.refunded").await.len(), 2);
+}
+
 async fn only_the_guest_pays_only_a_pending_booking(backend: Backend) {
     let app = spawn(backend, |_| {}).await;
     let (host, _, guest, id) = cast(&app).await;
@@ -715,55 +758,91 @@ async fn a_redelivery_after_kill_9_confirms_exactly_once(backend: Backend) {
     assert_eq!(confirmations, 1);
 }
 
+/// Two `roost` processes on one PostgreSQL database (with `env`), and
+/// counts over it.
+struct TwoNodes {
+    apis: Vec<Api>,
+    db: roost::db::Db,
+    _nodes: Vec<crate::binary::Running>,
+    _dir: tempfile::TempDir,
+    _database: TestDatabase,
+}
+
+impl TwoNodes {
+    async fn start(env: Vec<(&'static str, String)>) -> Self {
+        use crate::binary::{roost, start};
+        let database = TestDatabase::new(Backend::Postgres).await;
+        let dir = tempfile::tempdir().unwrap();
+        let starting: Vec<_> = (0..2)
+            .map(|_| {
+                let mut cmd = roost(dir.path());
+                cmd.env("DATABASE_URL", database.env_url())
+                    .env("ROOST_API_RATE_LIMIT", "0")
+                    .env("ROOST_AUTH_RATE_LIMIT", "0")
+                    .env("ROOST_SANDBOX_WEBHOOK_SECRET", SECRET)
+                    .env("ROOST_WORKERS", "2")
+                    .envs(env.clone());
+                std::thread::spawn(move || start(cmd))
+            })
+            .collect();
+        let nodes: Vec<_> = starting.into_iter().map(|t| t.join().unwrap()).collect();
+        Self {
+            apis: nodes
+                .iter()
+                .map(|n| Api::new(format!("http://127.0.0.1:{}", n.port)))
+                .collect(),
+            db: roost::db::Db::connect(&database.url, Some(1)).unwrap(),
+            _nodes: nodes,
+            _dir: dir,
+            _database: database,
+        }
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        use diesel::QueryableByName;
+        use diesel::sql_types::BigInt;
+        use diesel_async::RunQueryDsl;
+        #[derive(QueryableByName)]
+        struct N {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let mut conn = self.db.get().await.unwrap();
+        let q = diesel::sql_query(sql);
+        roost::with_conn!(&mut conn, |c| q.get_result::<N>(c).await)
+            .unwrap()
+            .n
+    }
+
+    async fn gateway_payment_id(&self) -> String {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use roost::db::schema::payments as p;
+        let mut conn = self.db.get().await.unwrap();
+        roost::with_conn!(&mut conn, |c| {
+            p::table.select(p::gateway_payment_id).first(c).await
+        })
+        .unwrap()
+    }
+}
+
 /// The same signed event posted to two `roost` processes at once (as a
 /// gateway retrying through a load balancer might): settled once.
 #[actix_web::test]
 async fn the_same_event_on_two_nodes_at_once_is_settled_once() {
-    use crate::binary::{roost, start};
     if !postgres_ready("the_same_event_on_two_nodes_at_once_is_settled_once").await {
         return;
     }
-    let database = TestDatabase::new(Backend::Postgres).await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = database.env_url();
-    let node = |dir: std::path::PathBuf, url: String| {
-        std::thread::spawn(move || {
-            let mut cmd = roost(&dir);
-            cmd.env("DATABASE_URL", url)
-                .env("ROOST_API_RATE_LIMIT", "0")
-                .env("ROOST_AUTH_RATE_LIMIT", "0")
-                .env("ROOST_SANDBOX_WEBHOOK_SECRET", SECRET)
-                .env("ROOST_WORKERS", "2");
-            start(cmd)
-        })
-    };
-    let (a, b) = (
-        node(dir.path().to_owned(), url.clone()),
-        node(dir.path().to_owned(), url),
-    );
-    let nodes = [a.join().unwrap(), b.join().unwrap()];
-    let apis: Vec<Api> = nodes
-        .iter()
-        .map(|n| Api::new(format!("http://127.0.0.1:{}", n.port)))
-        .collect();
+    let nodes = TwoNodes::start(Vec::new()).await;
+    let apis = &nodes.apis;
     let (_, host) = apis[0].signed_in("host").await;
     let (_, guest) = apis[1].signed_in("guest").await;
     let id = apis[0].create_listing(&host, json!({})).await;
     let booking_id = apis[0].booked(&guest, id, &day(10), &day(13)).await;
     let payment = pay(&apis[1], &guest, booking_id).await;
-    let db = roost::db::Db::connect(&database.url, Some(1)).unwrap();
-    let gateway_id: String = {
-        use diesel::prelude::*;
-        use diesel_async::RunQueryDsl;
-        use roost::db::schema::payments as p;
-        let mut conn = db.get().await.unwrap();
-        roost::with_conn!(&mut conn, |c| {
-            p::table.select(p::gateway_payment_id).first(c).await
-        })
-        .unwrap()
-    };
-    let object = json!({"id": gateway_id, "status": "succeeded", "amount": payment["amount"],
-                        "currency": "EUR", "reference": booking_id.to_string()});
+    let object = json!({"id": nodes.gateway_payment_id().await, "status": "succeeded",
+                        "amount": payment["amount"], "currency": "EUR",
+                        "reference": booking_id.to_string()});
     let body = event("payment.succeeded", "evt_both", object);
     for round in 0..3 {
         let now = chrono::Utc::now().timestamp();
@@ -777,31 +856,131 @@ async fn the_same_event_on_two_nodes_at_once_is_settled_once() {
     }
     let read = booking(&apis[0], &guest, booking_id).await;
     assert_eq!(read["status"], "confirmed");
-    let count = |sql: &'static str| {
-        let db = db.clone();
-        async move {
-            use diesel::QueryableByName;
-            use diesel::sql_types::BigInt;
-            use diesel_async::RunQueryDsl;
-            #[derive(QueryableByName)]
-            struct N {
-                #[diesel(sql_type = BigInt)]
-                n: i64,
-            }
-            let mut conn = db.get().await.unwrap();
-            let q = diesel::sql_query(sql);
-            roost::with_conn!(&mut conn, |c| q.get_result::<N>(c).await)
-                .unwrap()
-                .n
+    assert_eq!(
+        nodes
+            .count("SELECT COUNT(*) AS n FROM webhook_events")
+            .await,
+        1
+    );
+    assert_eq!(
+        nodes
+            .count("SELECT COUNT(*) AS n FROM calendar_events WHERE kind = 'booking_confirmed'")
+            .await,
+        1
+    );
+    assert_eq!(
+        nodes
+            .count("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'payment.succeeded'")
+            .await,
+        1
+    );
+}
+
+/// A round-robin load balancer in front of the nodes, as a deployment puts
+/// one between its payment processor and Roost.
+#[derive(Default)]
+struct Balancer {
+    backends: std::sync::OnceLock<Vec<String>>,
+    next: AtomicUsize,
+    hits: [AtomicUsize; 2],
+    http: reqwest::Client,
+}
+
+impl Balancer {
+    /// Serves on a port of its own; returns its address.
+    fn serve(self: &Arc<Self>) -> String {
+        use actix_web::{App, HttpServer, web};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let balancer = web::Data::from(self.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(balancer.clone())
+                .default_service(web::to(forward))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        actix_web::rt::spawn(server);
+        address
+    }
+}
+
+async fn forward(
+    lb: actix_web::web::Data<Balancer>,
+    req: actix_web::HttpRequest,
+    body: actix_web::web::Bytes,
+) -> actix_web::HttpResponse {
+    let n = lb.next.fetch_add(1, Ordering::SeqCst) % 2;
+    let target = format!("{}{}", lb.backends.get().unwrap()[n], req.uri());
+    let mut out = lb.http.post(target).body(body.to_vec());
+    for name in ["content-type", "roost-signature"] {
+        if let Some(value) = req.headers().get(name) {
+            out = out.header(name, value.as_bytes());
         }
+    }
+    let Ok(res) = out.send().await else {
+        return actix_web::HttpResponse::BadGateway().finish();
     };
-    assert_eq!(count("SELECT COUNT(*) AS n FROM webhook_events").await, 1);
+    lb.hits[n].fetch_add(1, Ordering::SeqCst);
+    let status = actix_web::http::StatusCode::from_u16(res.status().as_u16()).unwrap();
+    actix_web::HttpResponse::build(status).body(res.bytes().await.unwrap_or_default())
+}
+
+/// The `0259` card's three deliveries (succeeded, a late processing,
+/// succeeded again) spread over two nodes by a balancer: settled once, in
+/// the right final state.
+#[actix_web::test]
+async fn the_0259_card_over_two_nodes_ends_in_the_right_state_once() {
+    if !postgres_ready("the_0259_card_over_two_nodes_ends_in_the_right_state_once").await {
+        return;
+    }
+    let balancer = Arc::new(Balancer::default());
+    let address = balancer.serve();
+    let webhooks = format!("{address}/webhooks/payments/sandbox");
+    let nodes = TwoNodes::start(vec![("ROOST_SANDBOX_WEBHOOK_URL", webhooks)]).await;
+    let apis = &nodes.apis;
+    balancer
+        .backends
+        .set(apis.iter().map(|a| a.address.clone()).collect())
+        .unwrap();
+    let (_, host) = apis[0].signed_in("host").await;
+    let (_, guest) = apis[1].signed_in("guest").await;
+    let id = apis[0].create_listing(&host, json!({})).await;
+    let booking_id = apis[1].booked(&guest, id, &day(10), &day(13)).await;
+    let payment = pay(&apis[0], &guest, booking_id).await;
+    let (status, _) = post_card(&apis[1], &payment, "4000 0000 0000 0259").await;
+    assert_eq!(status, StatusCode::OK);
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while nodes
+        .count("SELECT COUNT(*) AS n FROM sandbox_webhook_outbox WHERE delivered_at IS NULL")
+        .await
+        > 0
+    {
+        assert!(Instant::now() < deadline, "webhooks never all delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let hits = balancer.hits.each_ref().map(|h| h.load(Ordering::SeqCst));
+    assert_eq!(hits, [2, 1], "three deliveries, both nodes reached");
+    let read = booking(&apis[0], &guest, booking_id).await;
+    assert_eq!(
+        (read["status"].as_str(), read["payment"]["status"].as_str()),
+        (Some("confirmed"), Some("succeeded"))
+    );
+    let count = |sql| nodes.count(sql);
+    assert_eq!(count("SELECT COUNT(*) AS n FROM webhook_events").await, 2);
     assert_eq!(
         count("SELECT COUNT(*) AS n FROM calendar_events WHERE kind = 'booking_confirmed'").await,
         1
     );
-    assert_eq!(
-        count("SELECT COUNT(*) AS n FROM audit_log WHERE action = 'payment.succeeded'").await,
-        1
-    );
+    for (action, n) in [
+        ("payment.succeeded", 1),
+        ("booking.confirmed", 1),
+        ("payment.processing", 0),
+    ] {
+        let sql = format!("SELECT COUNT(*) AS n FROM audit_log WHERE action = '{action}'");
+        assert_eq!(nodes.count(&sql).await, n, "{action}");
+    }
 }

@@ -224,7 +224,9 @@ pub async fn cancel_booking(
     });
     let id = BookingId(path.into_inner());
     let booking = bookings::cancel(&state.db, &state.properties, &commit, &auth, id).await?;
-    Ok(commit.reply(&booking)?.into())
+    let reply = commit.reply(&booking)?;
+    state.settlement().refund_owed(&commit.actor, id).await;
+    Ok(reply.into())
 }
 
 /// `POST /bookings/{id}/payments` → 201: a payment of the booking's total,

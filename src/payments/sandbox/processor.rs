@@ -7,7 +7,8 @@
 //! - `GET /sandbox/v1/payment_intents/{id}` (Bearer);
 //! - `POST /sandbox/v1/payment_intents/{id}/confirm?client_secret=…`
 //!   `{card_number, exp_month, exp_year, cvc}`: where the payer's client
-//!   posts the card, as a browser posts to a real processor;
+//!   posts the card, as a browser posts to a real processor (open to any
+//!   origin, CORS preflight included);
 //! - `POST /sandbox/v1/refunds` (Bearer) `{payment_intent, amount?}`.
 //!
 //! Its answers and errors are a processor's (`{"error": {type, code,
@@ -17,7 +18,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
@@ -140,9 +142,20 @@ pub fn routes(sandbox: Arc<Sandbox>) -> impl FnOnce(&mut web::ServiceConfig) {
                 .app_data(web::Data::from(sandbox))
                 .route("/payment_intents", web::post().to(create_intent))
                 .route("/payment_intents/{id}", web::get().to(get_intent))
-                .route(
-                    "/payment_intents/{id}/confirm",
-                    web::post().to(confirm_intent),
+                .service(
+                    // Posted to by the payer's browser from the merchant's
+                    // page, another origin: open to any, as a processor's
+                    // card endpoint is (the client secret is the authority).
+                    web::resource("/payment_intents/{id}/confirm")
+                        .wrap(
+                            DefaultHeaders::new()
+                                .add((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+                                .add((header::ACCESS_CONTROL_ALLOW_METHODS, "POST"))
+                                .add((header::ACCESS_CONTROL_ALLOW_HEADERS, "content-type"))
+                                .add((header::ACCESS_CONTROL_MAX_AGE, "600")),
+                        )
+                        .route(web::post().to(confirm_intent))
+                        .route(web::method(Method::OPTIONS).to(HttpResponse::NoContent)),
                 )
                 .route("/refunds", web::post().to(create_refund)),
         );
