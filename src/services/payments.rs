@@ -187,10 +187,13 @@ impl Settlement<'_> {
                 self.tell(&payment, "payment_failed", reason.as_deref());
             }
             Settled::RefundOwed(payment, reason) => self.refund(actor, payment, reason).await?,
-            Settled::Duplicate
-            | Settled::Unchanged(_)
-            | Settled::Processing(_)
-            | Settled::Refunded(_) => {}
+            // The gateway's word of a refund can overtake our own record of
+            // making it: whichever marks it refunded tells the guest.
+            Settled::Refunded(payment) => {
+                let reason = refund_reason(payment.failure_reason.as_deref());
+                self.tell(&payment, "payment_refunded", Some(reason));
+            }
+            Settled::Duplicate | Settled::Unchanged(_) | Settled::Processing(_) => {}
         }
         Ok(())
     }
@@ -306,11 +309,13 @@ impl Settlement<'_> {
     }
 }
 
-/// Why a payment owed a refund is owed it, as stored with it.
+/// Why a payment owed a refund is owed it, as stored with it; none stored:
+/// the refund was made at the gateway, not asked for by Roost.
 fn refund_reason(stored: Option<&str>) -> &'static str {
     match stored {
         Some("hold_lapsed") => "hold_lapsed",
         Some("booking_cancelled") => "booking_cancelled",
-        _ => "already_paid",
+        Some("already_paid") => "already_paid",
+        _ => "refunded_at_gateway",
     }
 }

@@ -181,9 +181,7 @@ async fn the_calendar_page_changes_live_as_bookings_happen() {
         .await;
     let status = "return document.getElementById('status').dataset.state";
     browser.wait_for(status, json!("live")).await;
-    let cell = |date: &str| {
-        format!("return document.querySelector('[data-date=\"{date}\"]').dataset.state")
-    };
+    let cell = |date: &str| cell_state(date);
     browser.wait_for(&cell(&check_in), json!("free")).await;
     // The listing picker lists it.
     let options = browser
@@ -277,15 +275,7 @@ async fn a_guest_holds_nights_and_pays_on_the_page_and_sees_the_confirmation() {
     browser
         .wait_for(&cell_state(&check_in), json!("held"))
         .await;
-    let bookings: Value = app
-        .get("/api/v1/bookings")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let bookings = app.get_ok("/api/v1/bookings", &token).await;
     let booking = bookings["items"][0]["id"].as_i64().unwrap();
     assert_eq!(bookings["items"][0]["total"], 40_500);
 
@@ -316,15 +306,9 @@ async fn a_guest_holds_nights_and_pays_on_the_page_and_sees_the_confirmation() {
         json!(true)
     );
 
-    let read: Value = app
-        .get(&format!("/api/v1/bookings/{booking}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read = app
+        .get_ok(&format!("/api/v1/bookings/{booking}"), &token)
+        .await;
     assert_eq!(read["status"], "confirmed");
     assert_eq!(read["payment"]["status"], "succeeded");
     assert_eq!(read["payment"]["amount"], 40_500);

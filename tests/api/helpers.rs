@@ -362,6 +362,13 @@ impl Api {
         self.client.get(self.url(path))
     }
 
+    /// `GET path` as `token`'s user: asserts 200, returns the body.
+    pub async fn get_ok(&self, path: &str, token: &str) -> Value {
+        let res = self.get(path).bearer_auth(token).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "GET {path}");
+        res.json().await.unwrap()
+    }
+
     pub fn post(&self, path: &str) -> RequestBuilder {
         self.client.post(self.url(path))
     }

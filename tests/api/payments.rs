@@ -29,6 +29,7 @@ both_backends!(
     only_the_guest_pays_only_a_pending_booking,
     a_redelivery_after_kill_9_confirms_exactly_once,
     cancelling_a_paid_booking_refunds_it_in_full,
+    a_refund_the_gateway_reports_reaches_the_guest_once,
 );
 
 pub const GOOD: &str = "4242 4242 4242 4242";
@@ -78,14 +79,7 @@ pub async fn post_card(api: &Api, payment: &Value, number: &str) -> (StatusCode,
 }
 
 async fn booking(api: &Api, token: &str, id: i64) -> Value {
-    let res = api
-        .get(&format!("/api/v1/bookings/{id}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    res.json().await.unwrap()
+    api.get_ok(&format!("/api/v1/bookings/{id}"), token).await
 }
 
 /// Polls the booking (at most 30 s) until `done` says so.
@@ -629,6 +623,39 @@ async fn cancelling_a_paid_booking_refunds_it_in_full(backend: Backend) {
     let unpaid = app.booked(&guest, id, &day(30), &day(31)).await;
     app.cancel(&guest, unpaid).await;
     assert_eq!(app.audit_rows("payment.refunded").await.len(), 2);
+}
+
+/// The gateway's `payment.refunded` may be the first word Roost has of a
+/// refund (made at the gateway, or overtaking Roost's own record of one it
+/// asked for): it marks the payment refunded and tells the guest, once.
+async fn a_refund_the_gateway_reports_reaches_the_guest_once(backend: Backend) {
+    let app = spawn(backend, |_| {}).await;
+    let (_, _, guest, id) = cast(&app).await;
+    let mut guest_ws = app.ws(Some(&guest)).await;
+    let booking_id = app.booked(&guest, id, &day(10), &day(13)).await;
+    let payment = pay(&app, &guest, booking_id).await;
+    post_card(&app, &payment, GOOD).await;
+    assert_eq!(
+        frame_of(&mut guest_ws, "payment").await["kind"],
+        "payment_succeeded"
+    );
+    let mut object = succeeded_object(&app, &payment).await;
+    object["amount_refunded"] = payment["amount"].clone();
+    let body = event("payment.refunded", "evt_refund", object);
+    for _ in 0..2 {
+        let now = chrono::Utc::now().timestamp();
+        let res = deliver(&app, &body, signed(SECRET, now, &body)).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let told = frame_of(&mut guest_ws, "payment").await;
+    assert_eq!(
+        (told["kind"].as_str(), told["reason"].as_str()),
+        (Some("payment_refunded"), Some("refunded_at_gateway"))
+    );
+    guest_ws.quiet(Duration::from_millis(300)).await;
+    let read = booking(&app, &guest, booking_id).await;
+    assert_eq!(read["payment"]["status"], "refunded");
+    assert_eq!(app.audit_rows("payment.refunded").await.len(), 1);
 }
 
 async fn only_the_guest_pays_only_a_pending_booking(backend: Backend) {
