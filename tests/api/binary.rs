@@ -108,10 +108,14 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
 #[test]
 fn serves_on_the_embedded_default_with_no_configuration() {
     let dir = tempfile::tempdir().unwrap();
-    let running = start(roost(dir.path()));
+    let mut cmd = roost(dir.path());
+    cmd.env_remove("ROOST_PAYMENTS");
+    let running = start(cmd);
     let ready = get(running.port, "/readyz");
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
     assert!(ready.contains(r#""database":"ok""#), "{ready}");
+    // Payments work on the embedded default: the sandbox, unasked.
+    assert!(ready.contains(r#""payments":"sandbox""#), "{ready}");
     assert!(
         dir.path().join("roost.db").exists(),
         "the default store is roost.db in the working directory"
@@ -259,6 +263,31 @@ async fn two_processes_start_together(backend: Backend) {
         let ready = get(node.port, "/readyz");
         assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
     }
+}
+
+/// On PostgreSQL (production) nobody ships free bookings by accident: with
+/// no `ROOST_PAYMENTS`, serving stops at once with one line naming it (exit
+/// 2); migrating needs no gateway.
+#[actix_web::test]
+async fn postgres_will_not_serve_without_a_chosen_gateway() {
+    if !postgres_ready("postgres_will_not_serve_without_a_chosen_gateway").await {
+        return;
+    }
+    let database = TestDatabase::new(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let unchosen = || {
+        let mut cmd = roost(dir.path());
+        cmd.env_remove("ROOST_PAYMENTS")
+            .env("DATABASE_URL", database.env_url());
+        cmd
+    };
+    let out = unchosen().arg("migrate").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = unchosen().arg("serve").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("ROOST_PAYMENTS"), "{stderr}");
 }
 
 #[actix_web::test]
