@@ -151,6 +151,8 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// How long a pending booking holds its dates unpaid.
     pub hold_ttl: Duration,
+    /// The platform's service fee on every stay, in basis points.
+    pub service_fee_bp: i64,
     /// How often this node sweeps lapsed holds (marks them expired);
     /// `None`: it does not (another node must).
     pub hold_sweep_interval: Option<Duration>,
@@ -306,6 +308,10 @@ impl Settings {
             .map(|v| parse_in_range("ROOST_HOLD_SWEEP_BATCH", &v, 1, 5_000))
             .transpose()?
             .unwrap_or(500);
+        let service_fee_bp = get("ROOST_SERVICE_FEE_BP")
+            .map(|v| parse_in_range("ROOST_SERVICE_FEE_BP", &v, 0i64, 5_000))
+            .transpose()?
+            .unwrap_or(0);
         let property_idle_timeout = secs("ROOST_PROPERTY_IDLE_SECS", 1, 24 * 3600, 300)?;
         let idempotency_ttl = secs("ROOST_IDEMPOTENCY_TTL_SECS", 1, 30 * 24 * 3600, 24 * 3600)?;
         // The embedded default takes the sandbox; PostgreSQL (production)
@@ -402,6 +408,7 @@ impl Settings {
             trusted_proxies,
             shutdown_timeout,
             hold_ttl,
+            service_fee_bp,
             hold_sweep_interval,
             hold_sweep_batch,
             idempotency_ttl,

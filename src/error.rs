@@ -44,6 +44,10 @@ pub enum ApiError {
         code: &'static str,
         message: &'static str,
     },
+    /// The stay's price is no longer the one the client expected: 409
+    /// `price_changed`, with the new quote in `details`.
+    #[error("the price has changed since your quote; the new quote is in details")]
+    PriceChanged(Box<Value>),
     /// Well-formed, but against a business rule (too many guests, too few nights…).
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
@@ -112,6 +116,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict { code, .. } => code,
+            ApiError::PriceChanged(_) => "price_changed",
             ApiError::Unprocessable { code, .. } => code,
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -133,7 +138,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::AccountDeactivated => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::PriceChanged(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -147,6 +152,7 @@ impl ResponseError for ApiError {
         let details = match self {
             ApiError::Validation(fields) => serde_json::to_value(fields).ok(),
             ApiError::BadRequest { details, .. } => details.clone(),
+            ApiError::PriceChanged(quote) => Some((**quote).clone()),
             _ => None,
         };
         let message = match self {

@@ -379,6 +379,7 @@ async fn write_bookings(db: &Db, rows: Vec<SeedBooking>) -> anyhow::Result<usize
                 reason: None,
                 created_at: b.created_at,
                 updated_at: b.created_at,
+                price_detail: None,
             })
             .collect();
         write_tx!(&mut conn, |c| calendar::insert_many(c, new.clone()).await)

@@ -29,15 +29,16 @@ use crate::db::calendar::{
 };
 use crate::db::events::{self, Change};
 use crate::db::payments::{self, Payment};
-use crate::db::{Db, Unavailable, audit as audit_log, properties};
+use crate::db::{Db, Unavailable, audit as audit_log, properties, rates};
 use crate::domain::audit::{Action, AuditActor, AuditRecord, ObjectType};
 use crate::domain::calendar::{Busy, Calendar, Claim};
 use crate::domain::event::Effect;
 use crate::domain::payment::{EventKind as GatewayEventKind, GatewayEvent, PaymentStatus};
+use crate::domain::pricing::{PriceList, QuoteView};
 use crate::domain::stay::RuleBreach;
 use crate::domain::{
-    BlockId, BookingId, BookingStatus, CalendarEvent, Currency, EventKind, PropertyId, Quote,
-    StayDates, StayRules, Transition, UserId,
+    BlockId, BookingId, BookingStatus, CalendarEvent, Currency, EventKind, PropertyId, StayDates,
+    StayRules, Transition, UserId,
 };
 use crate::error::ApiError;
 use crate::write_tx;
@@ -426,6 +427,11 @@ pub struct PlaceHold {
     pub guest: UserId,
     pub dates: StayDates,
     pub guests: i64,
+    /// The platform's service fee, basis points (`ROOST_SERVICE_FEE_BP`).
+    pub service_fee_bp: i64,
+    /// The total the guest was quoted: if the price has moved since, 409
+    /// `price_changed` and nothing is held.
+    pub expected_total: Option<i64>,
     /// Who asked (the audit trail's `booking.held`), and the answer to
     /// store under the request's Idempotency-Key.
     pub commit: Commit<Entry>,
@@ -447,7 +453,30 @@ impl Handler<PlaceHold> for PropertyActor {
                         let now = crate::db::now();
                         write_tx!(&mut conn, |c| {
                             let property = lock_listed(c, property_id).await?;
-                            let quote = check_stay(&property, &msg, now)?;
+                            if property.host_id == msg.guest.0 {
+                                return Err(ApiError::Unprocessable {
+                                    code: "own_listing",
+                                    message: "hosts cannot book their own listing".into(),
+                                }
+                                .into());
+                            }
+                            let (from, to) = (msg.dates.check_in(), msg.dates.check_out());
+                            let seasons = rates::touching(c, property_id, from, to).await?;
+                            let prices = price_list(&property, &seasons, msg.service_fee_bp)?;
+                            check_stay(&property, &prices, &msg.dates, msg.guests, now)?;
+                            let quote = prices.quote(&msg.dates, msg.guests).ok_or_else(|| {
+                                ApiError::Internal(anyhow::anyhow!("price overflow"))
+                            })?;
+                            if msg.expected_total.is_some_and(|t| t != quote.total) {
+                                let view = QuoteView::new(&prices, &quote, None);
+                                return Err(ApiError::PriceChanged(Box::new(
+                                    serde_json::to_value(view)
+                                        .map_err(|e| ApiError::Internal(e.into()))?,
+                                ))
+                                .into());
+                            }
+                            let detail = serde_json::to_string(&quote)
+                                .map_err(|e| ApiError::Internal(e.into()))?;
                             let hold = NewEntry {
                                 property_id,
                                 kind: KIND_BOOKING,
@@ -458,14 +487,15 @@ impl Handler<PlaceHold> for PropertyActor {
                                 created_by: msg.guest.0,
                                 guest_id: Some(msg.guest.0),
                                 guests: Some(msg.guests),
-                                nights: Some(quote.nights),
-                                price_per_night: Some(quote.price_per_night),
-                                cleaning_fee: Some(quote.cleaning_fee),
+                                nights: Some(msg.dates.nights()),
+                                price_per_night: Some(property.price_per_night),
+                                cleaning_fee: Some(property.cleaning_fee),
                                 total: Some(quote.total),
-                                currency: Some(quote.currency.code()),
+                                currency: Some(prices.currency.code()),
                                 reason: None,
                                 created_at: now.naive_utc(),
                                 updated_at: now.naive_utc(),
+                                price_detail: Some(&detail),
                             };
                             let audit =
                                 (&msg.commit.actor, Action::BookingHeld, ObjectType::Booking);
@@ -497,49 +527,56 @@ fn expirations(expired: &[Entry]) -> Vec<Change<'_>> {
         .collect()
 }
 
-/// The listing's rules, as committed now, applied to a hold; its price.
-fn check_stay(
+/// What prices the listing's nights: its row and the seasons that touch
+/// the nights in question.
+pub fn price_list(
     property: &properties::Property,
-    msg: &PlaceHold,
-    now: DateTime<Utc>,
-) -> Result<Quote, ApiError> {
-    if property.host_id == msg.guest.0 {
-        return Err(ApiError::Unprocessable {
-            code: "own_listing",
-            message: "hosts cannot book their own listing".into(),
-        });
-    }
-    refuse_past(&msg.dates, now)?;
-    let rules = StayRules {
-        max_guests: property.max_guests,
-        min_nights: property.min_nights,
-        max_nights: property.max_nights,
-    };
-    rules
-        .check(&msg.dates, msg.guests)
-        .map_err(|breach| match breach {
-            RuleBreach::TooManyGuests { max } => ApiError::Unprocessable {
-                code: "too_many_guests",
-                message: format!("this listing takes at most {max} guests"),
-            },
-            RuleBreach::TooFewNights { min } => ApiError::Unprocessable {
-                code: "stay_too_short",
-                message: format!("this listing's minimum stay is {min} nights"),
-            },
-            RuleBreach::TooManyNights { max } => ApiError::Unprocessable {
-                code: "stay_too_long",
-                message: format!("this listing's maximum stay is {max} nights"),
-            },
-        })?;
+    seasons: &[rates::Rate],
+    service_fee_bp: i64,
+) -> Result<PriceList, ApiError> {
     let currency = Currency::parse(&property.currency)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored currency: {}", e.message)))?;
-    Quote::new(
-        &msg.dates,
-        property.price_per_night,
-        property.cleaning_fee,
+    Ok(PriceList {
         currency,
-    )
-    .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("price overflow")))
+        base_price: property.price_per_night,
+        cleaning_fee: property.cleaning_fee,
+        pricing: property.pricing(),
+        rates: seasons.iter().map(rates::Rate::as_override).collect(),
+        service_fee_bp,
+    })
+}
+
+/// The listing's rules, as committed now, applied to a stay: the refusal a
+/// booking of it would get, whatever the calendar says.
+pub fn check_stay(
+    property: &properties::Property,
+    prices: &PriceList,
+    dates: &StayDates,
+    guests: i64,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    refuse_past(dates, now)?;
+    let rules = StayRules {
+        max_guests: property.max_guests,
+        min_nights: property
+            .min_nights
+            .max(prices.override_min_nights(dates).unwrap_or(1)),
+        max_nights: property.max_nights,
+    };
+    rules.check(dates, guests).map_err(|breach| match breach {
+        RuleBreach::TooManyGuests { max } => ApiError::Unprocessable {
+            code: "too_many_guests",
+            message: format!("this listing takes at most {max} guests"),
+        },
+        RuleBreach::TooFewNights { min } => ApiError::Unprocessable {
+            code: "stay_too_short",
+            message: format!("the minimum stay for these nights is {min} nights"),
+        },
+        RuleBreach::TooManyNights { max } => ApiError::Unprocessable {
+            code: "stay_too_long",
+            message: format!("this listing's maximum stay is {max} nights"),
+        },
+    })
 }
 
 /// Cancels a booking (its guest's or host's decision, checked by the caller):

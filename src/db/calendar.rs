@@ -71,6 +71,8 @@ pub struct Entry {
     pub cancelled_by: Option<i64>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// What a booking was sold at (a `PriceQuote` as JSON).
+    pub price_detail: Option<String>,
 }
 
 #[derive(Insertable, Default, Clone)]
@@ -93,6 +95,7 @@ pub struct NewEntry<'a> {
     pub reason: Option<&'a str>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub price_detail: Option<&'a str>,
 }
 
 /// Did the database refuse a write because it would overlap a live claim?

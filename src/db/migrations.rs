@@ -66,12 +66,39 @@ fn try_run_sqlite(path: &str) -> Result<Vec<String>, BoxError> {
         &mut conn,
     )?;
     diesel::RunQueryDsl::execute(diesel::sql_query("PRAGMA journal_mode = WAL"), &mut conn)?;
+    // SQLite changes a table's constraints only by rebuilding it (create
+    // the new one, copy, drop the old, rename), which foreign keys would
+    // refuse halfway: they are off while migrating (SQLite's documented
+    // procedure), and checked whole before the migrations commit.
+    diesel::RunQueryDsl::execute(diesel::sql_query("PRAGMA foreign_keys = OFF"), &mut conn)?;
     // Inside one immediate transaction each migration becomes a savepoint,
     // and a second process waits for the first to finish.
     conn.immediate_transaction(|c| {
-        c.run_pending_migrations(SQLITE)
-            .map(|versions| versions.iter().map(ToString::to_string).collect())
+        let applied: Vec<String> = c
+            .run_pending_migrations(SQLITE)
+            .map(|versions| versions.iter().map(ToString::to_string).collect())?;
+        let broken: Vec<Violation> =
+            diesel::RunQueryDsl::load(diesel::sql_query("PRAGMA foreign_key_check"), c)?;
+        if let Some(v) = broken.first() {
+            return Err(format!(
+                "migrations left {} row(s) whose foreign key refers to nothing (first: table {} → {})",
+                broken.len(),
+                v.table,
+                v.parent
+            )
+            .into());
+        }
+        Ok(applied)
     })
+}
+
+/// A row of `PRAGMA foreign_key_check`.
+#[derive(diesel::QueryableByName)]
+struct Violation {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    table: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    parent: String,
 }
 
 fn run_postgres(url: &str) -> Result<Vec<String>, BoxError> {

@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod migrations;
 pub mod payments;
 pub mod properties;
+pub mod rates;
 pub mod sandbox;
 pub mod schema;
 pub mod tokens;

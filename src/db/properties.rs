@@ -37,6 +37,51 @@ pub struct Property {
     pub deleted_at: Option<NaiveDateTime>,
     /// The number of the listing's last calendar event (see `db::events`).
     pub calendar_seq: i64,
+    pub weekend_price: Option<i64>,
+    pub extra_guest_fee: Option<i64>,
+    pub extra_guest_after: Option<i64>,
+    pub weekly_discount_pct: Option<i64>,
+    pub monthly_discount_pct: Option<i64>,
+    pub tax_rate_bp: Option<i64>,
+}
+
+impl Property {
+    /// The prices the host set beside the base price and cleaning fee.
+    pub fn pricing(&self) -> crate::domain::pricing::Pricing {
+        crate::domain::pricing::Pricing {
+            weekend_price: self.weekend_price,
+            extra_guest_fee: self.extra_guest_fee,
+            extra_guest_after: self.extra_guest_after,
+            weekly_discount_pct: self.weekly_discount_pct,
+            monthly_discount_pct: self.monthly_discount_pct,
+            tax_rate_bp: self.tax_rate_bp,
+        }
+    }
+}
+
+/// Sets a listing's pricing (all six: `None` clears one).
+pub async fn set_pricing(
+    conn: &mut impl AsConn,
+    id: i64,
+    p: &crate::domain::pricing::Pricing,
+    now: NaiveDateTime,
+) -> QueryResult<Property> {
+    use properties::dsl as d;
+    with_conn!(conn, |c| {
+        diesel::update(d::properties.find(id))
+            .set((
+                d::weekend_price.eq(p.weekend_price),
+                d::extra_guest_fee.eq(p.extra_guest_fee),
+                d::extra_guest_after.eq(p.extra_guest_after),
+                d::weekly_discount_pct.eq(p.weekly_discount_pct),
+                d::monthly_discount_pct.eq(p.monthly_discount_pct),
+                d::tax_rate_bp.eq(p.tax_rate_bp),
+                d::updated_at.eq(now),
+            ))
+            .returning(Property::as_returning())
+            .get_result(c)
+            .await
+    })
 }
 
 /// A listing's columns as written on create and update.

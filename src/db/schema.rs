@@ -50,6 +50,24 @@ diesel::table! {
         updated_at -> Timestamp,
         deleted_at -> Nullable<Timestamp>,
         calendar_seq -> BigInt,
+        weekend_price -> Nullable<BigInt>,
+        extra_guest_fee -> Nullable<BigInt>,
+        extra_guest_after -> Nullable<BigInt>,
+        weekly_discount_pct -> Nullable<BigInt>,
+        monthly_discount_pct -> Nullable<BigInt>,
+        tax_rate_bp -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    rate_overrides (id) {
+        id -> BigInt,
+        property_id -> BigInt,
+        start_date -> Date,
+        end_date -> Date,
+        price -> BigInt,
+        min_nights -> Nullable<BigInt>,
+        created_at -> Timestamp,
     }
 }
 
@@ -74,6 +92,7 @@ diesel::table! {
         cancelled_by -> Nullable<BigInt>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        price_detail -> Nullable<Text>,
     }
 }
 

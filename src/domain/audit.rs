@@ -26,6 +26,9 @@ pub enum Action {
     PropertyDeleted,
     BlockAdded,
     BlockRemoved,
+    PricingUpdated,
+    RateAdded,
+    RateRemoved,
     BookingHeld,
     BookingCancelled,
     BookingExpired,
@@ -42,7 +45,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 28] = [
         Action::UserRegistered,
         Action::UserLoginSucceeded,
         Action::UserLoginFailed,
@@ -57,6 +60,9 @@ impl Action {
         Action::PropertyDeleted,
         Action::BlockAdded,
         Action::BlockRemoved,
+        Action::PricingUpdated,
+        Action::RateAdded,
+        Action::RateRemoved,
         Action::BookingHeld,
         Action::BookingCancelled,
         Action::BookingExpired,
@@ -86,6 +92,9 @@ impl Action {
             Action::PropertyDeleted => "property.deleted",
             Action::BlockAdded => "block.added",
             Action::BlockRemoved => "block.removed",
+            Action::PricingUpdated => "pricing.updated",
+            Action::RateAdded => "rate.added",
+            Action::RateRemoved => "rate.removed",
             Action::BookingHeld => "booking.held",
             Action::BookingCancelled => "booking.cancelled",
             Action::BookingExpired => "booking.expired",
@@ -117,6 +126,7 @@ pub enum ObjectType {
     User,
     Property,
     Block,
+    Rate,
     Booking,
     Payment,
     Webhook,
@@ -125,10 +135,11 @@ pub enum ObjectType {
 }
 
 impl ObjectType {
-    pub const ALL: [ObjectType; 7] = [
+    pub const ALL: [ObjectType; 8] = [
         ObjectType::User,
         ObjectType::Property,
         ObjectType::Block,
+        ObjectType::Rate,
         ObjectType::Booking,
         ObjectType::Payment,
         ObjectType::Webhook,
@@ -140,6 +151,7 @@ impl ObjectType {
             ObjectType::User => "user",
             ObjectType::Property => "property",
             ObjectType::Block => "block",
+            ObjectType::Rate => "rate",
             ObjectType::Booking => "booking",
             ObjectType::Payment => "payment",
             ObjectType::Webhook => "webhook",

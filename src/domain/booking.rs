@@ -13,9 +13,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::money::Currency;
-use super::stay::StayDates;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BookingStatus {
     Pending,
@@ -114,39 +111,6 @@ impl FromStr for BookingStatus {
     }
 }
 
-/// What a stay costs, line by line, in the listing's currency's minor units.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Quote {
-    pub nights: i64,
-    pub price_per_night: i64,
-    pub cleaning_fee: i64,
-    pub total: i64,
-    pub currency: Currency,
-}
-
-impl Quote {
-    /// `nights × price_per_night + cleaning_fee`; `None` if it overflows
-    /// (impossible within a listing's validated bounds, but never wrapped).
-    pub fn new(
-        dates: &StayDates,
-        price_per_night: i64,
-        cleaning_fee: i64,
-        currency: Currency,
-    ) -> Option<Self> {
-        let nights = dates.nights();
-        let total = nights
-            .checked_mul(price_per_night)?
-            .checked_add(cleaning_fee)?;
-        Some(Self {
-            nights,
-            price_per_night,
-            cleaning_fee,
-            total,
-            currency,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::BookingStatus::*;
@@ -209,15 +173,5 @@ mod tests {
             assert_eq!(s.as_str().parse::<BookingStatus>(), Ok(s));
         }
         assert!("blocked".parse::<BookingStatus>().is_err());
-    }
-
-    #[test]
-    fn quote_is_nights_times_price_plus_cleaning() {
-        let d = |s| super::super::stay::parse_date(s).unwrap();
-        let dates = StayDates::new(d("2027-01-01"), d("2027-01-04")).unwrap();
-        let eur = Currency::parse("EUR").unwrap();
-        let q = Quote::new(&dates, 12_550, 4_000, eur).unwrap();
-        assert_eq!((q.nights, q.total), (3, 3 * 12_550 + 4_000));
-        assert!(Quote::new(&dates, i64::MAX, 0, eur).is_none());
     }
 }

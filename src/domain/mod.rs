@@ -9,12 +9,13 @@ pub mod idempotency;
 pub mod ids;
 pub mod money;
 pub mod payment;
+pub mod pricing;
 pub mod property;
 pub mod stay;
 pub mod user;
 pub mod validation;
 
-pub use booking::{BookingStatus, Quote, RefusedTransition, Transition};
+pub use booking::{BookingStatus, RefusedTransition, Transition};
 pub use event::{CalendarEvent, EventKind};
 pub use ids::{BlockId, BookingId, PropertyId, UserId};
 pub use money::Currency;

@@ -25,6 +25,12 @@ impl Currency {
     pub fn code(&self) -> &'static str {
         self.0.code()
     }
+
+    /// Digits after the decimal point in its minor unit (ISO 4217): 2 for
+    /// EUR, 0 for JPY, 3 for BHD; 0 for the few with none defined (XAU…).
+    pub fn exponent(&self) -> u16 {
+        self.0.exponent().unwrap_or(0)
+    }
 }
 
 impl fmt::Display for Currency {
@@ -43,5 +49,8 @@ mod tests {
         assert_eq!(Currency::parse("JPY").unwrap().code(), "JPY");
         assert_eq!(Currency::parse("XYZ").unwrap_err().code, "unknown_currency");
         assert!(Currency::parse("").is_err());
+        assert_eq!(Currency::parse("EUR").unwrap().exponent(), 2);
+        assert_eq!(Currency::parse("JPY").unwrap().exponent(), 0);
+        assert_eq!(Currency::parse("BHD").unwrap().exponent(), 3);
     }
 }

@@ -4,6 +4,7 @@ use crate::actors::PropertyRegistry;
 use crate::actors::property::{AddBlock, CancelBooking, GetAvailability, PlaceHold, RemoveBlock};
 use crate::auth::AuthUser;
 use crate::commit::Commit;
+use crate::config::Settings;
 use crate::db::Db;
 use crate::db::calendar::{self, BookingsOf, Entry, KIND_BOOKING};
 use crate::domain::audit::{AuditActor, ObjectType};
@@ -13,22 +14,32 @@ use crate::error::ApiError;
 use crate::services::audit as trail;
 use crate::services::properties;
 
-/// Holds the nights for the signed-in guest: a pending booking.
+/// What a guest asks to book.
+pub struct BookingRequest {
+    pub property: PropertyId,
+    pub dates: StayDates,
+    pub guests: i64,
+    /// The total they were quoted, if they want it held to.
+    pub expected_total: Option<i64>,
+}
+
+/// Holds the nights for the signed-in guest: a pending booking, priced now.
 pub async fn create(
     registry: &PropertyRegistry,
+    settings: &Settings,
     commit: &Commit<Entry>,
     auth: &AuthUser,
-    property: PropertyId,
-    dates: StayDates,
-    guests: i64,
+    request: BookingRequest,
 ) -> Result<Entry, ApiError> {
     let hold = PlaceHold {
         guest: auth.id,
-        dates,
-        guests,
+        dates: request.dates,
+        guests: request.guests,
+        service_fee_bp: settings.service_fee_bp,
+        expected_total: request.expected_total,
         commit: commit.clone(),
     };
-    registry.send(property, hold).await
+    registry.send(request.property, hold).await
 }
 
 /// A booking its guest, its listing's host or an admin may see; anyone else

@@ -5,4 +5,5 @@ pub mod audit;
 pub mod bookings;
 pub mod housekeeping;
 pub mod payments;
+pub mod pricing;
 pub mod properties;

@@ -299,6 +299,7 @@ async fn lapsed_holds(
                     reason: None,
                     created_at: lapsed,
                     updated_at: lapsed,
+                    price_detail: None,
                 }
             })
         })

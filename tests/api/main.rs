@@ -16,6 +16,7 @@ mod live;
 mod nodes;
 mod ops;
 mod payments;
+mod pricing;
 mod properties;
 mod rate_limit;
 mod users;

@@ -13,6 +13,8 @@ use crate::commit::Reply;
 use crate::db::calendar::{BookingsOf, Entry};
 use crate::db::payments::Payment;
 use crate::domain::payment::NextAction;
+use crate::domain::pricing::{Line, NightPrice, PriceQuote};
+use crate::domain::property::in_range;
 use crate::domain::{BookingId, BookingStatus, PropertyId, StayDates};
 use crate::error::ApiError;
 use crate::http::request_meta::RequestMeta;
@@ -41,6 +43,12 @@ pub struct BookingResponse {
     pub hold_expires_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancelled_by: Option<i64>,
+    /// What each night was sold at, and the lines of the total (as quoted
+    /// when it was booked; later price changes never touch them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub night_prices: Option<Vec<NightPrice>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lines: Option<Vec<Line>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Its latest payment (`GET /bookings/{id}` only).
@@ -103,6 +111,14 @@ impl From<Entry> for BookingResponse {
         let status = effective_status(&e, crate::db::now())
             .map(BookingStatus::as_str)
             .unwrap_or("unknown");
+        let sold: Option<PriceQuote> = e
+            .price_detail
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok());
+        let (night_prices, lines) = match sold {
+            Some(q) => (Some(q.nights), Some(q.lines)),
+            None => (None, None),
+        };
         Self {
             id: e.id,
             property_id: e.property_id,
@@ -121,6 +137,8 @@ impl From<Entry> for BookingResponse {
                 .filter(|_| status == "pending")
                 .map(|t| t.and_utc()),
             cancelled_by: e.cancelled_by,
+            night_prices,
+            lines,
             created_at: e.created_at.and_utc(),
             updated_at: e.updated_at.and_utc(),
             payment: None,
@@ -137,7 +155,13 @@ pub async fn create_booking(
 ) -> Result<HttpResponse, ApiError> {
     let mut form = Form::new(
         body.into_inner(),
-        &["property_id", "check_in", "check_out", "guests"],
+        &[
+            "property_id",
+            "check_in",
+            "check_out",
+            "guests",
+            "expected_total",
+        ],
     );
     let property_id = form.int("property_id");
     if property_id.is_none() {
@@ -153,6 +177,9 @@ pub async fn create_booking(
         "guests",
         crate::domain::property::in_range(guests, 1, crate::domain::property::MAX_GUESTS),
     );
+    let expected_total = form
+        .int("expected_total")
+        .and_then(|t| form.check("expected_total", in_range(t, 0, i64::MAX)));
     form.finish()?;
     let (Some(property_id), Some(dates), Some(guests)) = (property_id, dates, guests) else {
         return Err(ApiError::Validation(Vec::new()));
@@ -160,9 +187,14 @@ pub async fn create_booking(
     let commit = meta.commit(Some(auth.id), |e: &Entry| {
         Reply::json(201, &BookingResponse::from(e.clone()))
     });
-    let property = PropertyId(property_id);
+    let request = bookings::BookingRequest {
+        property: PropertyId(property_id),
+        dates,
+        guests,
+        expected_total,
+    };
     let booking =
-        bookings::create(&state.properties, &commit, &auth, property, dates, guests).await?;
+        bookings::create(&state.properties, &state.settings, &commit, &auth, request).await?;
     Ok(commit.reply(&booking)?.into())
 }
 

@@ -6,6 +6,7 @@ pub mod bookings;
 pub mod form;
 pub mod ops;
 pub mod pagination;
+pub mod pricing;
 pub mod properties;
 pub mod users;
 
@@ -80,6 +81,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/properties/{id}/availability",
                     web::get().to(properties::get_availability),
                 )
+                .service(
+                    web::resource("/properties/{id}/pricing")
+                        .route(web::get().to(pricing::get_pricing))
+                        .route(web::put().to(pricing::put_pricing)),
+                )
+                .service(
+                    web::resource("/properties/{id}/rates")
+                        .route(web::get().to(pricing::list_rates))
+                        .route(web::post().to(pricing::create_rate)),
+                )
+                .route(
+                    "/properties/{id}/rates/{rate_id}",
+                    web::delete().to(pricing::delete_rate),
+                )
+                .route("/properties/{id}/quote", web::get().to(pricing::get_quote))
                 .route(
                     "/properties/{id}/blocks",
                     web::post().to(properties::create_block),

@@ -413,6 +413,10 @@ pub struct AvailabilityResponse {
     pub to: NaiveDate,
     /// The taken nights inside the window, `[start, end)`, clipped to it.
     pub unavailable: Vec<BusyRange>,
+    /// Each free night's price (before fees, discounts and taxes: see the
+    /// quote), for date pickers.
+    pub currency: &'static str,
+    pub prices: Vec<crate::domain::pricing::NightPrice>,
 }
 
 #[derive(Serialize)]
@@ -457,10 +461,25 @@ pub async fn get_availability(
         return Err(ApiError::Validation(errors.into_vec()));
     };
     let busy = bookings::availability(&state.properties, id, range).await?;
+    let fee = state.settings.service_fee_bp;
+    let (_, prices) = crate::services::pricing::prices_for(&state.db, id, range, fee).await?;
+    let free_nights = range
+        .check_in()
+        .iter_days()
+        .take_while(|d| *d < range.check_out())
+        .filter(|d| {
+            !busy
+                .iter()
+                .any(|(b, _)| b.check_in() <= *d && *d < b.check_out())
+        })
+        .map(|d| prices.night(d))
+        .collect();
     Ok(web::Json(AvailabilityResponse {
         property_id: id.0,
         from: range.check_in(),
         to: range.check_out(),
+        currency: prices.currency.code(),
+        prices: free_nights,
         unavailable: busy
             .into_iter()
             .map(|(dates, kind)| BusyRange {

@@ -1,0 +1,278 @@
+//! `/api/v1/properties/{id}/pricing`, `…/rates` and `…/quote`: the prices
+//! hosts set, and what a stay costs, line by line.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::form::Form;
+use crate::auth::AuthUser;
+use crate::commit::Reply;
+use crate::db::properties::Property;
+use crate::db::rates::Rate;
+use crate::domain::pricing::{Pricing, QuoteView};
+use crate::domain::property::{MAX_GUESTS, MAX_PRICE, in_range};
+use crate::domain::stay::{MAX_NIGHTS, parse_date, window};
+use crate::domain::{FieldError, FieldErrors, PropertyId, StayDates};
+use crate::error::ApiError;
+use crate::http::request_meta::RequestMeta;
+use crate::services::pricing;
+use crate::state::AppState;
+
+/// A listing's pricing as clients see it (`null`: none).
+#[derive(Serialize)]
+pub struct PricingResponse {
+    pub property_id: i64,
+    pub currency: String,
+    pub price_per_night: i64,
+    pub cleaning_fee: i64,
+    #[serde(flatten)]
+    pub pricing: Pricing,
+    /// The platform's fee on every stay (a server setting).
+    pub service_fee_bp: i64,
+}
+
+fn pricing_response(p: &Property, service_fee_bp: i64) -> PricingResponse {
+    PricingResponse {
+        property_id: p.id,
+        currency: p.currency.clone(),
+        price_per_night: p.price_per_night,
+        cleaning_fee: p.cleaning_fee,
+        pricing: p.pricing(),
+        service_fee_bp,
+    }
+}
+
+pub async fn get_pricing(
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+) -> Result<web::Json<PricingResponse>, ApiError> {
+    let property =
+        crate::services::properties::get(&state.db, PropertyId(path.into_inner())).await?;
+    Ok(web::Json(pricing_response(
+        &property,
+        state.settings.service_fee_bp,
+    )))
+}
+
+const PRICING_FIELDS: [&str; 6] = [
+    "weekend_price",
+    "extra_guest_fee",
+    "extra_guest_after",
+    "weekly_discount_pct",
+    "monthly_discount_pct",
+    "tax_rate_bp",
+];
+
+/// The pricing a body sets: every field optional (absent or `null`: none),
+/// each checked; a percentage or rate of 0 also means none.
+fn pricing_input(body: Map<String, Value>) -> Result<Pricing, ApiError> {
+    let mut form = Form::new(body, &PRICING_FIELDS);
+    let field = |form: &mut Form, name: &str, min: i64, max: i64| {
+        form.int(name)
+            .and_then(|v| form.check(name, in_range(v, min, max)))
+    };
+    let weekend_price = field(&mut form, "weekend_price", 1, MAX_PRICE);
+    let extra_guest_fee = field(&mut form, "extra_guest_fee", 1, MAX_PRICE);
+    let extra_guest_after = field(&mut form, "extra_guest_after", 1, MAX_GUESTS);
+    let none_if_zero = |v: Option<i64>| v.filter(|v| *v != 0);
+    let weekly = none_if_zero(field(&mut form, "weekly_discount_pct", 0, 99));
+    let monthly = none_if_zero(field(&mut form, "monthly_discount_pct", 0, 99));
+    let tax = none_if_zero(field(&mut form, "tax_rate_bp", 0, 10_000));
+    // A fee per extra guest needs to know after how many guests it starts.
+    match (extra_guest_fee, extra_guest_after) {
+        (Some(_), None) => form.errors().push(FieldError::new(
+            "extra_guest_after",
+            "required",
+            "extra_guest_after is required with extra_guest_fee",
+        )),
+        (None, Some(_)) => form.errors().push(FieldError::new(
+            "extra_guest_fee",
+            "required",
+            "extra_guest_fee is required with extra_guest_after",
+        )),
+        _ => {}
+    }
+    form.finish()?;
+    Ok(Pricing {
+        weekend_price,
+        extra_guest_fee,
+        extra_guest_after,
+        weekly_discount_pct: weekly,
+        monthly_discount_pct: monthly,
+        tax_rate_bp: tax,
+    })
+}
+
+/// `PUT /properties/{id}/pricing`: replaces the whole pricing.
+pub async fn put_pricing(
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+    auth: AuthUser,
+    path: web::Path<i64>,
+    body: web::Json<Map<String, Value>>,
+) -> Result<HttpResponse, ApiError> {
+    let id = PropertyId(path.into_inner());
+    let fee = state.settings.service_fee_bp;
+    let commit = meta.commit(Some(auth.id), move |p: &Property| {
+        Reply::json(200, &pricing_response(p, fee))
+    });
+    // Who may change it is settled before what the change says.
+    crate::services::properties::get_owned(&state.db, &commit.actor, &auth, id, "pricing.update")
+        .await?;
+    let pricing = pricing_input(body.into_inner())?;
+    let property = pricing::set_pricing(&state.db, &commit, &auth, id, pricing).await?;
+    Ok(commit.reply(&property)?.into())
+}
+
+/// A season as clients see it.
+#[derive(Serialize)]
+pub struct RateResponse {
+    pub id: i64,
+    pub property_id: i64,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub price: i64,
+    pub min_nights: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Rate> for RateResponse {
+    fn from(r: &Rate) -> Self {
+        Self {
+            id: r.id,
+            property_id: r.property_id,
+            start: r.start_date,
+            end: r.end_date,
+            price: r.price,
+            min_nights: r.min_nights,
+            created_at: r.created_at.and_utc(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct RatesResponse {
+    pub items: Vec<RateResponse>,
+}
+
+/// `GET /properties/{id}/rates`: seasons that have not ended, by start.
+pub async fn list_rates(
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+) -> Result<web::Json<RatesResponse>, ApiError> {
+    let today = crate::db::now().date_naive();
+    let rates = pricing::list_rates(&state.db, PropertyId(path.into_inner()), today).await?;
+    Ok(web::Json(RatesResponse {
+        items: rates.iter().map(RateResponse::from).collect(),
+    }))
+}
+
+/// `POST /properties/{id}/rates {start, end, price, min_nights?}` → 201.
+pub async fn create_rate(
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+    auth: AuthUser,
+    path: web::Path<i64>,
+    body: web::Json<Map<String, Value>>,
+) -> Result<HttpResponse, ApiError> {
+    let id = PropertyId(path.into_inner());
+    let commit = meta.commit(Some(auth.id), |r: &Rate| {
+        Reply::json(201, &RateResponse::from(r))
+    });
+    crate::services::properties::get_owned(&state.db, &commit.actor, &auth, id, "rate.add").await?;
+    let mut form = Form::new(body.into_inner(), &["start", "end", "price", "min_nights"]);
+    let (start, end) = (form.date("start"), form.date("end"));
+    let nights = match (start, end) {
+        (Some(start), Some(end)) => form.check("end", window(start, end)),
+        _ => None,
+    };
+    let price = match form.int("price") {
+        Some(p) => form.check("price", in_range(p, 1, MAX_PRICE)),
+        None => {
+            form.missing("price");
+            None
+        }
+    };
+    let min_nights = form
+        .int("min_nights")
+        .and_then(|n| form.check("min_nights", in_range(n, 1, MAX_NIGHTS)));
+    form.finish()?;
+    let (Some(nights), Some(price)) = (nights, price) else {
+        return Err(ApiError::Validation(Vec::new()));
+    };
+    let rate = pricing::add_rate(&state.db, &commit, &auth, id, nights, price, min_nights).await?;
+    Ok(commit.reply(&rate)?.into())
+}
+
+/// `DELETE /properties/{id}/rates/{rate_id}` → 204.
+pub async fn delete_rate(
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+    auth: AuthUser,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    let (property, rate) = path.into_inner();
+    let commit = meta.commit(Some(auth.id), |_: &()| Ok(Reply::empty(204)));
+    pricing::remove_rate(&state.db, &commit, &auth, PropertyId(property), rate).await?;
+    Ok(commit.reply(&())?.into())
+}
+
+#[derive(Deserialize)]
+pub struct QuoteQuery {
+    check_in: Option<String>,
+    check_out: Option<String>,
+    guests: Option<String>,
+}
+
+/// `GET /properties/{id}/quote?check_in=&check_out=&guests=`: the stay's
+/// price, line by line, and whether it can be booked now (if not, the
+/// code a booking would be refused with).
+pub async fn get_quote(
+    state: web::Data<AppState>,
+    path: web::Path<i64>,
+    query: web::Query<QuoteQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = PropertyId(path.into_inner());
+    let mut errors = FieldErrors::new();
+    let mut date = |name: &str, raw: &Option<String>| match raw {
+        None => {
+            errors.push(FieldError::new(
+                name,
+                "required",
+                format!("{name} is required"),
+            ));
+            None
+        }
+        Some(raw) => errors.check(name, parse_date(raw)),
+    };
+    let (check_in, check_out) = (
+        date("check_in", &query.check_in),
+        date("check_out", &query.check_out),
+    );
+    let dates = match (check_in, check_out) {
+        (Some(a), Some(b)) => errors.check("check_out", StayDates::new(a, b)),
+        _ => None,
+    };
+    let guests = match query.guests.as_deref() {
+        None => Some(1),
+        Some(raw) => match raw.trim().parse::<i64>() {
+            Ok(n) => errors.check("guests", in_range(n, 1, MAX_GUESTS)),
+            Err(_) => {
+                errors.push(FieldError::new(
+                    "guests",
+                    "wrong_type",
+                    "guests must be a whole number",
+                ));
+                None
+            }
+        },
+    };
+    let (Some(dates), Some(guests)) = (dates.filter(|_| errors.is_empty()), guests) else {
+        return Err(ApiError::Validation(errors.into_vec()));
+    };
+    let fee = state.settings.service_fee_bp;
+    let q = pricing::quote(&state.db, &state.properties, fee, id, dates, guests).await?;
+    Ok(HttpResponse::Ok().json(QuoteView::new(&q.prices, &q.quote, q.refusal)))
+}

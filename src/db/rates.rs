@@ -1,0 +1,107 @@
+//! The `rate_overrides` table: a listing's seasons (nights at a price of
+//! their own, perhaps with a minimum stay).
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::AsConn;
+use super::schema::rate_overrides;
+use crate::domain::pricing::RateOverride;
+use crate::with_conn;
+
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = rate_overrides)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct Rate {
+    pub id: i64,
+    pub property_id: i64,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    pub price: i64,
+    pub min_nights: Option<i64>,
+    pub created_at: NaiveDateTime,
+}
+
+impl Rate {
+    pub fn as_override(&self) -> RateOverride {
+        RateOverride {
+            id: self.id,
+            start: self.start_date,
+            end: self.end_date,
+            price: self.price,
+            min_nights: self.min_nights,
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = rate_overrides)]
+pub struct NewRate {
+    pub property_id: i64,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    pub price: i64,
+    pub min_nights: Option<i64>,
+    pub created_at: NaiveDateTime,
+}
+
+/// The listing's seasons that share a night with `[from, to)`, by start.
+pub async fn touching(
+    conn: &mut impl AsConn,
+    property_id: i64,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> QueryResult<Vec<Rate>> {
+    use rate_overrides::dsl as r;
+    with_conn!(conn, |c| {
+        r::rate_overrides
+            .filter(r::property_id.eq(property_id))
+            .filter(r::end_date.gt(from))
+            .filter(r::start_date.lt(to))
+            .order(r::start_date.asc())
+            .select(Rate::as_select())
+            .load(c)
+            .await
+    })
+}
+
+/// Every season of the listing that has not ended before `from`, by start.
+pub async fn from(
+    conn: &mut impl AsConn,
+    property_id: i64,
+    from: NaiveDate,
+) -> QueryResult<Vec<Rate>> {
+    let end_of_time = NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or(NaiveDate::MAX);
+    touching(conn, property_id, from, end_of_time).await
+}
+
+pub async fn insert(conn: &mut impl AsConn, new: &NewRate) -> QueryResult<Rate> {
+    with_conn!(conn, |c| {
+        diesel::insert_into(rate_overrides::table)
+            .values(new)
+            .returning(Rate::as_returning())
+            .get_result(c)
+            .await
+    })
+}
+
+/// Deletes one of the listing's seasons; the deleted row, if it was there.
+pub async fn delete(
+    conn: &mut impl AsConn,
+    property_id: i64,
+    id: i64,
+) -> QueryResult<Option<Rate>> {
+    use rate_overrides::dsl as r;
+    with_conn!(conn, |c| {
+        diesel::delete(
+            r::rate_overrides
+                .filter(r::id.eq(id))
+                .filter(r::property_id.eq(property_id)),
+        )
+        .returning(Rate::as_returning())
+        .get_result(c)
+        .await
+        .optional()
+    })
+}

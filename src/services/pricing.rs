@@ -1,0 +1,180 @@
+//! Prices: what hosts set (pricing, seasons), and what a stay costs (the
+//! itemized quote a booking will be sold at).
+
+use chrono::NaiveDate;
+use serde_json::json;
+
+use crate::actors::PropertyRegistry;
+use crate::actors::property::{check_stay, price_list};
+use crate::auth::AuthUser;
+use crate::commit::Commit;
+use crate::db::properties::{self, Property};
+use crate::db::rates::{self, NewRate, Rate};
+use crate::db::{Db, audit, now};
+use crate::domain::audit::{Action, AuditRecord, ObjectType};
+use crate::domain::pricing::{PriceList, PriceQuote, Pricing};
+use crate::domain::{PropertyId, StayDates};
+use crate::error::ApiError;
+use crate::services::{bookings, properties as listings};
+use crate::write_tx;
+
+/// Replaces the listing's pricing (its host or an admin).
+pub async fn set_pricing(
+    db: &Db,
+    commit: &Commit<Property>,
+    auth: &AuthUser,
+    id: PropertyId,
+    pricing: Pricing,
+) -> Result<Property, ApiError> {
+    listings::get_owned(db, &commit.actor, auth, id, "pricing.update").await?;
+    let commit = commit.clone();
+    db.run(move |mut conn| async move {
+        let at = now().naive_utc();
+        write_tx!(&mut conn, |c| {
+            let property = properties::set_pricing(c, id.0, &pricing, at).await?;
+            let record = AuditRecord::new(Action::PricingUpdated, ObjectType::Property, Some(id.0))
+                .with(json!(pricing));
+            audit::record(c, &commit.actor, &[record], at).await?;
+            commit.seal(c, &property).await?;
+            Ok::<_, ApiError>(property)
+        })
+    })
+    .await
+}
+
+/// The listing's seasons that have not ended before `from`, by start.
+pub async fn list_rates(db: &Db, id: PropertyId, from: NaiveDate) -> Result<Vec<Rate>, ApiError> {
+    listings::get(db, id).await?;
+    db.run(
+        move |mut conn| async move { Ok::<_, ApiError>(rates::from(&mut conn, id.0, from).await?) },
+    )
+    .await
+}
+
+/// A season (its host or an admin); seasons of one listing never overlap.
+pub async fn add_rate(
+    db: &Db,
+    commit: &Commit<Rate>,
+    auth: &AuthUser,
+    id: PropertyId,
+    nights: StayDates,
+    price: i64,
+    min_nights: Option<i64>,
+) -> Result<Rate, ApiError> {
+    listings::get_owned(db, &commit.actor, auth, id, "rate.add").await?;
+    let commit = commit.clone();
+    db.run(move |mut conn| async move {
+        let at = now().naive_utc();
+        write_tx!(&mut conn, |c| {
+            // The listing's lock: seasons of one listing are added in turn.
+            properties::lock_calendar(c, id.0)
+                .await?
+                .filter(|p| p.deleted_at.is_none())
+                .ok_or(ApiError::NotFound("property"))?;
+            let (start, end) = (nights.check_in(), nights.check_out());
+            if !rates::touching(c, id.0, start, end).await?.is_empty() {
+                return Err(ApiError::Conflict {
+                    code: "rates_overlap",
+                    message: "another season of this listing covers some of these nights",
+                });
+            }
+            let new = NewRate {
+                property_id: id.0,
+                start_date: start,
+                end_date: end,
+                price,
+                min_nights,
+                created_at: at,
+            };
+            let rate = rates::insert(c, &new).await?;
+            let record = AuditRecord::new(Action::RateAdded, ObjectType::Rate, Some(rate.id)).with(
+                json!({"property_id": id.0, "start": start, "end": end, "price": price,
+                       "min_nights": min_nights}),
+            );
+            audit::record(c, &commit.actor, &[record], at).await?;
+            commit.seal(c, &rate).await?;
+            Ok(rate)
+        })
+    })
+    .await
+}
+
+/// Removes a season (its host or an admin); bookings keep their price.
+pub async fn remove_rate(
+    db: &Db,
+    commit: &Commit<()>,
+    auth: &AuthUser,
+    id: PropertyId,
+    rate_id: i64,
+) -> Result<(), ApiError> {
+    listings::get_owned(db, &commit.actor, auth, id, "rate.remove").await?;
+    let commit = commit.clone();
+    db.run(move |mut conn| async move {
+        let at = now().naive_utc();
+        write_tx!(&mut conn, |c| {
+            let rate = rates::delete(c, id.0, rate_id)
+                .await?
+                .ok_or(ApiError::NotFound("rate"))?;
+            let record = AuditRecord::new(Action::RateRemoved, ObjectType::Rate, Some(rate.id))
+                .with(json!({"property_id": id.0, "start": rate.start_date, "end": rate.end_date}));
+            audit::record(c, &commit.actor, &[record], at).await?;
+            commit.seal(c, &()).await?;
+            Ok(())
+        })
+    })
+    .await
+}
+
+/// What prices the listing's nights in `window`: its row and the seasons
+/// touching it.
+pub async fn prices_for(
+    db: &Db,
+    id: PropertyId,
+    window: StayDates,
+    service_fee_bp: i64,
+) -> Result<(Property, PriceList), ApiError> {
+    let property = listings::get(db, id).await?;
+    let (from, to) = (window.check_in(), window.check_out());
+    let seasons = db
+        .run(move |mut conn| async move {
+            Ok::<_, ApiError>(rates::touching(&mut conn, id.0, from, to).await?)
+        })
+        .await?;
+    let prices = price_list(&property, &seasons, service_fee_bp)?;
+    Ok((property, prices))
+}
+
+/// A stay's price, and the refusal a booking of it would get now (its
+/// rules first, then the calendar), if any.
+pub struct StayQuote {
+    pub prices: PriceList,
+    pub quote: PriceQuote,
+    pub refusal: Option<&'static str>,
+}
+
+pub async fn quote(
+    db: &Db,
+    registry: &PropertyRegistry,
+    service_fee_bp: i64,
+    id: PropertyId,
+    dates: StayDates,
+    guests: i64,
+) -> Result<StayQuote, ApiError> {
+    let (property, prices) = prices_for(db, id, dates, service_fee_bp).await?;
+    let quote = prices
+        .quote(&dates, guests)
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("price overflow")))?;
+    let refusal = match check_stay(&property, &prices, &dates, guests, now()) {
+        Err(ApiError::Unprocessable { code, .. }) => Some(code),
+        Err(other) => return Err(other),
+        Ok(()) => {
+            let taken = bookings::availability(registry, id, dates).await?;
+            (!taken.is_empty()).then_some("dates_unavailable")
+        }
+    };
+    Ok(StayQuote {
+        prices,
+        quote,
+        refusal,
+    })
+}
