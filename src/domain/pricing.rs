@@ -414,6 +414,41 @@ mod tests {
         adds_up(&q);
     }
 
+    /// The README's worked quote, line for line.
+    #[test]
+    fn the_readmes_worked_quote() {
+        let mut l = list("EUR", 10_000, 2_500);
+        l.service_fee_bp = 1_000;
+        l.pricing = Pricing {
+            weekend_price: Some(15_000),
+            extra_guest_fee: Some(1_500),
+            extra_guest_after: Some(2),
+            weekly_discount_pct: Some(10),
+            monthly_discount_pct: None,
+            tax_rate_bp: Some(725),
+        };
+        l.rates.push(RateOverride {
+            id: 1,
+            start: d("2027-03-14"),
+            end: d("2027-03-16"),
+            price: 20_000,
+            min_nights: None,
+        });
+        let q = l.quote(&stay("2027-03-11", "2027-03-16"), 3).unwrap();
+        let lines: Vec<(LineKind, i64)> = q.lines.iter().map(|l| (l.kind, l.amount)).collect();
+        assert_eq!(
+            lines,
+            [
+                (LineKind::Nights, 80_000),
+                (LineKind::ExtraGuests, 7_500),
+                (LineKind::CleaningFee, 2_500),
+                (LineKind::ServiceFee, 9_000),
+                (LineKind::Tax, 6_525),
+            ]
+        );
+        assert_eq!(q.total, 105_525);
+    }
+
     #[test]
     fn overflow_is_refused_not_wrapped() {
         let l = list("EUR", i64::MAX / 2, 0);
