@@ -6,6 +6,7 @@
 //! Rows go in batches (multi-row INSERTs on PostgreSQL; prepared statements
 //! inside one transaction per batch on SQLite).
 
+use crate::domain::stay::{DEFAULT_BOOKING_WINDOW_DAYS, Weekdays};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -273,6 +274,11 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
                             min_nights: r.8.1,
                             max_nights: r.8.2,
                             amenities: r.9,
+                            advance_notice_days: 0,
+                            booking_window_days: DEFAULT_BOOKING_WINDOW_DAYS,
+                            check_in_days: Weekdays::ALL.mask(),
+                            check_out_days: Weekdays::ALL.mask(),
+                            time_zone: "UTC",
                             updated_at: r.10,
                         },
                     })

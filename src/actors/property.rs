@@ -38,7 +38,7 @@ use crate::domain::pricing::{PriceList, QuoteView};
 use crate::domain::stay::RuleBreach;
 use crate::domain::{
     BlockId, BookingId, BookingStatus, CalendarEvent, Currency, EventKind, PropertyId, StayDates,
-    StayRules, Transition, UserId,
+    Transition, UserId,
 };
 use crate::error::ApiError;
 use crate::write_tx;
@@ -410,11 +410,20 @@ pub fn expiry_records(expired: &[Entry]) -> Vec<AuditRecord> {
         .collect()
 }
 
-fn refuse_past(dates: &StayDates, now: DateTime<Utc>) -> Result<(), ApiError> {
-    if dates.check_in() < today(now) {
+/// Nights before the listing's local today cannot be claimed.
+fn refuse_past(
+    property: &properties::Property,
+    dates: &StayDates,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let today = property.zone().today(now);
+    if dates.check_in() < today {
         return Err(ApiError::Unprocessable {
             code: "dates_in_past",
-            message: format!("check_in {} is in the past", dates.check_in()),
+            message: format!(
+                "check_in {} is before today, {today}, where the listing is",
+                dates.check_in()
+            ),
         });
     }
     Ok(())
@@ -446,6 +455,25 @@ impl Handler<PlaceHold> for PropertyActor {
             let hold_ttl = chrono::Duration::from_std(turn.hold_ttl)
                 .map_err(|e| ApiError::Internal(e.into()))?;
             let property_id = turn.id.0;
+            // The listing's rules answer before its calendar: a stay they
+            // forbid is refused for that, whatever the calendar says. Only
+            // a stay memory would refuse as taken needs reading them first.
+            if turn.is_taken(&msg.dates, crate::db::now())? {
+                let (dates, guests, fee) = (msg.dates, msg.guests, msg.service_fee_bp);
+                let guest = msg.guest;
+                turn.db
+                    .run(move |mut conn| async move {
+                        let property = properties::find(&mut conn, property_id)
+                            .await?
+                            .ok_or(ApiError::NotFound("property"))?;
+                        let (from, to) = (dates.check_in(), dates.check_out());
+                        let seasons = rates::touching(&mut conn, property_id, from, to).await?;
+                        refuse_own(&property, guest)?;
+                        let prices = price_list(&property, &seasons, fee)?;
+                        check_stay(&property, &prices, &dates, guests, crate::db::now())
+                    })
+                    .await?;
+            }
             turn.claim(msg.dates, |db| {
                 let msg = msg.clone();
                 async move {
@@ -453,13 +481,7 @@ impl Handler<PlaceHold> for PropertyActor {
                         let now = crate::db::now();
                         write_tx!(&mut conn, |c| {
                             let property = lock_listed(c, property_id).await?;
-                            if property.host_id == msg.guest.0 {
-                                return Err(ApiError::Unprocessable {
-                                    code: "own_listing",
-                                    message: "hosts cannot book their own listing".into(),
-                                }
-                                .into());
-                            }
+                            refuse_own(&property, msg.guest)?;
                             let (from, to) = (msg.dates.check_in(), msg.dates.check_out());
                             let seasons = rates::touching(c, property_id, from, to).await?;
                             let prices = price_list(&property, &seasons, msg.service_fee_bp)?;
@@ -527,6 +549,17 @@ fn expirations(expired: &[Entry]) -> Vec<Change<'_>> {
         .collect()
 }
 
+/// Hosts do not book their own listings.
+fn refuse_own(property: &properties::Property, guest: UserId) -> Result<(), ApiError> {
+    if property.host_id == guest.0 {
+        return Err(ApiError::Unprocessable {
+            code: "own_listing",
+            message: "hosts cannot book their own listing".into(),
+        });
+    }
+    Ok(())
+}
+
 /// What prices the listing's nights: its row and the seasons that touch
 /// the nights in question.
 pub fn price_list(
@@ -555,28 +588,63 @@ pub fn check_stay(
     guests: i64,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
-    refuse_past(dates, now)?;
-    let rules = StayRules {
-        max_guests: property.max_guests,
-        min_nights: property
-            .min_nights
-            .max(prices.override_min_nights(dates).unwrap_or(1)),
-        max_nights: property.max_nights,
-    };
-    rules.check(dates, guests).map_err(|breach| match breach {
-        RuleBreach::TooManyGuests { max } => ApiError::Unprocessable {
-            code: "too_many_guests",
-            message: format!("this listing takes at most {max} guests"),
-        },
-        RuleBreach::TooFewNights { min } => ApiError::Unprocessable {
-            code: "stay_too_short",
-            message: format!("the minimum stay for these nights is {min} nights"),
-        },
-        RuleBreach::TooManyNights { max } => ApiError::Unprocessable {
-            code: "stay_too_long",
-            message: format!("this listing's maximum stay is {max} nights"),
-        },
-    })
+    let mut rules = property.rules();
+    if let Some(season) = prices.override_min_nights(dates) {
+        rules.min_nights = rules.min_nights.max(season);
+    }
+    let today = property.zone().today(now);
+    let refuse = |code: &'static str, message: String| ApiError::Unprocessable { code, message };
+    rules
+        .check(dates, guests, today)
+        .map_err(|breach| match breach {
+            RuleBreach::InThePast => refuse(
+                "dates_in_past",
+                format!(
+                    "check_in {} is before today, {today}, where the listing is",
+                    dates.check_in()
+                ),
+            ),
+            RuleBreach::TooSoon { days } => refuse(
+                "too_soon",
+                format!(
+                    "this listing needs {days} days' notice: check in on {} or later",
+                    today + chrono::Duration::days(days)
+                ),
+            ),
+            RuleBreach::TooFarAhead { days } => refuse(
+                "too_far_ahead",
+                format!(
+                    "this listing takes bookings up to {days} days ahead: check in by {}",
+                    today + chrono::Duration::days(days)
+                ),
+            ),
+            RuleBreach::CheckInDay => refuse(
+                "check_in_day_not_allowed",
+                format!(
+                    "check-in is allowed on {}",
+                    rules.check_in_days.names().join(", ")
+                ),
+            ),
+            RuleBreach::CheckOutDay => refuse(
+                "check_out_day_not_allowed",
+                format!(
+                    "check-out is allowed on {}",
+                    rules.check_out_days.names().join(", ")
+                ),
+            ),
+            RuleBreach::TooManyGuests { max } => refuse(
+                "too_many_guests",
+                format!("this listing takes at most {max} guests"),
+            ),
+            RuleBreach::TooFewNights { min } => refuse(
+                "stay_too_short",
+                format!("the minimum stay for these nights is {min} nights"),
+            ),
+            RuleBreach::TooManyNights { max } => refuse(
+                "stay_too_long",
+                format!("this listing's maximum stay is {max} nights"),
+            ),
+        })
 }
 
 /// Cancels a booking (its guest's or host's decision, checked by the caller):
@@ -699,7 +767,6 @@ impl Handler<AddBlock> for PropertyActor {
     fn handle(&mut self, msg: AddBlock, _: &mut Context<Self>) -> Self::Result {
         self.turn(move |turn| async move {
             turn.require_listed()?;
-            refuse_past(&msg.dates, crate::db::now())?;
             let property_id = turn.id.0;
             turn.claim(msg.dates, |db| {
                 let msg = msg.clone();
@@ -708,6 +775,7 @@ impl Handler<AddBlock> for PropertyActor {
                         let now = crate::db::now();
                         write_tx!(&mut conn, |c| {
                             let property = lock_listed(c, property_id).await?;
+                            refuse_past(&property, &msg.dates, now)?;
                             let block = NewEntry {
                                 property_id,
                                 kind: KIND_BLOCK,
@@ -815,7 +883,7 @@ impl Handler<Delist> for PropertyActor {
                         if calendar::has_upcoming_bookings(
                             c,
                             property_id,
-                            today(now),
+                            property.zone().today(now),
                             now.naive_utc(),
                         )
                         .await?

@@ -43,9 +43,35 @@ pub struct Property {
     pub weekly_discount_pct: Option<i64>,
     pub monthly_discount_pct: Option<i64>,
     pub tax_rate_bp: Option<i64>,
+    pub advance_notice_days: i64,
+    pub booking_window_days: i64,
+    pub check_in_days: i64,
+    pub check_out_days: i64,
+    pub time_zone: String,
 }
 
 impl Property {
+    /// The listing's rules, as stored (valid when written).
+    pub fn rules(&self) -> crate::domain::StayRules {
+        use crate::domain::stay::Weekdays;
+        crate::domain::StayRules {
+            max_guests: self.max_guests,
+            min_nights: self.min_nights,
+            max_nights: self.max_nights,
+            advance_notice_days: self.advance_notice_days,
+            booking_window_days: self.booking_window_days,
+            check_in_days: Weekdays::from_mask(self.check_in_days),
+            check_out_days: Weekdays::from_mask(self.check_out_days),
+        }
+    }
+
+    /// Its time zone (UTC if the stored name is unknown to this build's
+    /// tz database, which only a downgrade could cause).
+    pub fn zone(&self) -> crate::domain::stay::TimeZone {
+        crate::domain::stay::TimeZone::parse(&self.time_zone)
+            .unwrap_or(crate::domain::stay::TimeZone::UTC)
+    }
+
     /// The prices the host set beside the base price and cleaning fee.
     pub fn pricing(&self) -> crate::domain::pricing::Pricing {
         crate::domain::pricing::Pricing {
@@ -103,6 +129,11 @@ pub struct PropertyFields<'a> {
     pub min_nights: i64,
     pub max_nights: i64,
     pub amenities: i64,
+    pub advance_notice_days: i64,
+    pub booking_window_days: i64,
+    pub check_in_days: i64,
+    pub check_out_days: i64,
+    pub time_zone: &'a str,
     pub updated_at: NaiveDateTime,
 }
 

@@ -56,6 +56,11 @@ diesel::table! {
         weekly_discount_pct -> Nullable<BigInt>,
         monthly_discount_pct -> Nullable<BigInt>,
         tax_rate_bp -> Nullable<BigInt>,
+        advance_notice_days -> BigInt,
+        booking_window_days -> BigInt,
+        check_in_days -> BigInt,
+        check_out_days -> BigInt,
+        time_zone -> Text,
     }
 }
 

@@ -3,7 +3,9 @@
 use std::fmt;
 
 use super::money::Currency;
-use super::stay::{MAX_NIGHTS, StayRules};
+use super::stay::{
+    DEFAULT_BOOKING_WINDOW_DAYS, MAX_ADVANCE_NOTICE_DAYS, MAX_NIGHTS, StayRules, TimeZone, Weekdays,
+};
 use super::validation::{FieldError, FieldErrors};
 
 pub const MAX_PRICE: i64 = 100_000_000;
@@ -139,6 +141,7 @@ pub struct Listing {
     pub cleaning_fee: i64,
     pub rules: StayRules,
     pub amenities: Amenities,
+    pub time_zone: TimeZone,
 }
 
 /// A listing's fields as a client sent them, any of them missing. A create
@@ -160,6 +163,11 @@ pub struct ListingInput {
     pub min_nights: Option<i64>,
     pub max_nights: Option<i64>,
     pub amenities: Option<Vec<String>>,
+    pub advance_notice_days: Option<i64>,
+    pub booking_window_days: Option<i64>,
+    pub check_in_days: Option<Vec<String>>,
+    pub check_out_days: Option<Vec<String>>,
+    pub time_zone: Option<String>,
 }
 
 impl ListingInput {
@@ -180,6 +188,11 @@ impl ListingInput {
             ("min_nights", self.min_nights.is_some()),
             ("max_nights", self.max_nights.is_some()),
             ("amenities", self.amenities.is_some()),
+            ("advance_notice_days", self.advance_notice_days.is_some()),
+            ("booking_window_days", self.booking_window_days.is_some()),
+            ("check_in_days", self.check_in_days.is_some()),
+            ("check_out_days", self.check_out_days.is_some()),
+            ("time_zone", self.time_zone.is_some()),
         ];
         fields
             .into_iter()
@@ -213,6 +226,21 @@ impl ListingInput {
                         .collect(),
                 )
             }),
+            advance_notice_days: self
+                .advance_notice_days
+                .or(Some(base.rules.advance_notice_days)),
+            booking_window_days: self
+                .booking_window_days
+                .or(Some(base.rules.booking_window_days)),
+            check_in_days: self
+                .check_in_days
+                .or_else(|| Some(day_names(base.rules.check_in_days))),
+            check_out_days: self
+                .check_out_days
+                .or_else(|| Some(day_names(base.rules.check_out_days))),
+            time_zone: self
+                .time_zone
+                .or_else(|| Some(base.time_zone.name().to_owned())),
         }
     }
 
@@ -262,6 +290,42 @@ impl ListingInput {
             "amenities",
             Amenities::parse(self.amenities.as_deref().unwrap_or(&[])),
         );
+        let advance_notice_days = errors.check(
+            "advance_notice_days",
+            in_range(
+                self.advance_notice_days.unwrap_or(0),
+                0,
+                MAX_ADVANCE_NOTICE_DAYS,
+            ),
+        );
+        let booking_window_days = errors.check(
+            "booking_window_days",
+            in_range(
+                self.booking_window_days
+                    .unwrap_or(DEFAULT_BOOKING_WINDOW_DAYS),
+                1,
+                DEFAULT_BOOKING_WINDOW_DAYS,
+            ),
+        );
+        let days = |errors: &mut FieldErrors, field: &str, names: Option<Vec<String>>| match names {
+            None => Some(Weekdays::ALL),
+            Some(names) => errors.check(field, Weekdays::parse(&names)),
+        };
+        let check_in_days = days(errors, "check_in_days", self.check_in_days);
+        let check_out_days = days(errors, "check_out_days", self.check_out_days);
+        let time_zone = match self.time_zone {
+            None => Some(TimeZone::UTC),
+            Some(name) => errors.check("time_zone", TimeZone::parse(&name)),
+        };
+        if let (Some(notice), Some(window)) = (advance_notice_days, booking_window_days)
+            && window < notice
+        {
+            errors.push(FieldError::new(
+                "booking_window_days",
+                "less_than_advance_notice",
+                "booking_window_days must be at least advance_notice_days",
+            ));
+        }
         if !errors.is_empty() {
             return None;
         }
@@ -280,10 +344,19 @@ impl ListingInput {
                 max_guests: max_guests?,
                 min_nights: min_nights?,
                 max_nights: max_nights?,
+                advance_notice_days: advance_notice_days?,
+                booking_window_days: booking_window_days?,
+                check_in_days: check_in_days?,
+                check_out_days: check_out_days?,
             },
             amenities: amenities?,
+            time_zone: time_zone?,
         })
     }
+}
+
+fn day_names(days: Weekdays) -> Vec<String> {
+    days.names().into_iter().map(String::from).collect()
 }
 
 fn required<T>(errors: &mut FieldErrors, field: &str, value: Option<T>) -> Option<T> {
@@ -379,6 +452,7 @@ mod tests {
             min_nights: None,
             max_nights: None,
             amenities: Some(vec!["wifi".into(), "kitchen".into()]),
+            ..Default::default()
         }
     }
 

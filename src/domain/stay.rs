@@ -1,6 +1,6 @@
 //! Nights: a stay's dates, half-open, and the rules a listing sets for them.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 
 use super::validation::FieldError;
 
@@ -104,24 +104,153 @@ pub fn parse_date(raw: &str) -> Result<NaiveDate, FieldError> {
     })
 }
 
-/// What a listing allows: how many guests, how many nights.
+/// Days of the week a stay may begin or end on (a bit per day, Monday
+/// first); all seven when the host sets none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Weekdays(u8);
+
+const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+impl Weekdays {
+    pub const ALL: Weekdays = Weekdays(0b111_1111);
+
+    /// `["mon", "fri"]`: at least one day, each named once at most.
+    pub fn parse<S: AsRef<str>>(names: &[S]) -> Result<Self, FieldError> {
+        let mut mask = 0u8;
+        for name in names {
+            let name = name.as_ref().trim().to_ascii_lowercase();
+            match DAY_NAMES.iter().position(|d| *d == name) {
+                Some(bit) => mask |= 1 << bit,
+                None => {
+                    return Err(FieldError::new(
+                        "days",
+                        "unknown_day",
+                        format!("days are named {}", DAY_NAMES.join(", ")),
+                    ));
+                }
+            }
+        }
+        if mask == 0 {
+            return Err(FieldError::new(
+                "days",
+                "required",
+                "name at least one day (all seven: any day)",
+            ));
+        }
+        Ok(Self(mask))
+    }
+
+    /// From a stored mask (bits of no day dropped; none stored: any day).
+    pub fn from_mask(mask: i64) -> Self {
+        match (mask & 0b111_1111) as u8 {
+            0 => Self::ALL,
+            m => Self(m),
+        }
+    }
+
+    pub fn mask(&self) -> i64 {
+        i64::from(self.0)
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        (0..7)
+            .filter(|bit| self.0 & (1 << bit) != 0)
+            .map(|bit| DAY_NAMES[bit])
+            .collect()
+    }
+
+    pub fn allows(&self, date: NaiveDate) -> bool {
+        self.0 & (1 << date.weekday().num_days_from_monday()) != 0
+    }
+}
+
+/// A listing's IANA time zone: its "today" is the local date there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeZone(chrono_tz::Tz);
+
+impl TimeZone {
+    pub const UTC: TimeZone = TimeZone(chrono_tz::Tz::UTC);
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        raw.trim().parse::<chrono_tz::Tz>().map(Self).map_err(|_| {
+            FieldError::new(
+                "time_zone",
+                "unknown_time_zone",
+                "time_zone must be an IANA time zone, e.g. Europe/Amsterdam or America/New_York",
+            )
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    /// The local date at instant `now`.
+    pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
+        now.with_timezone(&self.0).date_naive()
+    }
+}
+
+/// What a listing allows: how many guests, how many nights, how soon and
+/// how far ahead, arriving and leaving on which days.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StayRules {
     pub max_guests: i64,
     pub min_nights: i64,
     pub max_nights: i64,
+    /// Check-in at least this many days after the listing's today.
+    pub advance_notice_days: i64,
+    /// Check-in at most this many days after the listing's today.
+    pub booking_window_days: i64,
+    pub check_in_days: Weekdays,
+    pub check_out_days: Weekdays,
 }
 
-/// Why a stay does not fit a listing's rules.
+/// Defaults a host has not changed.
+pub const DEFAULT_BOOKING_WINDOW_DAYS: i64 = 730;
+pub const MAX_ADVANCE_NOTICE_DAYS: i64 = 365;
+
+/// Why a stay does not fit a listing's rules, in the order they are checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RuleBreach {
+    InThePast,
+    TooSoon { days: i64 },
+    TooFarAhead { days: i64 },
+    CheckInDay,
+    CheckOutDay,
     TooManyGuests { max: i64 },
     TooFewNights { min: i64 },
     TooManyNights { max: i64 },
 }
 
 impl StayRules {
-    pub fn check(&self, dates: &StayDates, guests: i64) -> Result<(), RuleBreach> {
+    /// Checks a stay against the rules, with `today` the listing's local date.
+    pub fn check(
+        &self,
+        dates: &StayDates,
+        guests: i64,
+        today: NaiveDate,
+    ) -> Result<(), RuleBreach> {
+        let ahead = (dates.check_in() - today).num_days();
+        if ahead < 0 {
+            return Err(RuleBreach::InThePast);
+        }
+        if ahead < self.advance_notice_days {
+            return Err(RuleBreach::TooSoon {
+                days: self.advance_notice_days,
+            });
+        }
+        if ahead > self.booking_window_days {
+            return Err(RuleBreach::TooFarAhead {
+                days: self.booking_window_days,
+            });
+        }
+        if !self.check_in_days.allows(dates.check_in()) {
+            return Err(RuleBreach::CheckInDay);
+        }
+        if !self.check_out_days.allows(dates.check_out()) {
+            return Err(RuleBreach::CheckOutDay);
+        }
         if guests > self.max_guests {
             return Err(RuleBreach::TooManyGuests {
                 max: self.max_guests,
@@ -207,19 +336,109 @@ mod tests {
             max_guests: 4,
             min_nights: 2,
             max_nights: 7,
+            advance_notice_days: 0,
+            booking_window_days: DEFAULT_BOOKING_WINDOW_DAYS,
+            check_in_days: Weekdays::ALL,
+            check_out_days: Weekdays::ALL,
         };
-        assert!(rules.check(&stay("2027-01-01", "2027-01-03"), 4).is_ok());
+        let today = d("2026-12-01");
+        assert!(
+            rules
+                .check(&stay("2027-01-01", "2027-01-03"), 4, today)
+                .is_ok()
+        );
         assert_eq!(
-            rules.check(&stay("2027-01-01", "2027-01-03"), 5),
+            rules.check(&stay("2027-01-01", "2027-01-03"), 5, today),
             Err(RuleBreach::TooManyGuests { max: 4 })
         );
         assert_eq!(
-            rules.check(&stay("2027-01-01", "2027-01-02"), 1),
+            rules.check(&stay("2027-01-01", "2027-01-02"), 1, today),
             Err(RuleBreach::TooFewNights { min: 2 })
         );
         assert_eq!(
-            rules.check(&stay("2027-01-01", "2027-01-09"), 1),
+            rules.check(&stay("2027-01-01", "2027-01-09"), 1, today),
             Err(RuleBreach::TooManyNights { max: 7 })
+        );
+    }
+
+    fn rules() -> StayRules {
+        StayRules {
+            max_guests: 2,
+            min_nights: 2,
+            max_nights: 7,
+            advance_notice_days: 2,
+            booking_window_days: 30,
+            check_in_days: Weekdays::parse(&["fri", "sat"]).unwrap(),
+            check_out_days: Weekdays::ALL,
+        }
+    }
+
+    #[test]
+    fn rules_are_checked_in_order_at_their_edges() {
+        let today = d("2027-03-10"); // a Wednesday
+        let r = rules();
+        let at = |a: &str, b: &str, g| r.check(&stay(a, b), g, today);
+        assert_eq!(
+            at("2027-03-09", "2027-03-12", 1),
+            Err(RuleBreach::InThePast)
+        );
+        assert_eq!(
+            at("2027-03-11", "2027-03-13", 1),
+            Err(RuleBreach::TooSoon { days: 2 })
+        );
+        assert_eq!(
+            at("2027-03-12", "2027-03-14", 1),
+            Ok(()),
+            "Friday, 2 days ahead"
+        );
+        assert_eq!(at("2027-04-09", "2027-04-11", 1), Ok(()), "30 days ahead");
+        assert_eq!(
+            at("2027-04-10", "2027-04-12", 1),
+            Err(RuleBreach::TooFarAhead { days: 30 })
+        );
+        assert_eq!(
+            at("2027-03-14", "2027-03-16", 1),
+            Err(RuleBreach::CheckInDay)
+        );
+        assert_eq!(
+            at("2027-03-12", "2027-03-14", 3),
+            Err(RuleBreach::TooManyGuests { max: 2 })
+        );
+        assert_eq!(
+            at("2027-03-12", "2027-03-13", 1),
+            Err(RuleBreach::TooFewNights { min: 2 })
+        );
+        let mut r = rules();
+        r.check_out_days = Weekdays::parse(&["sun"]).unwrap();
+        assert_eq!(
+            r.check(&stay("2027-03-12", "2027-03-15"), 1, today),
+            Err(RuleBreach::CheckOutDay)
+        );
+        assert_eq!(r.check(&stay("2027-03-12", "2027-03-14"), 1, today), Ok(()));
+    }
+
+    #[test]
+    fn weekdays_and_time_zones_parse() {
+        assert_eq!(
+            Weekdays::parse(&["Mon", "fri"]).unwrap().names(),
+            ["mon", "fri"]
+        );
+        assert_eq!(
+            Weekdays::parse(&["funday"]).unwrap_err().code,
+            "unknown_day"
+        );
+        assert!(Weekdays::parse::<&str>(&[]).is_err());
+        assert_eq!(Weekdays::from_mask(0), Weekdays::ALL);
+        let kiritimati = TimeZone::parse("Pacific/Kiritimati").unwrap();
+        let pago = TimeZone::parse("Pacific/Pago_Pago").unwrap();
+        let noon = "2027-03-10T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(kiritimati.today(noon), d("2027-03-11"));
+        assert_eq!(pago.today(noon), d("2027-03-10"));
+        let early = "2027-03-10T05:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(pago.today(early), d("2027-03-09"));
+        assert_eq!(
+            TimeZone::parse("Mars/Olympus").unwrap_err().code,
+            "unknown_time_zone"
         );
     }
 }

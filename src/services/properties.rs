@@ -7,7 +7,7 @@ use crate::commit::Commit;
 use crate::db::properties::{self, NewProperty, Property, PropertyFields, SearchFilter, city_key};
 use crate::db::{Db, audit, now};
 use crate::domain::audit::{Action, AuditActor, AuditRecord, ObjectType};
-use crate::domain::stay::StayRules;
+use crate::domain::stay::TimeZone;
 use crate::domain::{
     Amenities, Country, Currency, FieldErrors, Listing, ListingInput, PropertyId, Role,
 };
@@ -101,6 +101,11 @@ fn fields_of<'a>(
         min_nights: listing.rules.min_nights,
         max_nights: listing.rules.max_nights,
         amenities: listing.amenities.mask(),
+        advance_notice_days: listing.rules.advance_notice_days,
+        booking_window_days: listing.rules.booking_window_days,
+        check_in_days: listing.rules.check_in_days.mask(),
+        check_out_days: listing.rules.check_out_days.mask(),
+        time_zone: listing.time_zone.name(),
         updated_at: now,
     }
 }
@@ -119,12 +124,9 @@ fn listing_of(p: &Property) -> Result<Listing, ApiError> {
         price_per_night: p.price_per_night,
         currency: Currency::parse(&p.currency).map_err(|_| corrupt("currency"))?,
         cleaning_fee: p.cleaning_fee,
-        rules: StayRules {
-            max_guests: p.max_guests,
-            min_nights: p.min_nights,
-            max_nights: p.max_nights,
-        },
+        rules: p.rules(),
         amenities: Amenities::from_mask(p.amenities),
+        time_zone: TimeZone::parse(&p.time_zone).map_err(|_| corrupt("time_zone"))?,
     })
 }
 

@@ -19,4 +19,5 @@ mod payments;
 mod pricing;
 mod properties;
 mod rate_limit;
+mod stay_rules;
 mod users;

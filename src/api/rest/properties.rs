@@ -41,12 +41,18 @@ pub struct PropertyResponse {
     pub min_nights: i64,
     pub max_nights: i64,
     pub amenities: Vec<&'static str>,
+    pub advance_notice_days: i64,
+    pub booking_window_days: i64,
+    pub check_in_days: Vec<&'static str>,
+    pub check_out_days: Vec<&'static str>,
+    pub time_zone: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl From<Property> for PropertyResponse {
     fn from(p: Property) -> Self {
+        let rules = p.rules();
         Self {
             id: p.id,
             host_id: p.host_id,
@@ -64,13 +70,18 @@ impl From<Property> for PropertyResponse {
             min_nights: p.min_nights,
             max_nights: p.max_nights,
             amenities: Amenities::from_mask(p.amenities).names(),
+            advance_notice_days: rules.advance_notice_days,
+            booking_window_days: rules.booking_window_days,
+            check_in_days: rules.check_in_days.names(),
+            check_out_days: rules.check_out_days.names(),
+            time_zone: p.time_zone,
             created_at: p.created_at.and_utc(),
             updated_at: p.updated_at.and_utc(),
         }
     }
 }
 
-const LISTING_FIELDS: [&str; 14] = [
+const LISTING_FIELDS: [&str; 19] = [
     "title",
     "description",
     "address",
@@ -85,6 +96,11 @@ const LISTING_FIELDS: [&str; 14] = [
     "min_nights",
     "max_nights",
     "amenities",
+    "advance_notice_days",
+    "booking_window_days",
+    "check_in_days",
+    "check_out_days",
+    "time_zone",
 ];
 
 /// A listing body's fields, each read with its type checked.
@@ -105,6 +121,11 @@ fn listing_input(body: Map<String, Value>) -> Result<ListingInput, ApiError> {
         min_nights: form.int("min_nights"),
         max_nights: form.int("max_nights"),
         amenities: form.strings("amenities"),
+        advance_notice_days: form.int("advance_notice_days"),
+        booking_window_days: form.int("booking_window_days"),
+        check_in_days: form.strings("check_in_days"),
+        check_out_days: form.strings("check_out_days"),
+        time_zone: form.string("time_zone"),
     };
     form.finish()?;
     Ok(input)
