@@ -258,8 +258,9 @@ async fn housekeeping(state: web::Data<AppState>) {
     }
 }
 
-/// Marks lapsed holds expired, every `ROOST_HOLD_SWEEP_SECS` (in batches
-/// until none is left; see `services::housekeeping`).
+/// Marks lapsed holds expired and completes stays whose check-out day has
+/// come, every `ROOST_HOLD_SWEEP_SECS` (in batches until none is left; see
+/// `services::housekeeping`).
 async fn sweep_holds(state: web::Data<AppState>, every: Duration) {
     let sweeper = housekeeping::Sweeper {
         db: &state.db,
@@ -267,6 +268,12 @@ async fn sweep_holds(state: web::Data<AppState>, every: Duration) {
         properties: &state.properties,
         batch: state.settings.hold_sweep_batch,
         swept: &state.metrics.holds_swept,
+    };
+    let completer = housekeeping::Completer {
+        db: &state.db,
+        bus: &state.bus,
+        properties: &state.properties,
+        batch: state.settings.hold_sweep_batch,
     };
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -276,6 +283,11 @@ async fn sweep_holds(state: web::Data<AppState>, every: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "lapsed holds marked expired"),
             Err(e) => tracing::warn!(error = %e, "sweeping lapsed holds failed"),
+        }
+        match completer.complete().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(completed = n, "stays completed"),
+            Err(e) => tracing::warn!(error = ?e, "completing stays failed"),
         }
     }
 }

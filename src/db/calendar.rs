@@ -434,6 +434,30 @@ pub async fn set_status(
     })
 }
 
+/// Confirmed stays whose check-out is on or before `by` (the latest local
+/// date anywhere): (booking, listing, check-out, the listing's time zone),
+/// earliest check-out first.
+pub async fn to_complete(
+    conn: &mut impl AsConn,
+    by: NaiveDate,
+    limit: i64,
+) -> QueryResult<Vec<(i64, i64, NaiveDate, String)>> {
+    use super::schema::properties::dsl as p;
+    use calendar_entries::dsl as e;
+    let confirmed: SqlLiteral<Text> = literal("'confirmed'");
+    with_conn!(conn, |c| {
+        e::calendar_entries
+            .inner_join(p::properties)
+            .filter(e::status.eq(confirmed.clone()))
+            .filter(e::check_out.le(by))
+            .order((e::check_out.asc(), e::id.asc()))
+            .limit(limit)
+            .select((e::id, e::property_id, e::check_out, p::time_zone))
+            .load(c)
+            .await
+    })
+}
+
 /// Moves a pending hold's expiry to `until`; `None` if it is no longer pending.
 pub async fn extend_hold(
     conn: &mut impl AsConn,

@@ -33,6 +33,7 @@ pub enum Action {
     BookingCancelled,
     BookingExpired,
     BookingConfirmed,
+    BookingCompleted,
     PaymentCreated,
     PaymentProcessing,
     PaymentSucceeded,
@@ -45,7 +46,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 29] = [
         Action::UserRegistered,
         Action::UserLoginSucceeded,
         Action::UserLoginFailed,
@@ -67,6 +68,7 @@ impl Action {
         Action::BookingCancelled,
         Action::BookingExpired,
         Action::BookingConfirmed,
+        Action::BookingCompleted,
         Action::PaymentCreated,
         Action::PaymentProcessing,
         Action::PaymentSucceeded,
@@ -99,6 +101,7 @@ impl Action {
             Action::BookingCancelled => "booking.cancelled",
             Action::BookingExpired => "booking.expired",
             Action::BookingConfirmed => "booking.confirmed",
+            Action::BookingCompleted => "booking.completed",
             Action::PaymentCreated => "payment.created",
             Action::PaymentProcessing => "payment.processing",
             Action::PaymentSucceeded => "payment.succeeded",

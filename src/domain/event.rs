@@ -16,17 +16,19 @@ pub enum EventKind {
     BookingConfirmed,
     BookingCancelled,
     BookingExpired,
+    BookingCompleted,
     BlockAdded,
     BlockRemoved,
     ListingRemoved,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 8] = [
         EventKind::BookingHeld,
         EventKind::BookingConfirmed,
         EventKind::BookingCancelled,
         EventKind::BookingExpired,
+        EventKind::BookingCompleted,
         EventKind::BlockAdded,
         EventKind::BlockRemoved,
         EventKind::ListingRemoved,
@@ -38,6 +40,7 @@ impl EventKind {
             EventKind::BookingConfirmed => "booking_confirmed",
             EventKind::BookingCancelled => "booking_cancelled",
             EventKind::BookingExpired => "booking_expired",
+            EventKind::BookingCompleted => "booking_completed",
             EventKind::BlockAdded => "block_added",
             EventKind::BlockRemoved => "block_removed",
             EventKind::ListingRemoved => "listing_removed",
@@ -55,6 +58,7 @@ impl EventKind {
             EventKind::BookingConfirmed => Some("confirmed"),
             EventKind::BookingCancelled => Some("cancelled"),
             EventKind::BookingExpired => Some("expired"),
+            EventKind::BookingCompleted => Some("completed"),
             EventKind::BlockAdded => Some("blocked"),
             EventKind::BlockRemoved => Some("removed"),
             EventKind::ListingRemoved => None,
@@ -69,6 +73,7 @@ impl EventKind {
                 | EventKind::BookingConfirmed
                 | EventKind::BookingCancelled
                 | EventKind::BookingExpired
+                | EventKind::BookingCompleted
         )
     }
 }
@@ -111,7 +116,7 @@ impl CalendarEvent {
                 return self.entry_id.map(Effect::Free);
             }
             EventKind::BookingHeld => Busy::Held,
-            EventKind::BookingConfirmed => Busy::Booked,
+            EventKind::BookingConfirmed | EventKind::BookingCompleted => Busy::Booked,
             EventKind::BlockAdded => Busy::Blocked,
         };
         let (id, check_in, check_out) = (self.entry_id?, self.check_in?, self.check_out?);

@@ -1,6 +1,7 @@
 //! Background work that keeps the database lean: the hold sweeper (lapsed
-//! holds marked expired, with their events) and the pruning of old calendar
-//! events and dead tokens.
+//! holds marked expired, with their events), stays completed once their
+//! check-out day has come where the listing is, and the pruning of old
+//! calendar events and dead tokens.
 //!
 //! All of it runs in bounded batches, one short transaction each, through
 //! [`drain`]: after a full batch it rests in proportion to how long the
@@ -18,7 +19,7 @@ use crate::actors::property::expiry_records;
 use crate::actors::{EventBus, PropertyRegistry};
 use crate::db::events::{self, Change, LogHead};
 use crate::db::{Backend, Db, DbConn, audit, calendar, idempotency, tokens};
-use crate::domain::audit::AuditActor;
+use crate::domain::audit::{Action, AuditActor, AuditRecord, ObjectType};
 use crate::domain::{CalendarEvent, EventKind};
 use crate::error::ApiError;
 use crate::write_tx;
@@ -142,6 +143,103 @@ impl Sweeper<'_> {
             self.properties.relay(Arc::new(event.clone()));
         }
         self.bus.publish(events);
+    }
+}
+
+/// Confirmed stays whose check-out day has come, in the listing's own time
+/// zone, become `completed`: per listing, one transaction under its lock
+/// (so a cancellation, or another node's completer, takes turns with it),
+/// each booking moved only if it is still confirmed, with its
+/// `booking_completed` event and a `booking.completed` audit row. Several
+/// nodes may run it at once: a stay is completed once.
+pub struct Completer<'a> {
+    pub db: &'a Db,
+    pub bus: &'a Arc<EventBus>,
+    pub properties: &'a PropertyRegistry,
+    pub batch: i64,
+}
+
+impl Completer<'_> {
+    /// Completes every stay due by now; returns how many this node did.
+    pub async fn complete(&self) -> Result<usize, ApiError> {
+        drain(1.0, || self.complete_batch()).await
+    }
+
+    pub async fn complete_batch(&self) -> Result<Batch, ApiError> {
+        let now = crate::db::now();
+        // No listing's local date is past UTC's by more than a day (UTC+14).
+        let latest = now.date_naive() + chrono::Duration::days(1);
+        let limit = self.batch;
+        let candidates = self
+            .db
+            .run(move |mut conn| async move {
+                Ok::<_, ApiError>(calendar::to_complete(&mut conn, latest, limit).await?)
+            })
+            .await?;
+        // A full page of stays not yet due where they are (later time
+        // zones) makes no progress: then wait for the next round.
+        let page_full = candidates.len() as i64 >= limit;
+        let mut due: HashMap<i64, Vec<i64>> = HashMap::new();
+        for (booking, listing, check_out, zone) in candidates {
+            let zone = crate::domain::stay::TimeZone::parse(&zone)
+                .unwrap_or(crate::domain::stay::TimeZone::UTC);
+            if check_out <= zone.today(now) {
+                due.entry(listing).or_default().push(booking);
+            }
+        }
+        let mut done = 0;
+        for (listing, bookings) in due {
+            let events = self
+                .db
+                .run(move |mut conn| async move {
+                    let at = crate::db::now().naive_utc();
+                    write_tx!(&mut conn, |c| {
+                        let Some(property) =
+                            crate::db::properties::lock_calendar(c, listing).await?
+                        else {
+                            return Ok::<_, ApiError>(Vec::new());
+                        };
+                        let mut completed = Vec::new();
+                        for id in &bookings {
+                            if let Some(e) =
+                                calendar::set_status(c, *id, "confirmed", "completed", None, at)
+                                    .await?
+                            {
+                                completed.push(e);
+                            }
+                        }
+                        let changes: Vec<Change<'_>> = completed
+                            .iter()
+                            .map(|e| (EventKind::BookingCompleted, Some(e)))
+                            .collect();
+                        let events = events::append(c, &property, &changes, at).await?;
+                        let records: Vec<AuditRecord> = completed
+                            .iter()
+                            .map(|e| {
+                                AuditRecord::new(
+                                    Action::BookingCompleted,
+                                    ObjectType::Booking,
+                                    Some(e.id),
+                                )
+                                .with(serde_json::json!({"property_id": e.property_id,
+                                                         "check_out": e.check_out}))
+                            })
+                            .collect();
+                        audit::record(c, &AuditActor::system(), &records, at).await?;
+                        Ok(events)
+                    })
+                })
+                .await?;
+            done += events.len();
+            for event in &events {
+                self.properties.relay(Arc::new(event.clone()));
+            }
+            self.bus.publish(events);
+        }
+        Ok(Batch {
+            done,
+            full: page_full && done > 0,
+        })
     }
 }
 

@@ -7,3 +7,12 @@ ALTER TABLE properties
     ADD COLUMN check_in_days       BIGINT NOT NULL DEFAULT 127 CHECK (check_in_days BETWEEN 1 AND 127),
     ADD COLUMN check_out_days      BIGINT NOT NULL DEFAULT 127 CHECK (check_out_days BETWEEN 1 AND 127),
     ADD COLUMN time_zone           TEXT   NOT NULL DEFAULT 'UTC';
+
+-- Stays to complete: confirmed bookings by check-out day.
+CREATE INDEX calendar_entries_to_complete ON calendar_entries (check_out) WHERE status = 'confirmed';
+
+-- A completed stay is an event of its own.
+ALTER TABLE calendar_events DROP CONSTRAINT calendar_events_kind_check;
+ALTER TABLE calendar_events ADD CONSTRAINT calendar_events_kind_check CHECK (kind IN (
+    'booking_held', 'booking_confirmed', 'booking_cancelled', 'booking_expired',
+    'booking_completed', 'block_added', 'block_removed', 'listing_removed'));
