@@ -272,7 +272,17 @@ impl Turn {
     }
 
     fn is_taken(&self, dates: &StayDates, now: DateTime<Utc>) -> Result<bool, ApiError> {
-        self.with(|l| l.calendar.conflict(dates, now).is_some())
+        self.is_taken_by_others(dates, now, None)
+    }
+
+    /// Taken by a claim other than `except`?
+    fn is_taken_by_others(
+        &self,
+        dates: &StayDates,
+        now: DateTime<Utc>,
+        except: Option<i64>,
+    ) -> Result<bool, ApiError> {
+        self.with(|l| l.calendar.conflict(dates, now, except).is_some())
     }
 
     /// Claims `dates` with the entry `write` inserts, inside its transaction.
@@ -283,10 +293,25 @@ impl Turn {
         W: Fn(Db) -> Fut,
         Fut: Future<Output = Result<(Entry, Vec<CalendarEvent>), WriteError>>,
     {
-        if self.is_taken(&dates, crate::db::now())? {
+        self.claim_except(dates, None, write).await
+    }
+
+    /// [`Turn::claim`], for nights claim `except` may already hold (a
+    /// booking moving onto nights overlapping its own).
+    async fn claim_except<W, Fut>(
+        &self,
+        dates: StayDates,
+        except: Option<i64>,
+        write: W,
+    ) -> Result<Entry, ApiError>
+    where
+        W: Fn(Db) -> Fut,
+        Fut: Future<Output = Result<(Entry, Vec<CalendarEvent>), WriteError>>,
+    {
+        if self.is_taken_by_others(&dates, crate::db::now(), except)? {
             self.reload().await?;
             self.require_listed()?;
-            if self.is_taken(&dates, crate::db::now())? {
+            if self.is_taken_by_others(&dates, crate::db::now(), except)? {
                 return Err(dates_unavailable());
             }
         }
@@ -303,7 +328,7 @@ impl Turn {
                 }
                 Err(WriteError::Race) => {
                     self.reload().await?;
-                    if self.is_taken(&dates, crate::db::now())? {
+                    if self.is_taken_by_others(&dates, crate::db::now(), except)? {
                         return Err(dates_unavailable());
                     }
                 }
@@ -733,6 +758,119 @@ impl Handler<CancelBooking> for PropertyActor {
             let (entry, events) = entry;
             turn.committed(events);
             Ok(entry)
+        })
+    }
+}
+
+/// Its guest moves a pending booking to other nights (or another number of
+/// guests): re-quoted and moved in one transaction, or nothing changes.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<Entry, ApiError>")]
+pub struct ChangeBooking {
+    pub booking: BookingId,
+    pub guest: UserId,
+    pub dates: StayDates,
+    pub guests: i64,
+    pub service_fee_bp: i64,
+    pub commit: Commit<Entry>,
+}
+
+impl Handler<ChangeBooking> for PropertyActor {
+    type Result = AtomicResponse<Self, Result<Entry, ApiError>>;
+
+    fn handle(&mut self, msg: ChangeBooking, _: &mut Context<Self>) -> Self::Result {
+        self.turn(move |turn| async move {
+            turn.require_listed()?;
+            let property_id = turn.id.0;
+            let except = Some(msg.booking.0);
+            turn.claim_except(msg.dates, except, |db| {
+                let msg = msg.clone();
+                async move {
+                    db.run(move |mut conn| async move {
+                        let now = crate::db::now();
+                        let at = now.naive_utc();
+                        write_tx!(&mut conn, |c| {
+                            let property = lock_listed(c, property_id).await?;
+                            let current = calendar::find(c, msg.booking.0)
+                                .await?
+                                .filter(|e| e.property_id == property_id && e.kind == KIND_BOOKING)
+                                .filter(|e| e.guest_id == Some(msg.guest.0))
+                                .ok_or(ApiError::NotFound("booking"))?;
+                            if effective_status(&current, now)? != BookingStatus::Pending {
+                                return Err(ApiError::Unprocessable {
+                                    code: "invalid_transition",
+                                    message: "only a pending booking (a hold that has not lapsed) can be changed".into(),
+                                }
+                                .into());
+                            }
+                            // Money may already be on its way for the old price.
+                            if !payments::for_booking(c, current.id).await?.is_empty() {
+                                return Err(ApiError::Conflict {
+                                    code: "payment_started",
+                                    message: "a payment was started for this booking; cancel it and book again",
+                                }
+                                .into());
+                            }
+                            let (from, to) = (msg.dates.check_in(), msg.dates.check_out());
+                            let seasons = rates::touching(c, property_id, from, to).await?;
+                            let prices = price_list(&property, &seasons, msg.service_fee_bp)?;
+                            check_stay(&property, &prices, &msg.dates, msg.guests, now)?;
+                            let quote = prices
+                                .quote(&msg.dates, msg.guests)
+                                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("price overflow")))?;
+                            let expired =
+                                calendar::expire_lapsed_holds(c, property_id, from, to, at).await?;
+                            if calendar::overlapping_other(c, property_id, from, to, at, current.id)
+                                .await?
+                                .is_some()
+                            {
+                                return Err(WriteError::Taken);
+                            }
+                            let detail = serde_json::to_string(&quote)
+                                .map_err(|e| ApiError::Internal(e.into()))?;
+                            let moved = NewEntry {
+                                check_in: from,
+                                check_out: to,
+                                guests: Some(msg.guests),
+                                nights: Some(msg.dates.nights()),
+                                price_per_night: Some(property.price_per_night),
+                                cleaning_fee: Some(property.cleaning_fee),
+                                total: Some(quote.total),
+                                price_detail: Some(&detail),
+                                ..Default::default()
+                            };
+                            let changed = calendar::move_booking(c, current.id, &moved, at)
+                                .await?
+                                .ok_or(ApiError::Conflict {
+                                    code: "booking_changed",
+                                    message: "the booking changed meanwhile; read it and try again",
+                                })?;
+                            let mut changes = expirations(&expired);
+                            changes.push((EventKind::BookingChanged, Some(&changed)));
+                            let events = events::append(c, &property, &changes, at).await?;
+                            let record = AuditRecord::new(
+                                Action::BookingChanged,
+                                ObjectType::Booking,
+                                Some(changed.id),
+                            )
+                            .with(serde_json::json!({
+                                "property_id": property_id,
+                                "from": {"check_in": current.check_in, "check_out": current.check_out,
+                                         "guests": current.guests, "total": current.total},
+                                "to": {"check_in": changed.check_in, "check_out": changed.check_out,
+                                       "guests": changed.guests, "total": changed.total},
+                            }));
+                            audit_log::record(c, &msg.commit.actor, &[record], at).await?;
+                            audit_log::record(c, &AuditActor::system(), &expiry_records(&expired), at)
+                                .await?;
+                            msg.commit.seal(c, &changed).await?;
+                            Ok((changed, events))
+                        })
+                    })
+                    .await
+                }
+            })
+            .await
         })
     }
 }

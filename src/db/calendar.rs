@@ -211,11 +211,54 @@ pub async fn overlapping(
     check_out: NaiveDate,
     now: NaiveDateTime,
 ) -> QueryResult<Option<Entry>> {
+    overlapping_other(conn, property_id, check_in, check_out, now, 0).await
+}
+
+/// [`overlapping`], but for entry `except` (a booking moving to nights
+/// that overlap its own).
+pub async fn overlapping_other(
+    conn: &mut impl AsConn,
+    property_id: i64,
+    check_in: NaiveDate,
+    check_out: NaiveDate,
+    now: NaiveDateTime,
+    except: i64,
+) -> QueryResult<Option<Entry>> {
     with_conn!(conn, |c| {
         calendar_entries::table
             .filter(claims_on(property_id, check_in, check_out, now))
+            .filter(calendar_entries::id.ne(except))
             .select(Entry::as_select())
             .first(c)
+            .await
+            .optional()
+    })
+}
+
+/// A pending booking's new nights, guests and price; `None` if it is no
+/// longer pending.
+pub async fn move_booking(
+    conn: &mut impl AsConn,
+    id: i64,
+    moved: &NewEntry<'_>,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Entry>> {
+    use calendar_entries::dsl as e;
+    with_conn!(conn, |c| {
+        diesel::update(e::calendar_entries.find(id).filter(e::status.eq("pending")))
+            .set((
+                e::check_in.eq(moved.check_in),
+                e::check_out.eq(moved.check_out),
+                e::guests.eq(moved.guests),
+                e::nights.eq(moved.nights),
+                e::price_per_night.eq(moved.price_per_night),
+                e::cleaning_fee.eq(moved.cleaning_fee),
+                e::total.eq(moved.total),
+                e::price_detail.eq(moved.price_detail),
+                e::updated_at.eq(now),
+            ))
+            .returning(Entry::as_returning())
+            .get_result(c)
             .await
             .optional()
     })

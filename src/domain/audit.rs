@@ -30,6 +30,7 @@ pub enum Action {
     RateAdded,
     RateRemoved,
     BookingHeld,
+    BookingChanged,
     BookingCancelled,
     BookingExpired,
     BookingConfirmed,
@@ -46,7 +47,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 30] = [
         Action::UserRegistered,
         Action::UserLoginSucceeded,
         Action::UserLoginFailed,
@@ -65,6 +66,7 @@ impl Action {
         Action::RateAdded,
         Action::RateRemoved,
         Action::BookingHeld,
+        Action::BookingChanged,
         Action::BookingCancelled,
         Action::BookingExpired,
         Action::BookingConfirmed,
@@ -98,6 +100,7 @@ impl Action {
             Action::RateAdded => "rate.added",
             Action::RateRemoved => "rate.removed",
             Action::BookingHeld => "booking.held",
+            Action::BookingChanged => "booking.changed",
             Action::BookingCancelled => "booking.cancelled",
             Action::BookingExpired => "booking.expired",
             Action::BookingConfirmed => "booking.confirmed",

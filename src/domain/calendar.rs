@@ -47,11 +47,17 @@ impl Calendar {
         Self { claims }
     }
 
-    /// A live claim sharing a night with `dates`, if any.
-    pub fn conflict(&self, dates: &StayDates, now: DateTime<Utc>) -> Option<&Claim> {
+    /// A live claim sharing a night with `dates`, if any; claim `except`
+    /// (a booking moving to new nights) does not count.
+    pub fn conflict(
+        &self,
+        dates: &StayDates,
+        now: DateTime<Utc>,
+        except: Option<i64>,
+    ) -> Option<&Claim> {
         self.claims
             .iter()
-            .find(|c| c.is_live(now) && c.dates.overlaps(dates))
+            .find(|c| Some(c.id) != except && c.is_live(now) && c.dates.overlaps(dates))
     }
 
     /// The busy ranges inside `window`, clipped to it, in date order.
@@ -118,9 +124,13 @@ mod tests {
         };
         let cal = Calendar::new(vec![hold]);
         let wanted = dates("2027-01-03", "2027-01-04");
-        assert!(cal.conflict(&wanted, now).is_some());
+        assert!(cal.conflict(&wanted, now, None).is_some());
         assert!(
-            cal.conflict(&wanted, now + chrono::Duration::seconds(1))
+            cal.conflict(&wanted, now, Some(1)).is_none(),
+            "a claim never conflicts with itself"
+        );
+        assert!(
+            cal.conflict(&wanted, now + chrono::Duration::seconds(1), None)
                 .is_none()
         );
     }
@@ -152,7 +162,7 @@ mod tests {
         cal.remove(1);
         assert_eq!(cal.len(), 1);
         assert!(
-            cal.conflict(&dates("2027-01-12", "2027-01-14"), now)
+            cal.conflict(&dates("2027-01-12", "2027-01-14"), now, None)
                 .is_none()
         );
     }

@@ -13,6 +13,7 @@ use super::stay::StayDates;
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     BookingHeld,
+    BookingChanged,
     BookingConfirmed,
     BookingCancelled,
     BookingExpired,
@@ -23,8 +24,9 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 8] = [
+    pub const ALL: [EventKind; 9] = [
         EventKind::BookingHeld,
+        EventKind::BookingChanged,
         EventKind::BookingConfirmed,
         EventKind::BookingCancelled,
         EventKind::BookingExpired,
@@ -37,6 +39,7 @@ impl EventKind {
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::BookingHeld => "booking_held",
+            EventKind::BookingChanged => "booking_changed",
             EventKind::BookingConfirmed => "booking_confirmed",
             EventKind::BookingCancelled => "booking_cancelled",
             EventKind::BookingExpired => "booking_expired",
@@ -54,7 +57,7 @@ impl EventKind {
     /// What the entry's status is after this event (`blocked` for a block).
     pub fn status(self) -> Option<&'static str> {
         match self {
-            EventKind::BookingHeld => Some("pending"),
+            EventKind::BookingHeld | EventKind::BookingChanged => Some("pending"),
             EventKind::BookingConfirmed => Some("confirmed"),
             EventKind::BookingCancelled => Some("cancelled"),
             EventKind::BookingExpired => Some("expired"),
@@ -70,6 +73,7 @@ impl EventKind {
         matches!(
             self,
             EventKind::BookingHeld
+                | EventKind::BookingChanged
                 | EventKind::BookingConfirmed
                 | EventKind::BookingCancelled
                 | EventKind::BookingExpired
@@ -115,7 +119,7 @@ impl CalendarEvent {
             EventKind::BookingCancelled | EventKind::BookingExpired | EventKind::BlockRemoved => {
                 return self.entry_id.map(Effect::Free);
             }
-            EventKind::BookingHeld => Busy::Held,
+            EventKind::BookingHeld | EventKind::BookingChanged => Busy::Held,
             EventKind::BookingConfirmed | EventKind::BookingCompleted => Busy::Booked,
             EventKind::BlockAdded => Busy::Blocked,
         };

@@ -1,7 +1,9 @@
 //! Bookings and blocks: every change to a calendar goes to its listing's actor.
 
 use crate::actors::PropertyRegistry;
-use crate::actors::property::{AddBlock, CancelBooking, GetAvailability, PlaceHold, RemoveBlock};
+use crate::actors::property::{
+    AddBlock, CancelBooking, ChangeBooking, GetAvailability, PlaceHold, RemoveBlock,
+};
 use crate::auth::AuthUser;
 use crate::commit::Commit;
 use crate::config::Settings;
@@ -40,6 +42,46 @@ pub async fn create(
         commit: commit.clone(),
     };
     registry.send(request.property, hold).await
+}
+
+/// What a guest asks to change of a pending booking (`None`: as it is).
+pub struct BookingChange {
+    pub check_in: Option<chrono::NaiveDate>,
+    pub check_out: Option<chrono::NaiveDate>,
+    pub guests: Option<i64>,
+}
+
+/// Moves the guest's pending booking to other nights or guests, re-priced:
+/// all of it, or nothing. Only its guest may; its host and admins may read
+/// it but not change it (403).
+pub async fn change(
+    db: &Db,
+    registry: &PropertyRegistry,
+    settings: &Settings,
+    commit: &Commit<Entry>,
+    auth: &AuthUser,
+    id: BookingId,
+    change: BookingChange,
+) -> Result<Entry, ApiError> {
+    let actor = &commit.actor;
+    let (entry, _) = get(db, actor, auth, id, "booking.change").await?;
+    if entry.guest_id != Some(auth.id.0) {
+        let refusal = ApiError::Forbidden("only the booking's guest can change it");
+        let kind = ObjectType::Booking;
+        return Err(trail::denied(db, actor, kind, Some(id.0), "booking.change", refusal).await);
+    }
+    let check_in = change.check_in.unwrap_or(entry.check_in);
+    let check_out = change.check_out.unwrap_or(entry.check_out);
+    let dates = StayDates::new(check_in, check_out).map_err(ApiError::validation)?;
+    let message = ChangeBooking {
+        booking: id,
+        guest: auth.id,
+        dates,
+        guests: change.guests.or(entry.guests).unwrap_or(1),
+        service_fee_bp: settings.service_fee_bp,
+        commit: commit.clone(),
+    };
+    registry.send(PropertyId(entry.property_id), message).await
 }
 
 /// A booking its guest, its listing's host or an admin may see; anyone else

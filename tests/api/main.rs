@@ -8,6 +8,7 @@ mod auth;
 mod binary;
 mod bookings;
 mod browser;
+mod changes;
 mod completion;
 mod concurrency;
 mod errors;

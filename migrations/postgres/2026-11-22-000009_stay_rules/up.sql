@@ -11,8 +11,8 @@ ALTER TABLE properties
 -- Stays to complete: confirmed bookings by check-out day.
 CREATE INDEX calendar_entries_to_complete ON calendar_entries (check_out) WHERE status = 'confirmed';
 
--- A completed stay is an event of its own.
+-- A completed stay, and a hold moved to other nights, are events of their own.
 ALTER TABLE calendar_events DROP CONSTRAINT calendar_events_kind_check;
 ALTER TABLE calendar_events ADD CONSTRAINT calendar_events_kind_check CHECK (kind IN (
     'booking_held', 'booking_confirmed', 'booking_cancelled', 'booking_expired',
-    'booking_completed', 'block_added', 'block_removed', 'listing_removed'));
+    'booking_completed', 'booking_changed', 'block_added', 'block_removed', 'listing_removed'));

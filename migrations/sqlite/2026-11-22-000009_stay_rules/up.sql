@@ -10,14 +10,14 @@ ALTER TABLE properties ADD COLUMN time_zone TEXT NOT NULL DEFAULT 'UTC';
 -- Stays to complete: confirmed bookings by check-out day.
 CREATE INDEX calendar_entries_to_complete ON calendar_entries (check_out) WHERE status = 'confirmed';
 
--- A completed stay is an event of its own. SQLite cannot alter a CHECK: the
+-- A completed stay, and a hold moved to other nights, are events of their own. SQLite cannot alter a CHECK: the
 -- log is rebuilt by the documented procedure (foreign keys are off while
 -- migrating and checked before commit; see src/db/migrations.rs).
 CREATE TABLE calendar_events_new (
     property_id     BIGINT    NOT NULL REFERENCES properties (id),
     seq             BIGINT    NOT NULL CHECK (seq >= 1),
     kind            TEXT      NOT NULL CHECK (kind IN ('booking_held', 'booking_confirmed', 'booking_cancelled', 'booking_expired',
-                        'booking_completed', 'block_added', 'block_removed', 'listing_removed')),
+                        'booking_completed', 'booking_changed', 'block_added', 'block_removed', 'listing_removed')),
     -- The booking or block (no foreign key: a removed block's row is gone).
     entry_id        BIGINT,
     check_in        DATE,

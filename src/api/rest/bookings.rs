@@ -198,6 +198,51 @@ pub async fn create_booking(
     Ok(commit.reply(&booking)?.into())
 }
 
+/// `PATCH /bookings/{id} {check_in?, check_out?, guests?}`: its guest moves
+/// a pending booking, re-priced; or nothing changes.
+pub async fn change_booking(
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+    auth: AuthUser,
+    path: web::Path<i64>,
+    body: web::Json<Map<String, Value>>,
+) -> Result<HttpResponse, ApiError> {
+    let mut form = Form::new(body.into_inner(), &["check_in", "check_out", "guests"]);
+    let check_in = form
+        .string("check_in")
+        .and_then(|raw| form.check("check_in", crate::domain::stay::parse_date(&raw)));
+    let check_out = form
+        .string("check_out")
+        .and_then(|raw| form.check("check_out", crate::domain::stay::parse_date(&raw)));
+    let guests = form.int("guests").and_then(|g| {
+        form.check(
+            "guests",
+            in_range(g, 1, crate::domain::property::MAX_GUESTS),
+        )
+    });
+    form.finish()?;
+    let commit = meta.commit(Some(auth.id), |e: &Entry| {
+        Reply::json(200, &BookingResponse::from(e.clone()))
+    });
+    let change = bookings::BookingChange {
+        check_in,
+        check_out,
+        guests,
+    };
+    let id = BookingId(path.into_inner());
+    let booking = bookings::change(
+        &state.db,
+        &state.properties,
+        &state.settings,
+        &commit,
+        &auth,
+        id,
+        change,
+    )
+    .await?;
+    Ok(commit.reply(&booking)?.into())
+}
+
 #[derive(Deserialize)]
 pub struct ListQuery {
     role: Option<String>,

@@ -109,7 +109,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::get().to(bookings::list_bookings))
                         .route(web::post().to(bookings::create_booking)),
                 )
-                .route("/bookings/{id}", web::get().to(bookings::get_booking))
+                .service(
+                    web::resource("/bookings/{id}")
+                        .route(web::get().to(bookings::get_booking))
+                        .route(web::patch().to(bookings::change_booking)),
+                )
                 .route(
                     "/bookings/{id}/cancel",
                     web::post().to(bookings::cancel_booking),
