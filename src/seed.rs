@@ -6,7 +6,6 @@
 //! Rows go in batches (multi-row INSERTs on PostgreSQL; prepared statements
 //! inside one transaction per batch on SQLite).
 
-use crate::domain::stay::{DEFAULT_BOOKING_WINDOW_DAYS, Weekdays};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -17,9 +16,12 @@ use rand::{Rng, SeedableRng};
 use crate::db::Db;
 use crate::db::calendar::{self, KIND_BOOKING, NewEntry};
 use crate::db::properties::{self, NewProperty, PropertyFields, city_key};
+use crate::db::rates::{self, NewRate};
 use crate::db::users::{self, NewUser};
-use crate::domain::Password;
+use crate::domain::pricing::{PriceList, Pricing, RateOverride};
 use crate::domain::property::AMENITIES;
+use crate::domain::stay::Weekdays;
+use crate::domain::{Currency, Password, StayDates};
 use crate::write_tx;
 
 /// Every seeded account's password.
@@ -34,40 +36,131 @@ pub struct SeedOptions {
     pub today: NaiveDate,
 }
 
-/// (city, country, currency, latitude, longitude)
-const CITIES: [(&str, &str, &str, f64, f64); 32] = [
-    ("Paris", "FR", "EUR", 48.8566, 2.3522),
-    ("Lyon", "FR", "EUR", 45.7640, 4.8357),
-    ("Amsterdam", "NL", "EUR", 52.3676, 4.9041),
-    ("Berlin", "DE", "EUR", 52.5200, 13.4050),
-    ("Munich", "DE", "EUR", 48.1351, 11.5820),
-    ("Lisbon", "PT", "EUR", 38.7223, -9.1393),
-    ("Porto", "PT", "EUR", 41.1579, -8.6291),
-    ("Barcelona", "ES", "EUR", 41.3874, 2.1686),
-    ("Madrid", "ES", "EUR", 40.4168, -3.7038),
-    ("Rome", "IT", "EUR", 41.9028, 12.4964),
-    ("Florence", "IT", "EUR", 43.7696, 11.2558),
-    ("Vienna", "AT", "EUR", 48.2082, 16.3738),
-    ("Prague", "CZ", "CZK", 50.0755, 14.4378),
-    ("Copenhagen", "DK", "DKK", 55.6761, 12.5683),
-    ("Stockholm", "SE", "SEK", 59.3293, 18.0686),
-    ("London", "GB", "GBP", 51.5072, -0.1276),
-    ("Edinburgh", "GB", "GBP", 55.9533, -3.1883),
-    ("Dublin", "IE", "EUR", 53.3498, -6.2603),
-    ("Reykjavik", "IS", "ISK", 64.1466, -21.9426),
-    ("New York", "US", "USD", 40.7128, -74.0060),
-    ("San Francisco", "US", "USD", 37.7749, -122.4194),
-    ("Austin", "US", "USD", 30.2672, -97.7431),
-    ("Montreal", "CA", "CAD", 45.5019, -73.5674),
-    ("Mexico City", "MX", "MXN", 19.4326, -99.1332),
-    ("Buenos Aires", "AR", "ARS", -34.6037, -58.3816),
-    ("Rio de Janeiro", "BR", "BRL", -22.9068, -43.1729),
-    ("Cape Town", "ZA", "ZAR", -33.9249, 18.4241),
-    ("Marrakesh", "MA", "MAD", 31.6295, -7.9811),
-    ("Tokyo", "JP", "JPY", 35.6762, 139.6503),
-    ("Kyoto", "JP", "JPY", 35.0116, 135.7681),
-    ("Bangkok", "TH", "THB", 13.7563, 100.5018),
-    ("Sydney", "AU", "AUD", -33.8688, 151.2093),
+/// (city, country, currency, latitude, longitude, IANA time zone)
+const CITIES: [(&str, &str, &str, f64, f64, &str); 32] = [
+    ("Paris", "FR", "EUR", 48.8566, 2.3522, "Europe/Paris"),
+    ("Lyon", "FR", "EUR", 45.7640, 4.8357, "Europe/Paris"),
+    (
+        "Amsterdam",
+        "NL",
+        "EUR",
+        52.3676,
+        4.9041,
+        "Europe/Amsterdam",
+    ),
+    ("Berlin", "DE", "EUR", 52.5200, 13.4050, "Europe/Berlin"),
+    ("Munich", "DE", "EUR", 48.1351, 11.5820, "Europe/Berlin"),
+    ("Lisbon", "PT", "EUR", 38.7223, -9.1393, "Europe/Lisbon"),
+    ("Porto", "PT", "EUR", 41.1579, -8.6291, "Europe/Lisbon"),
+    ("Barcelona", "ES", "EUR", 41.3874, 2.1686, "Europe/Madrid"),
+    ("Madrid", "ES", "EUR", 40.4168, -3.7038, "Europe/Madrid"),
+    ("Rome", "IT", "EUR", 41.9028, 12.4964, "Europe/Rome"),
+    ("Florence", "IT", "EUR", 43.7696, 11.2558, "Europe/Rome"),
+    ("Vienna", "AT", "EUR", 48.2082, 16.3738, "Europe/Vienna"),
+    ("Prague", "CZ", "CZK", 50.0755, 14.4378, "Europe/Prague"),
+    (
+        "Copenhagen",
+        "DK",
+        "DKK",
+        55.6761,
+        12.5683,
+        "Europe/Copenhagen",
+    ),
+    (
+        "Stockholm",
+        "SE",
+        "SEK",
+        59.3293,
+        18.0686,
+        "Europe/Stockholm",
+    ),
+    ("London", "GB", "GBP", 51.5072, -0.1276, "Europe/London"),
+    ("Edinburgh", "GB", "GBP", 55.9533, -3.1883, "Europe/London"),
+    ("Dublin", "IE", "EUR", 53.3498, -6.2603, "Europe/Dublin"),
+    (
+        "Reykjavik",
+        "IS",
+        "ISK",
+        64.1466,
+        -21.9426,
+        "Atlantic/Reykjavik",
+    ),
+    (
+        "New York",
+        "US",
+        "USD",
+        40.7128,
+        -74.0060,
+        "America/New_York",
+    ),
+    (
+        "San Francisco",
+        "US",
+        "USD",
+        37.7749,
+        -122.4194,
+        "America/Los_Angeles",
+    ),
+    ("Austin", "US", "USD", 30.2672, -97.7431, "America/Chicago"),
+    (
+        "Montreal",
+        "CA",
+        "CAD",
+        45.5019,
+        -73.5674,
+        "America/Toronto",
+    ),
+    (
+        "Mexico City",
+        "MX",
+        "MXN",
+        19.4326,
+        -99.1332,
+        "America/Mexico_City",
+    ),
+    (
+        "Buenos Aires",
+        "AR",
+        "ARS",
+        -34.6037,
+        -58.3816,
+        "America/Argentina/Buenos_Aires",
+    ),
+    (
+        "Rio de Janeiro",
+        "BR",
+        "BRL",
+        -22.9068,
+        -43.1729,
+        "America/Sao_Paulo",
+    ),
+    (
+        "Cape Town",
+        "ZA",
+        "ZAR",
+        -33.9249,
+        18.4241,
+        "Africa/Johannesburg",
+    ),
+    (
+        "Marrakesh",
+        "MA",
+        "MAD",
+        31.6295,
+        -7.9811,
+        "Africa/Casablanca",
+    ),
+    ("Tokyo", "JP", "JPY", 35.6762, 139.6503, "Asia/Tokyo"),
+    ("Kyoto", "JP", "JPY", 35.0116, 135.7681, "Asia/Tokyo"),
+    ("Bangkok", "TH", "THB", 13.7563, 100.5018, "Asia/Bangkok"),
+    (
+        "Sydney",
+        "AU",
+        "AUD",
+        -33.8688,
+        151.2093,
+        "Australia/Sydney",
+    ),
 ];
 
 const KINDS: [&str; 8] = [
@@ -165,6 +258,7 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
     let (host_ids, guest_ids) = user_ids.split_at(opts.hosts);
 
     // Listings.
+    #[derive(Clone)]
     struct Listing {
         host_id: i64,
         title: String,
@@ -179,12 +273,17 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
         max_nights: i64,
         amenities: i64,
         created_at: NaiveDateTime,
+        pricing: Pricing,
+        /// (advance notice, booking window, check-in days, check-out days)
+        rules: (i64, i64, Weekdays, Weekdays),
+        /// A season: (start, end, price, minimum nights).
+        season: Option<(NaiveDate, NaiveDate, i64, Option<i64>)>,
     }
     let mut property_ids = Vec::with_capacity(opts.properties);
     let mut listings = Vec::with_capacity(opts.properties);
     for i in 0..opts.properties {
         let city = rng.random_range(0..CITIES.len());
-        let (_, _, currency, lat, lon) = CITIES[city];
+        let (_, _, currency, lat, lon, _) = CITIES[city];
         let kind = KINDS[rng.random_range(0..KINDS.len())];
         let max_guests = match kind {
             "room" | "studio" => rng.random_range(1..=2),
@@ -206,6 +305,7 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
                 amenities |= 1 << bit;
             }
         }
+        let price = rng.random_range(40..400) * 100 * scale;
         listings.push(Listing {
             host_id: host_ids[i % host_ids.len()],
             title: format!(
@@ -222,69 +322,77 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
             city,
             latitude: lat + rng.random_range(-0.08..0.08),
             longitude: lon + rng.random_range(-0.08..0.08),
-            price: rng.random_range(40..400) * 100 * scale,
+            price,
             cleaning_fee: rng.random_range(0..60) * 100 * scale,
             max_guests,
             min_nights,
             max_nights: rng.random_range(14..=60).max(min_nights),
             amenities,
             created_at: base_time + Duration::minutes(i as i64),
+            pricing: seed_pricing(&mut rng, price, scale, max_guests),
+            rules: seed_rules(&mut rng),
+            season: rng.random_bool(0.25).then(|| {
+                let start = opts.today + Duration::days(rng.random_range(20..150));
+                let end = start + Duration::days(rng.random_range(7..=21));
+                let min = rng.random_bool(0.5).then_some(3);
+                (start, end, price / 2 * 3, min)
+            }),
         });
     }
     for chunk in listings.chunks(PROPERTY_BATCH) {
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|l| {
-                (
-                    l.host_id,
-                    l.title.clone(),
-                    l.address.clone(),
-                    l.city,
-                    l.latitude,
-                    l.longitude,
-                    l.price,
-                    l.cleaning_fee,
-                    (l.max_guests, l.min_nights, l.max_nights),
-                    l.amenities,
-                    l.created_at,
-                )
-            })
-            .collect();
+        let rows: Vec<Listing> = chunk.to_vec();
         let ids = db
             .run(move |mut conn| async move {
                 let keys: Vec<String> = CITIES.iter().map(|c| city_key(c.0)).collect();
                 let new: Vec<NewProperty> = rows
                     .iter()
-                    .map(|r| NewProperty {
-                        host_id: r.0,
-                        created_at: r.10,
+                    .map(|l| NewProperty {
+                        host_id: l.host_id,
+                        created_at: l.created_at,
                         fields: PropertyFields {
-                            title: &r.1,
+                            title: &l.title,
                             description: "A seeded demo listing.",
-                            address: &r.2,
-                            city: CITIES[r.3].0,
-                            city_key: &keys[r.3],
-                            country: CITIES[r.3].1,
-                            latitude: r.4,
-                            longitude: r.5,
-                            price_per_night: r.6,
-                            currency: CITIES[r.3].2,
-                            cleaning_fee: r.7,
-                            max_guests: r.8.0,
-                            min_nights: r.8.1,
-                            max_nights: r.8.2,
-                            amenities: r.9,
-                            advance_notice_days: 0,
-                            booking_window_days: DEFAULT_BOOKING_WINDOW_DAYS,
-                            check_in_days: Weekdays::ALL.mask(),
-                            check_out_days: Weekdays::ALL.mask(),
-                            time_zone: "UTC",
-                            updated_at: r.10,
+                            address: &l.address,
+                            city: CITIES[l.city].0,
+                            city_key: &keys[l.city],
+                            country: CITIES[l.city].1,
+                            latitude: l.latitude,
+                            longitude: l.longitude,
+                            price_per_night: l.price,
+                            currency: CITIES[l.city].2,
+                            cleaning_fee: l.cleaning_fee,
+                            max_guests: l.max_guests,
+                            min_nights: l.min_nights,
+                            max_nights: l.max_nights,
+                            amenities: l.amenities,
+                            advance_notice_days: l.rules.0,
+                            booking_window_days: l.rules.1,
+                            check_in_days: l.rules.2.mask(),
+                            check_out_days: l.rules.3.mask(),
+                            time_zone: CITIES[l.city].5,
+                            updated_at: l.created_at,
                         },
+                        pricing: l.pricing.into(),
                     })
                     .collect();
-                write_tx!(&mut conn, |c| properties::insert_many(c, &new).await)
-                    .map_err(anyhow::Error::from)
+                write_tx!(&mut conn, |c| {
+                    let ids = properties::insert_many(c, &new).await?;
+                    for (id, l) in ids.iter().zip(&rows) {
+                        if let Some((start, end, price, min_nights)) = l.season {
+                            let season = NewRate {
+                                property_id: *id,
+                                start_date: start,
+                                end_date: end,
+                                price,
+                                min_nights,
+                                created_at: l.created_at,
+                            };
+                            rates::insert(c, &season).await?;
+                        }
+                    }
+                    Ok::<_, diesel::result::Error>(ids)
+                })
+                .map_err(anyhow::Error::from)
             })
             .await?;
         property_ids.extend(ids);
@@ -295,6 +403,24 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
     let per_listing = opts.bookings / opts.properties.max(1);
     let extra = opts.bookings % opts.properties.max(1);
     let now = opts.today.and_hms_opt(12, 0, 0).context("today")?;
+    let price_list = |l: &Listing, currency: Currency| PriceList {
+        currency,
+        base_price: l.price,
+        cleaning_fee: l.cleaning_fee,
+        pricing: l.pricing,
+        rates: l
+            .season
+            .iter()
+            .map(|&(start, end, price, min_nights)| RateOverride {
+                id: 0,
+                start,
+                end,
+                price,
+                min_nights,
+            })
+            .collect(),
+        service_fee_bp: 0,
+    };
     let mut batch = Vec::with_capacity(BOOKING_BATCH);
     let mut written = 0usize;
     for (i, l) in listings.iter().enumerate() {
@@ -313,14 +439,21 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
                 (false, false) => "confirmed",
             };
             let guest = guest_ids[rng.random_range(0..guest_ids.len())];
+            let guests = rng.random_range(1..=l.max_guests);
+            let stay = StayDates::from_stored(check_in, check_out);
+            let total = Currency::parse(CITIES[l.city].2)
+                .ok()
+                .and_then(|currency| price_list(l, currency).quote(&stay, guests))
+                .map_or(nights * l.price + l.cleaning_fee, |q| q.total);
             batch.push(SeedBooking {
                 property_id: property_ids[i],
                 status,
                 check_in,
                 check_out,
                 guest,
-                guests: rng.random_range(1..=l.max_guests),
+                guests,
                 nights,
+                total,
                 price: l.price,
                 cleaning_fee: l.cleaning_fee,
                 currency: CITIES[l.city].2,
@@ -346,6 +479,46 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
     ))
 }
 
+/// Prices a host might set: weekend prices, fees above half the guests,
+/// long-stay discounts, taxes; each on some of the listings.
+fn seed_pricing(rng: &mut StdRng, price: i64, scale: i64, max_guests: i64) -> Pricing {
+    let pick = |rng: &mut StdRng, p: f64| rng.random_bool(p);
+    Pricing {
+        weekend_price: pick(rng, 0.4).then(|| price / 100 * 120),
+        extra_guest_fee: (max_guests > 2 && pick(rng, 0.3))
+            .then(|| rng.random_range(10..30) * 100 * scale),
+        extra_guest_after: None,
+        weekly_discount_pct: pick(rng, 0.5).then(|| rng.random_range(5..=15)),
+        monthly_discount_pct: pick(rng, 0.3).then(|| rng.random_range(15..=30)),
+        tax_rate_bp: pick(rng, 0.6)
+            .then(|| [500, 700, 1_000, 1_200, 2_000][rng.random_range(0..5)]),
+    }
+    .with_extra_after(max_guests / 2)
+}
+
+/// Rules a host might set: most take any stay; some want notice, a shorter
+/// window, weekend arrivals or Sunday and Monday departures.
+fn seed_rules(rng: &mut StdRng) -> (i64, i64, Weekdays, Weekdays) {
+    let notice = if rng.random_bool(0.2) {
+        rng.random_range(1..=3)
+    } else {
+        0
+    };
+    let window = [180, 365, 730, 730][rng.random_range(0..4)];
+    let days = |names: &[&str]| Weekdays::parse(names).unwrap_or(Weekdays::ALL);
+    let arrive = if rng.random_bool(0.1) {
+        days(&["fri", "sat"])
+    } else {
+        Weekdays::ALL
+    };
+    let leave = if rng.random_bool(0.1) {
+        days(&["sun", "mon"])
+    } else {
+        Weekdays::ALL
+    };
+    (notice, window, arrive, leave)
+}
+
 struct SeedBooking {
     property_id: i64,
     status: &'static str,
@@ -354,6 +527,7 @@ struct SeedBooking {
     guest: i64,
     guests: i64,
     nights: i64,
+    total: i64,
     price: i64,
     cleaning_fee: i64,
     currency: &'static str,
@@ -380,7 +554,7 @@ async fn write_bookings(db: &Db, rows: Vec<SeedBooking>) -> anyhow::Result<usize
                 nights: Some(b.nights),
                 price_per_night: Some(b.price),
                 cleaning_fee: Some(b.cleaning_fee),
-                total: Some(b.nights * b.price + b.cleaning_fee),
+                total: Some(b.total),
                 currency: Some(b.currency),
                 reason: None,
                 created_at: b.created_at,

@@ -144,6 +144,33 @@ pub struct NewProperty<'a> {
     pub created_at: NaiveDateTime,
     #[diesel(embed)]
     pub fields: PropertyFields<'a>,
+    #[diesel(embed)]
+    pub pricing: PricingFields,
+}
+
+/// A listing's pricing columns as first written (`None`: none).
+#[derive(Insertable, Clone, Copy, Default)]
+#[diesel(table_name = properties, treat_none_as_default_value = false)]
+pub struct PricingFields {
+    pub weekend_price: Option<i64>,
+    pub extra_guest_fee: Option<i64>,
+    pub extra_guest_after: Option<i64>,
+    pub weekly_discount_pct: Option<i64>,
+    pub monthly_discount_pct: Option<i64>,
+    pub tax_rate_bp: Option<i64>,
+}
+
+impl From<crate::domain::pricing::Pricing> for PricingFields {
+    fn from(p: crate::domain::pricing::Pricing) -> Self {
+        Self {
+            weekend_price: p.weekend_price,
+            extra_guest_fee: p.extra_guest_fee,
+            extra_guest_after: p.extra_guest_after,
+            weekly_discount_pct: p.weekly_discount_pct,
+            monthly_discount_pct: p.monthly_discount_pct,
+            tax_rate_bp: p.tax_rate_bp,
+        }
+    }
 }
 
 /// The search key of a city name: trimmed and lower-cased.

@@ -43,6 +43,14 @@ pub struct Pricing {
     pub tax_rate_bp: Option<i64>,
 }
 
+impl Pricing {
+    /// With an extra-guest fee, the guests it starts after (at least 1).
+    pub fn with_extra_after(mut self, after: i64) -> Self {
+        self.extra_guest_after = self.extra_guest_fee.map(|_| after.max(1));
+        self
+    }
+}
+
 /// A season's price: nights in `[start, end)` cost `price`, and a stay
 /// touching any of them is at least `min_nights` long.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

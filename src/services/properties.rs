@@ -56,6 +56,7 @@ pub async fn create(
             host_id,
             created_at: now,
             fields: fields_of(&listing, &key, now),
+            pricing: Default::default(),
         };
         write_tx!(&mut conn, |c| {
             let property = properties::insert(c, &new).await?;

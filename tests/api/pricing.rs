@@ -18,6 +18,7 @@ both_backends!(
     pricing_and_seasons_are_the_hosts_and_validated,
     a_seasons_minimum_stay_is_a_rule,
     availability_prices_each_free_night,
+    the_seed_prices_and_rules_its_listings_variously,
 );
 
 /// The first `weekday` at least `after` days from today.
@@ -578,4 +579,55 @@ async fn availability_prices_each_free_night(backend: Backend) {
         ],
         "the taken Thursday has no price"
     );
+}
+
+async fn the_seed_prices_and_rules_its_listings_variously(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    roost::seed::run(
+        &app.db,
+        roost::seed::SeedOptions {
+            seed: 11,
+            properties: 120,
+            bookings: 240,
+            hosts: 10,
+            guests: 10,
+            today: chrono::Utc::now().date_naive(),
+        },
+    )
+    .await
+    .unwrap();
+    let app = &app;
+    let some = |condition: &str| {
+        let sql = format!("properties WHERE {condition}");
+        async move { app.count(&sql).await }
+    };
+    assert!(some("weekend_price IS NOT NULL").await > 0);
+    assert!(some("weekly_discount_pct IS NOT NULL").await > 0);
+    assert!(some("tax_rate_bp IS NOT NULL").await > 0);
+    assert!(some("extra_guest_fee IS NOT NULL AND extra_guest_after >= 1").await > 0);
+    assert!(some("advance_notice_days > 0").await > 0);
+    assert!(some("check_in_days <> 127").await > 0);
+    assert!(some("time_zone = 'Asia/Tokyo'").await > 0);
+    assert!(some("time_zone = 'America/Los_Angeles' OR time_zone = 'America/New_York'").await > 0);
+    assert!(app.count("rate_overrides").await > 0);
+    // Every seeded listing quotes, its lines adding up.
+    let ids: Vec<i64> = {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use roost::db::schema::properties as p;
+        let mut conn = app.db.get().await.unwrap();
+        roost::with_conn!(&mut conn, |c| {
+            p::table
+                .select(p::id)
+                .order(p::id.asc())
+                .limit(10)
+                .load(c)
+                .await
+        })
+        .unwrap()
+    };
+    let start = next(Weekday::Mon, 40);
+    for id in ids {
+        quote(app, id, start, plus(start, 7), 1).await;
+    }
 }
