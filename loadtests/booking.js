@@ -11,7 +11,7 @@ import http from 'k6/http';
 import { check } from 'k6';
 import exec from 'k6/execution';
 import { Counter, Rate } from 'k6/metrics';
-import { API, NIGHTS, authHeaders, dayFromToday, farStartDay, guestTokens, listingIds } from './lib.js';
+import { API, NIGHTS, authHeaders, dayFromToday, farStartDay, guestTokens, openListingIds } from './lib.js';
 
 const created = new Counter('bookings_created');
 const conflicts = new Rate('booking_conflicts');
@@ -38,7 +38,7 @@ export function setup() {
     tokens: guestTokens(Number(__ENV.GUESTS || 50)),
     // Many listings, so that a run's bookings are spread thin and each
     // listing gets a run of consecutive weeks.
-    listings: listingIds(Number(__ENV.LISTINGS || 10000)),
+    listings: openListingIds(Number(__ENV.LISTINGS || 10000)),
     startDay: farStartDay(),
   };
 }

@@ -67,6 +67,29 @@ export function listingIds(count) {
   return ids;
 }
 
+// Listings whose stay rules take a week's stay on any day, however far
+// ahead (no booking window, any arrival and departure day): the booking
+// benchmarks book far-off weeks on them, so every refusal is a conflict.
+export function openListingIds(count) {
+  const ids = [];
+  let cursor = null;
+  while (ids.length < count) {
+    const query = 'sort=newest&limit=100' + (cursor ? `&cursor=${encodeURIComponent(cursor)}` : '');
+    const res = http.get(`${API}/properties?${query}`, { tags: { name: 'setup_listings' } });
+    if (res.status !== 200) fail(`listing ids: ${res.status} ${res.body}`);
+    const page = res.json();
+    for (const item of page.items) {
+      const open = item.booking_window_days === 0 && item.check_in_days.length === 7
+        && item.check_out_days.length === 7 && item.min_nights <= NIGHTS && NIGHTS <= item.max_nights;
+      if (open && ids.length < count) ids.push(item.id);
+    }
+    cursor = page.next_cursor;
+    if (!cursor) break;
+  }
+  if (ids.length === 0) fail('no listings that take any stay: seed the server first (roost seed)');
+  return ids;
+}
+
 // `days` after today, as YYYY-MM-DD (UTC, as Roost counts days).
 export function dayFromToday(days) {
   const d = new Date(Date.now() + days * 86400000);

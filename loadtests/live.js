@@ -21,7 +21,7 @@ import exec from 'k6/execution';
 import { Counter, Trend } from 'k6/metrics';
 import { setInterval, clearInterval, setTimeout } from 'k6/timers';
 import { WebSocket } from 'k6/experimental/websockets';
-import { API, NIGHTS, WS_URL, authHeaders, dayFromToday, farStartDay, guestTokens, listingIds } from './lib.js';
+import { API, NIGHTS, WS_URL, authHeaders, dayFromToday, farStartDay, guestTokens, openListingIds } from './lib.js';
 
 const VUS = Number(__ENV.VUS || 10);
 const CONNS = Number(__ENV.CONNS || 100);
@@ -63,7 +63,7 @@ export const options = {
 
 export function setup() {
   // Listings the booking and contention scenarios leave alone.
-  const listings = listingIds(10005 + LISTINGS).slice(-LISTINGS);
+  const listings = openListingIds(10005 + LISTINGS).slice(-LISTINGS);
   const now = Date.now();
   return {
     tokens: guestTokens(VUS),

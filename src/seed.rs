@@ -504,7 +504,11 @@ fn seed_rules(rng: &mut StdRng) -> (i64, i64, Weekdays, Weekdays) {
     } else {
         0
     };
-    let window = [180, 365, 730, 730][rng.random_range(0..4)];
+    let window = if rng.random_bool(0.3) {
+        [180, 365][rng.random_range(0..2)]
+    } else {
+        0
+    };
     let days = |names: &[&str]| Weekdays::parse(names).unwrap_or(Weekdays::ALL);
     let arrive = if rng.random_bool(0.1) {
         days(&["fri", "sat"])

@@ -4,7 +4,7 @@ use std::fmt;
 
 use super::money::Currency;
 use super::stay::{
-    DEFAULT_BOOKING_WINDOW_DAYS, MAX_ADVANCE_NOTICE_DAYS, MAX_NIGHTS, StayRules, TimeZone, Weekdays,
+    MAX_ADVANCE_NOTICE_DAYS, MAX_BOOKING_WINDOW_DAYS, MAX_NIGHTS, StayRules, TimeZone, Weekdays,
 };
 use super::validation::{FieldError, FieldErrors};
 
@@ -301,10 +301,9 @@ impl ListingInput {
         let booking_window_days = errors.check(
             "booking_window_days",
             in_range(
-                self.booking_window_days
-                    .unwrap_or(DEFAULT_BOOKING_WINDOW_DAYS),
-                1,
-                DEFAULT_BOOKING_WINDOW_DAYS,
+                self.booking_window_days.unwrap_or(0),
+                0,
+                MAX_BOOKING_WINDOW_DAYS,
             ),
         );
         let days = |errors: &mut FieldErrors, field: &str, names: Option<Vec<String>>| match names {
@@ -318,6 +317,7 @@ impl ListingInput {
             Some(name) => errors.check("time_zone", TimeZone::parse(&name)),
         };
         if let (Some(notice), Some(window)) = (advance_notice_days, booking_window_days)
+            && window > 0
             && window < notice
         {
             errors.push(FieldError::new(

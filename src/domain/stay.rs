@@ -200,14 +200,14 @@ pub struct StayRules {
     pub max_nights: i64,
     /// Check-in at least this many days after the listing's today.
     pub advance_notice_days: i64,
-    /// Check-in at most this many days after the listing's today.
+    /// Check-in at most this many days after the listing's today; 0: no limit.
     pub booking_window_days: i64,
     pub check_in_days: Weekdays,
     pub check_out_days: Weekdays,
 }
 
-/// Defaults a host has not changed.
-pub const DEFAULT_BOOKING_WINDOW_DAYS: i64 = 730;
+/// The longest booking window a host may set (0: no limit).
+pub const MAX_BOOKING_WINDOW_DAYS: i64 = 730;
 pub const MAX_ADVANCE_NOTICE_DAYS: i64 = 365;
 
 /// Why a stay does not fit a listing's rules, in the order they are checked.
@@ -240,7 +240,7 @@ impl StayRules {
                 days: self.advance_notice_days,
             });
         }
-        if ahead > self.booking_window_days {
+        if self.booking_window_days > 0 && ahead > self.booking_window_days {
             return Err(RuleBreach::TooFarAhead {
                 days: self.booking_window_days,
             });
@@ -337,7 +337,7 @@ mod tests {
             min_nights: 2,
             max_nights: 7,
             advance_notice_days: 0,
-            booking_window_days: DEFAULT_BOOKING_WINDOW_DAYS,
+            booking_window_days: 0,
             check_in_days: Weekdays::ALL,
             check_out_days: Weekdays::ALL,
         };

@@ -199,7 +199,7 @@ async fn rules_and_time_zones_are_validated_fields(backend: Backend) {
         .bearer_auth(&host)
         .json(&crate::helpers::listing(json!({
             "time_zone": "Mars/Olympus_Mons", "check_in_days": ["funday"], "check_out_days": [],
-            "advance_notice_days": 400, "booking_window_days": 0,
+            "advance_notice_days": 400, "booking_window_days": 731,
         })))
         .send()
         .await
@@ -261,5 +261,5 @@ async fn rules_and_time_zones_are_validated_fields(backend: Backend) {
     assert_eq!(read["time_zone"], "Pacific/Kiritimati");
     assert_eq!(read["check_in_days"], json!(["fri", "sat"]));
     assert_eq!(read["advance_notice_days"], 1);
-    assert_eq!(read["booking_window_days"], 730);
+    assert_eq!(read["booking_window_days"], 0, "no limit unless set");
 }
