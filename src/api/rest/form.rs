@@ -123,3 +123,23 @@ impl Form {
         }
     }
 }
+
+/// A required `YYYY-MM-DD` query parameter, its error (missing, malformed)
+/// added to `errors`.
+pub fn query_date(
+    errors: &mut FieldErrors,
+    name: &str,
+    raw: &Option<String>,
+) -> Option<chrono::NaiveDate> {
+    match raw {
+        None => {
+            errors.push(FieldError::new(
+                name,
+                "required",
+                format!("{name} is required"),
+            ));
+            None
+        }
+        Some(raw) => errors.check(name, crate::domain::stay::parse_date(raw)),
+    }
+}

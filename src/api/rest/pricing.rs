@@ -6,14 +6,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::form::Form;
+use super::form::{Form, query_date};
 use crate::auth::AuthUser;
 use crate::commit::Reply;
 use crate::db::properties::Property;
 use crate::db::rates::Rate;
 use crate::domain::pricing::{Pricing, QuoteView};
 use crate::domain::property::{MAX_GUESTS, MAX_PRICE, in_range};
-use crate::domain::stay::{MAX_NIGHTS, parse_date, window};
+use crate::domain::stay::{MAX_NIGHTS, window};
 use crate::domain::{FieldError, FieldErrors, PropertyId, StayDates};
 use crate::error::ApiError;
 use crate::http::request_meta::RequestMeta;
@@ -236,17 +236,7 @@ pub async fn get_quote(
 ) -> Result<HttpResponse, ApiError> {
     let id = PropertyId(path.into_inner());
     let mut errors = FieldErrors::new();
-    let mut date = |name: &str, raw: &Option<String>| match raw {
-        None => {
-            errors.push(FieldError::new(
-                name,
-                "required",
-                format!("{name} is required"),
-            ));
-            None
-        }
-        Some(raw) => errors.check(name, parse_date(raw)),
-    };
+    let mut date = |name: &str, raw: &Option<String>| query_date(&mut errors, name, raw);
     let (check_in, check_out) = (
         date("check_in", &query.check_in),
         date("check_out", &query.check_out),

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::form::Form;
+use super::form::{Form, query_date};
 use super::pagination::{DEFAULT_LIMIT, MAX_LIMIT, Page, bad_cursor, decode_opaque, encode_opaque};
 use crate::auth::AuthUser;
 use crate::commit::Reply;
@@ -462,17 +462,7 @@ pub async fn get_availability(
 ) -> Result<web::Json<AvailabilityResponse>, ApiError> {
     let id = PropertyId(path.into_inner());
     let mut errors = FieldErrors::new();
-    let mut date = |name: &str, raw: &Option<String>| match raw {
-        None => {
-            errors.push(FieldError::new(
-                name,
-                "required",
-                format!("{name} is required"),
-            ));
-            None
-        }
-        Some(raw) => errors.check(name, parse_date(raw)),
-    };
+    let mut date = |name: &str, raw: &Option<String>| query_date(&mut errors, name, raw);
     let (from, to) = (date("from", &query.from), date("to", &query.to));
     let range = match (from, to) {
         (Some(from), Some(to)) => errors.check("to", window(from, to)),
