@@ -271,8 +271,34 @@ impl Turn {
         Ok(())
     }
 
-    fn is_taken(&self, dates: &StayDates, now: DateTime<Utc>) -> Result<bool, ApiError> {
-        self.is_taken_by_others(dates, now, None)
+    /// The listing's rules answer before its calendar: a stay they forbid
+    /// is refused for that, whatever the calendar says. Only a stay memory
+    /// would refuse as taken (by a claim other than `except`) needs them
+    /// read first; every other stay meets them in its write transaction.
+    async fn rules_first(
+        &self,
+        dates: StayDates,
+        guests: i64,
+        guest: UserId,
+        service_fee_bp: i64,
+        except: Option<i64>,
+    ) -> Result<(), ApiError> {
+        if !self.is_taken_by_others(&dates, crate::db::now(), except)? {
+            return Ok(());
+        }
+        let property_id = self.id.0;
+        self.db
+            .run(move |mut conn| async move {
+                let property = properties::find(&mut conn, property_id)
+                    .await?
+                    .ok_or(ApiError::NotFound("property"))?;
+                let (from, to) = (dates.check_in(), dates.check_out());
+                let seasons = rates::touching(&mut conn, property_id, from, to).await?;
+                refuse_own(&property, guest)?;
+                let prices = price_list(&property, &seasons, service_fee_bp)?;
+                check_stay(&property, &prices, &dates, guests, crate::db::now())
+            })
+            .await
     }
 
     /// Taken by a claim other than `except`?
@@ -480,25 +506,8 @@ impl Handler<PlaceHold> for PropertyActor {
             let hold_ttl = chrono::Duration::from_std(turn.hold_ttl)
                 .map_err(|e| ApiError::Internal(e.into()))?;
             let property_id = turn.id.0;
-            // The listing's rules answer before its calendar: a stay they
-            // forbid is refused for that, whatever the calendar says. Only
-            // a stay memory would refuse as taken needs reading them first.
-            if turn.is_taken(&msg.dates, crate::db::now())? {
-                let (dates, guests, fee) = (msg.dates, msg.guests, msg.service_fee_bp);
-                let guest = msg.guest;
-                turn.db
-                    .run(move |mut conn| async move {
-                        let property = properties::find(&mut conn, property_id)
-                            .await?
-                            .ok_or(ApiError::NotFound("property"))?;
-                        let (from, to) = (dates.check_in(), dates.check_out());
-                        let seasons = rates::touching(&mut conn, property_id, from, to).await?;
-                        refuse_own(&property, guest)?;
-                        let prices = price_list(&property, &seasons, fee)?;
-                        check_stay(&property, &prices, &dates, guests, crate::db::now())
-                    })
-                    .await?;
-            }
+            turn.rules_first(msg.dates, msg.guests, msg.guest, msg.service_fee_bp, None)
+                .await?;
             turn.claim(msg.dates, |db| {
                 let msg = msg.clone();
                 async move {
@@ -783,6 +792,8 @@ impl Handler<ChangeBooking> for PropertyActor {
             turn.require_listed()?;
             let property_id = turn.id.0;
             let except = Some(msg.booking.0);
+            turn.rules_first(msg.dates, msg.guests, msg.guest, msg.service_fee_bp, except)
+                .await?;
             turn.claim_except(msg.dates, except, |db| {
                 let msg = msg.clone();
                 async move {

@@ -197,8 +197,13 @@ async fn only_the_guest_changes_only_a_pending_unpaid_booking(backend: Backend) 
     );
     let res = change(&app, &guest, booking, json!({"check_in": day(13)})).await;
     assert_error(res, StatusCode::BAD_REQUEST, "validation_failed").await;
-    // The listing's rules hold for the new stay.
+    // The listing's rules hold for the new stay, and answer before the
+    // calendar: over someone else's nights, too many guests is the answer.
     let res = change(&app, &guest, booking, json!({"guests": 3})).await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "too_many_guests").await;
+    app.booked(&stranger, id, &day(30), &day(32)).await;
+    let into_taken = json!({"check_in": day(30), "check_out": day(32), "guests": 3});
+    let res = change(&app, &guest, booking, into_taken).await;
     assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "too_many_guests").await;
     // A payment started: the price it is for may not move.
     crate::payments::pay(&app, &guest, booking).await;
