@@ -22,4 +22,5 @@ mod pricing;
 mod properties;
 mod rate_limit;
 mod stay_rules;
+mod upgrade;
 mod users;
