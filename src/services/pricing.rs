@@ -1,7 +1,6 @@
 //! Prices: what hosts set (pricing, seasons), and what a stay costs (the
 //! itemized quote a booking will be sold at).
 
-use chrono::NaiveDate;
 use serde_json::json;
 
 use crate::actors::PropertyRegistry;
@@ -42,9 +41,9 @@ pub async fn set_pricing(
     .await
 }
 
-/// The listing's seasons that have not ended before `from`, by start.
-pub async fn list_rates(db: &Db, id: PropertyId, from: NaiveDate) -> Result<Vec<Rate>, ApiError> {
-    listings::get(db, id).await?;
+/// The listing's seasons that have not ended by its local today, by start.
+pub async fn list_rates(db: &Db, id: PropertyId) -> Result<Vec<Rate>, ApiError> {
+    let from = listings::get(db, id).await?.zone().today(now());
     db.run(
         move |mut conn| async move { Ok::<_, ApiError>(rates::from(&mut conn, id.0, from).await?) },
     )

@@ -162,8 +162,7 @@ pub async fn list_rates(
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<web::Json<RatesResponse>, ApiError> {
-    let today = crate::db::now().date_naive();
-    let rates = pricing::list_rates(&state.db, PropertyId(path.into_inner()), today).await?;
+    let rates = pricing::list_rates(&state.db, PropertyId(path.into_inner())).await?;
     Ok(web::Json(RatesResponse {
         items: rates.iter().map(RateResponse::from).collect(),
     }))
@@ -214,7 +213,7 @@ pub async fn delete_rate(
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
     let (property, rate) = path.into_inner();
-    let commit = meta.commit(Some(auth.id), |_: &()| Ok(Reply::empty(204)));
+    let commit = meta.commit(Some(auth.id), super::properties::no_content);
     pricing::remove_rate(&state.db, &commit, &auth, PropertyId(property), rate).await?;
     Ok(commit.reply(&())?.into())
 }

@@ -132,7 +132,7 @@ fn listing_input(body: Map<String, Value>) -> Result<ListingInput, ApiError> {
 }
 
 /// A change answered 204 No Content.
-fn no_content(_: &()) -> Result<Reply, ApiError> {
+pub(super) fn no_content(_: &()) -> Result<Reply, ApiError> {
     Ok(Reply::empty(204))
 }
 
