@@ -18,6 +18,7 @@ use crate::db::calendar::{self, KIND_BOOKING, NewEntry};
 use crate::db::properties::{self, NewProperty, PropertyFields, city_key};
 use crate::db::rates::{self, NewRate};
 use crate::db::users::{self, NewUser};
+use crate::domain::cancellation::CancellationPolicy;
 use crate::domain::pricing::{PriceList, Pricing, RateOverride};
 use crate::domain::property::AMENITIES;
 use crate::domain::stay::Weekdays;
@@ -278,6 +279,8 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
         rules: (i64, i64, Weekdays, Weekdays),
         /// A season: (start, end, price, minimum nights).
         season: Option<(NaiveDate, NaiveDate, i64, Option<i64>)>,
+        policy: CancellationPolicy,
+        check_in_minute: i64,
     }
     let mut property_ids = Vec::with_capacity(opts.properties);
     let mut listings = Vec::with_capacity(opts.properties);
@@ -331,6 +334,8 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
             created_at: base_time + Duration::minutes(i as i64),
             pricing: seed_pricing(&mut rng, price, scale, max_guests),
             rules: seed_rules(&mut rng),
+            policy: CancellationPolicy::ALL[rng.random_range(0..CancellationPolicy::ALL.len())],
+            check_in_minute: [14 * 60, 15 * 60, 15 * 60, 16 * 60][rng.random_range(0..4)],
             season: rng.random_bool(0.25).then(|| {
                 let start = opts.today + Duration::days(rng.random_range(20..150));
                 let end = start + Duration::days(rng.random_range(7..=21));
@@ -370,6 +375,8 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
                             check_in_days: l.rules.2.mask(),
                             check_out_days: l.rules.3.mask(),
                             time_zone: CITIES[l.city].5,
+                            cancellation_policy: l.policy.as_str(),
+                            check_in_minute: l.check_in_minute,
                             updated_at: l.created_at,
                         },
                         pricing: l.pricing.into(),

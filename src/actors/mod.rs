@@ -2,6 +2,7 @@
 
 pub mod bus;
 pub mod property;
+pub mod refunds;
 pub mod registry;
 pub mod relay;
 pub mod session;

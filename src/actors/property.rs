@@ -22,6 +22,7 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
 use super::bus::EventBus;
+use super::refunds::{self, RefundSettled};
 use crate::commit::Commit;
 use crate::db::calendar::{
     self, Entry, KIND_BLOCK, KIND_BOOKING, NewEntry, STATUS_BLOCKED, is_overlap_violation,
@@ -32,8 +33,9 @@ use crate::db::payments::{self, Payment};
 use crate::db::{Db, Unavailable, audit as audit_log, properties, rates};
 use crate::domain::audit::{Action, AuditActor, AuditRecord, ObjectType};
 use crate::domain::calendar::{Busy, Calendar, Claim};
+use crate::domain::cancellation::{CancelledBy, RefundQuote};
 use crate::domain::event::Effect;
-use crate::domain::payment::{EventKind as GatewayEventKind, GatewayEvent, PaymentStatus};
+use crate::domain::payment::{EventKind as GatewayEventKind, GatewayEvent, PaymentStatus, Subject};
 use crate::domain::pricing::{PriceList, QuoteView};
 use crate::domain::stay::RuleBreach;
 use crate::domain::{
@@ -682,25 +684,36 @@ pub fn check_stay(
 }
 
 /// Cancels a booking (its guest's or host's decision, checked by the caller):
-/// its nights are free the moment this returns.
+/// its nights are free the moment this returns, and a paid stay's refund
+/// (under the listing's policy for its guest, all of it for its host or an
+/// admin) is owed in the same transaction.
 #[derive(Message, Clone)]
-#[rtype(result = "Result<Entry, ApiError>")]
+#[rtype(result = "Result<Cancelled, ApiError>")]
 pub struct CancelBooking {
     pub booking: BookingId,
     pub by: UserId,
-    pub commit: Commit<Entry>,
+    pub as_: CancelledBy,
+    pub commit: Commit<Cancelled>,
+}
+
+/// A cancelled booking, and the refund its cancellation owes (if paid).
+#[derive(Clone, Debug)]
+pub struct Cancelled {
+    pub entry: Entry,
+    pub refund: Option<RefundQuote>,
 }
 
 impl Handler<CancelBooking> for PropertyActor {
-    type Result = AtomicResponse<Self, Result<Entry, ApiError>>;
+    type Result = AtomicResponse<Self, Result<Cancelled, ApiError>>;
 
     fn handle(&mut self, msg: CancelBooking, _: &mut Context<Self>) -> Self::Result {
         self.turn(move |turn| async move {
             let property_id = turn.id.0;
-            let entry = turn
+            let cancelled = turn
                 .db
                 .run(move |mut conn| async move {
                     let now = crate::db::now();
+                    let at = now.naive_utc();
                     write_tx!(&mut conn, |c| {
                         let property = properties::lock_calendar(c, property_id)
                             .await?
@@ -716,13 +729,18 @@ impl Handler<CancelBooking> for PropertyActor {
                                 message: refused.to_string(),
                             }
                         })?;
+                        // What its cancellation gives back, decided on the
+                        // booking as it stood.
+                        let paid = payments::for_booking(c, entry.id).await?;
+                        let terms =
+                            refunds::cancellation_terms(&property, &entry, &paid, msg.as_, now);
                         let cancelled = calendar::set_status(
                             c,
                             entry.id,
                             &entry.status,
                             next.as_str(),
                             Some(msg.by.0),
-                            now.naive_utc(),
+                            at,
                         )
                         .await?
                         .ok_or(ApiError::Conflict {
@@ -732,25 +750,28 @@ impl Handler<CancelBooking> for PropertyActor {
                         // A lapsed hold cancelled before the sweeper saw it
                         // had freed its nights already; the event says so too.
                         let change = (EventKind::BookingCancelled, Some(&cancelled));
-                        let events =
-                            events::append(c, &property, &[change], now.naive_utc()).await?;
-                        // A paid stay given up: its money goes back in full
-                        // (made by the caller through the gateway, retried by
-                        // housekeeping until it is).
-                        let owed = payments::owe_refunds(
-                            c,
-                            cancelled.id,
-                            "booking_cancelled",
-                            now.naive_utc(),
-                        )
-                        .await?;
+                        let events = events::append(c, &property, &[change], at).await?;
+                        let actor = &msg.commit.actor;
                         let mut details = serde_json::json!({
                             "property_id": property_id,
                             "was": status.as_str(),
+                            "by": msg.as_,
                         });
-                        if !owed.is_empty() {
-                            details["refund_owed"] =
-                                serde_json::json!(owed.iter().map(|p| p.amount).sum::<i64>());
+                        let refund = (terms.refundable > 0).then_some(terms.quote);
+                        if let Some(quote) = &refund {
+                            details["refund_owed"] = serde_json::json!(quote.total);
+                            details["refund_rule"] = serde_json::json!(quote.rule);
+                            details["policy"] = serde_json::json!(property.policy());
+                            refunds::owe(
+                                c,
+                                actor,
+                                cancelled.id,
+                                &paid,
+                                quote,
+                                "booking_cancelled",
+                                at,
+                            )
+                            .await?;
                         }
                         let record = AuditRecord::new(
                             Action::BookingCancelled,
@@ -758,15 +779,19 @@ impl Handler<CancelBooking> for PropertyActor {
                             Some(cancelled.id),
                         )
                         .with(details);
-                        audit_log::record(c, &msg.commit.actor, &[record], now.naive_utc()).await?;
-                        msg.commit.seal(c, &cancelled).await?;
-                        Ok::<_, ApiError>((cancelled, events))
+                        audit_log::record(c, actor, &[record], at).await?;
+                        let done = Cancelled {
+                            entry: cancelled,
+                            refund,
+                        };
+                        msg.commit.seal(c, &done).await?;
+                        Ok::<_, ApiError>((done, events))
                     })
                 })
                 .await?;
-            let (entry, events) = entry;
+            let (done, events) = cancelled;
             turn.committed(events);
-            Ok(entry)
+            Ok(done)
         })
     }
 }
@@ -1153,9 +1178,10 @@ pub enum Settled {
     Processing(Payment),
     Failed(Payment),
     Confirmed(Box<Payment>, Box<Entry>),
-    /// Paid, with no stay to sell: the money must go back.
-    RefundOwed(Payment, &'static str),
-    Refunded(Payment),
+    /// Paid, with no stay to sell: its refund is owed (sent next).
+    RefundOwed(Payment),
+    /// The gateway's word of a refund.
+    Refund(Box<RefundSettled>),
 }
 
 /// A hold extended for a processing payment never lives longer than this
@@ -1202,6 +1228,15 @@ async fn settle(
     let mut payment = payments::find(c, msg.payment)
         .await?
         .ok_or(ApiError::NotFound("payment"))?;
+    let actor = &msg.actor;
+    let reported = match &event.subject {
+        Subject::Payment(reported) => reported,
+        Subject::Refund(reported) => {
+            let settled =
+                refunds::settle(c, actor, &payment, event.kind, reported, &event.id, at).await?;
+            return Ok((Settled::Refund(Box::new(settled)), Vec::new()));
+        }
+    };
     let entry = calendar::find(c, payment.booking_id)
         .await?
         .filter(|e| e.property_id == property_id)
@@ -1212,13 +1247,11 @@ async fn settle(
             payment.status
         ))
     })?;
-    let reported = &event.payment;
     if let Some(card) = &reported.card {
         payment.card_brand = Some(card.brand.clone());
         payment.card_last4 = Some(card.last4.clone());
     }
     payment.updated_at = at;
-    let actor = &msg.actor;
     let money = serde_json::json!({
         "booking_id": entry.id,
         "amount": payment.amount,
@@ -1226,6 +1259,10 @@ async fn settle(
         "event_id": event.id,
     });
     match event.kind {
+        // A refund's events carry a refund (settled above).
+        GatewayEventKind::RefundSucceeded | GatewayEventKind::RefundFailed => {
+            Ok((Settled::Unchanged(payment), Vec::new()))
+        }
         GatewayEventKind::PaymentProcessing => {
             if status != PaymentStatus::RequiresPaymentMethod {
                 return Ok((Settled::Unchanged(payment), Vec::new()));
@@ -1271,19 +1308,6 @@ async fn settle(
             audit_log::record(c, actor, &[record], at).await?;
             Ok((Settled::Failed(payment), Vec::new()))
         }
-        GatewayEventKind::PaymentRefunded => {
-            if !matches!(
-                status,
-                PaymentStatus::Succeeded | PaymentStatus::RefundPending
-            ) {
-                return Ok((Settled::Unchanged(payment), Vec::new()));
-            }
-            payment.status = PaymentStatus::Refunded.as_str().into();
-            let payment = payments::save(c, &payment).await?;
-            let record = payment_record(Action::PaymentRefunded, &payment, money);
-            audit_log::record(c, actor, &[record], at).await?;
-            Ok((Settled::Refunded(payment), Vec::new()))
-        }
         GatewayEventKind::PaymentSucceeded => {
             if status.is_paid() {
                 return Ok((Settled::Unchanged(payment), Vec::new()));
@@ -1309,12 +1333,17 @@ async fn settle(
                     BookingStatus::Cancelled => "booking_cancelled",
                     _ => "already_paid",
                 };
-                payment.status = PaymentStatus::RefundPending.as_str().into();
-                payment.failure_reason = Some(reason.into());
+                payment.status = PaymentStatus::Succeeded.as_str().into();
                 let payment = payments::save(c, &payment).await?;
                 let mut details = money.clone();
                 details["refund"] = serde_json::json!(reason);
-                let mut records = vec![payment_record(Action::PaymentSucceeded, &payment, details)];
+                let records = vec![payment_record(Action::PaymentSucceeded, &payment, details)];
+                audit_log::record(c, actor, &records, at).await?;
+                // All of it goes back.
+                let whole = RefundQuote::whole(&entry.sold(), payment.refundable());
+                let paid = [payment.clone()];
+                refunds::owe(c, actor, entry.id, &paid, &whole, reason, at).await?;
+                let mut records = Vec::new();
                 let mut events = Vec::new();
                 // A lapsed hold the sweeper had not reached yet: expired now.
                 if entry.status == BookingStatus::Pending.as_str() {
@@ -1323,7 +1352,7 @@ async fn settle(
                     records.extend(expiry_records(&expired));
                 }
                 audit_log::record(c, actor, &records, at).await?;
-                return Ok((Settled::RefundOwed(payment, reason), events));
+                return Ok((Settled::RefundOwed(payment), events));
             }
             let transition = if late {
                 Transition::ConfirmLate

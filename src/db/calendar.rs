@@ -75,6 +75,48 @@ pub struct Entry {
     pub price_detail: Option<String>,
 }
 
+impl Entry {
+    /// What the booking was sold at, night by night and line by line. A
+    /// booking stored before quotes were kept reads as its nights at the
+    /// stored nightly price and its cleaning fee, the rest of its total on
+    /// the nights.
+    pub fn sold(&self) -> crate::domain::pricing::PriceQuote {
+        use crate::domain::pricing::{Line, LineKind, NightPrice, PriceQuote, Rate};
+        if let Some(quote) = self
+            .price_detail
+            .as_deref()
+            .and_then(|d| serde_json::from_str::<PriceQuote>(d).ok())
+        {
+            return quote;
+        }
+        let total = self.total.unwrap_or(0);
+        let cleaning = self.cleaning_fee.unwrap_or(0).min(total).max(0);
+        let nights = self
+            .check_in
+            .iter_days()
+            .take_while(|d| *d < self.check_out)
+            .map(|date| NightPrice {
+                date,
+                amount: self.price_per_night.unwrap_or(0),
+                rate: Rate::Base,
+            })
+            .collect();
+        let lines = [
+            (LineKind::Nights, total - cleaning),
+            (LineKind::CleaningFee, cleaning),
+        ]
+        .into_iter()
+        .filter(|(_, amount)| *amount != 0)
+        .map(|(kind, amount)| Line { kind, amount })
+        .collect();
+        PriceQuote {
+            nights,
+            lines,
+            total,
+        }
+    }
+}
+
 #[derive(Insertable, Default, Clone)]
 #[diesel(table_name = calendar_entries, treat_none_as_default_value = false)]
 pub struct NewEntry<'a> {

@@ -15,6 +15,7 @@ pub mod migrations;
 pub mod payments;
 pub mod properties;
 pub mod rates;
+pub mod refunds;
 pub mod sandbox;
 pub mod schema;
 pub mod tokens;

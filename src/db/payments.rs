@@ -26,6 +26,21 @@ pub struct Payment {
     pub card_last4: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Refunded, or being refunded (pending refunds count).
+    pub amount_refunded: i64,
+    /// When the reconciler last asked the gateway about it.
+    pub checked_at: Option<NaiveDateTime>,
+}
+
+impl Payment {
+    /// What is paid and not (being) given back.
+    pub fn refundable(&self) -> i64 {
+        if self.status == "succeeded" || self.status == "refunded" {
+            self.amount - self.amount_refunded
+        } else {
+            0
+        }
+    }
 }
 
 #[derive(Insertable)]
@@ -132,48 +147,50 @@ pub async fn save(conn: &mut impl AsConn, p: &Payment) -> QueryResult<Payment> {
     })
 }
 
-/// Marks a booking's succeeded payments owed a refund (`reason`), in the
-/// transaction that took its stay away; returns them.
-pub async fn owe_refunds(
-    conn: &mut impl AsConn,
-    booking_id: i64,
-    reason: &str,
-    now: NaiveDateTime,
-) -> QueryResult<Vec<Payment>> {
-    use payments::dsl as d;
-    with_conn!(conn, |c| {
-        diesel::update(
-            d::payments
-                .filter(d::booking_id.eq(booking_id))
-                .filter(d::status.eq("succeeded")),
-        )
-        .set((
-            d::status.eq("refund_pending"),
-            d::failure_reason.eq(reason),
-            d::updated_at.eq(now),
-        ))
-        .returning(Payment::as_returning())
-        .get_results(c)
-        .await
-    })
-}
-
-/// Payments owed a refund since before `before` (the retry's work list).
-pub async fn refunds_owed(
+/// Payments started before `before` whose outcome has not arrived, and
+/// not asked about since then (the reconciler's list), oldest first.
+pub async fn unsettled(
     conn: &mut impl AsConn,
     before: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<Payment>> {
     with_conn!(conn, |c| {
         payments::table
-            .filter(payments::status.eq("refund_pending"))
+            .filter(payments::status.eq_any(["requires_payment_method", "processing"]))
             .filter(payments::updated_at.le(before))
+            .filter(
+                payments::checked_at
+                    .is_null()
+                    .or(payments::checked_at.le(before)),
+            )
             .order(payments::updated_at.asc())
             .limit(limit)
             .select(Payment::as_select())
             .load(c)
             .await
     })
+}
+
+/// Claims a payment for one reconciler: true if this caller asked first
+/// since `before` (several nodes run the job; each payment is asked once).
+pub async fn claim_check(
+    conn: &mut impl AsConn,
+    id: i64,
+    before: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    use payments::dsl as d;
+    with_conn!(conn, |c| {
+        diesel::update(
+            d::payments
+                .find(id)
+                .filter(d::checked_at.is_null().or(d::checked_at.le(before))),
+        )
+        .set(d::checked_at.eq(now))
+        .execute(c)
+        .await
+    })
+    .map(|n| n == 1)
 }
 
 /// Records a gateway event as processed; false if it already was (then

@@ -48,9 +48,23 @@ pub struct Property {
     pub check_in_days: i64,
     pub check_out_days: i64,
     pub time_zone: String,
+    pub cancellation_policy: String,
+    pub check_in_minute: i64,
 }
 
 impl Property {
+    /// Its cancellation policy (the default if the stored name is unknown
+    /// to this build, which only a downgrade could cause).
+    pub fn policy(&self) -> crate::domain::cancellation::CancellationPolicy {
+        crate::domain::cancellation::CancellationPolicy::parse(&self.cancellation_policy)
+            .unwrap_or_default()
+    }
+
+    /// Its local check-in time.
+    pub fn check_in_time(&self) -> crate::domain::cancellation::CheckInTime {
+        crate::domain::cancellation::CheckInTime::from_minute(self.check_in_minute)
+    }
+
     /// The listing's rules, as stored (valid when written).
     pub fn rules(&self) -> crate::domain::StayRules {
         use crate::domain::stay::Weekdays;
@@ -134,6 +148,8 @@ pub struct PropertyFields<'a> {
     pub check_in_days: i64,
     pub check_out_days: i64,
     pub time_zone: &'a str,
+    pub cancellation_policy: &'a str,
+    pub check_in_minute: i64,
     pub updated_at: NaiveDateTime,
 }
 

@@ -5,7 +5,10 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::schema::{sandbox_payment_intents, sandbox_settings, sandbox_webhook_outbox};
+use super::schema::{
+    sandbox_idempotency_keys, sandbox_payment_intents, sandbox_refunds, sandbox_settings,
+    sandbox_webhook_outbox,
+};
 use super::{AsConn, Conn};
 use crate::with_conn;
 
@@ -223,6 +226,83 @@ pub async fn failed(
                 o::next_attempt_at.eq(retry_at),
                 o::attempts.eq(o::attempts + 1),
                 o::last_error.eq(Some(error)),
+            ))
+            .execute(c)
+            .await
+    })
+    .map(|_| ())
+}
+
+/// A refund the processor made.
+#[derive(Clone, Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = sandbox_refunds, treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct SandboxRefund {
+    pub id: String,
+    pub payment_intent: String,
+    pub amount: i64,
+    pub status: String,
+    pub reference: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+pub async fn insert_refund(conn: &mut impl AsConn, refund: &SandboxRefund) -> QueryResult<()> {
+    with_conn!(conn, |c| {
+        diesel::insert_into(sandbox_refunds::table)
+            .values(refund)
+            .execute(c)
+            .await
+    })
+    .map(|_| ())
+}
+
+pub async fn find_refund(conn: &mut impl AsConn, id: &str) -> QueryResult<Option<SandboxRefund>> {
+    with_conn!(conn, |c| {
+        sandbox_refunds::table
+            .find(id)
+            .select(SandboxRefund::as_select())
+            .first(c)
+            .await
+            .optional()
+    })
+}
+
+/// The first answer given to an `Idempotency-Key`: (the request it
+/// answered, status, body).
+pub async fn find_key(
+    conn: &mut impl AsConn,
+    key: &str,
+) -> QueryResult<Option<(String, i64, String)>> {
+    use sandbox_idempotency_keys::dsl as k;
+    with_conn!(conn, |c| {
+        k::sandbox_idempotency_keys
+            .find(key)
+            .select((k::request, k::status, k::response))
+            .first(c)
+            .await
+            .optional()
+    })
+}
+
+/// Remembers the answer to an `Idempotency-Key`, in the transaction that
+/// made it (a racing second request with the key fails on the key).
+pub async fn save_key(
+    conn: &mut impl AsConn,
+    key: &str,
+    request: &str,
+    status: i64,
+    response: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    use sandbox_idempotency_keys::dsl as k;
+    with_conn!(conn, |c| {
+        diesel::insert_into(k::sandbox_idempotency_keys)
+            .values((
+                k::key.eq(key),
+                k::request.eq(request),
+                k::status.eq(status),
+                k::response.eq(response),
+                k::created_at.eq(now),
             ))
             .execute(c)
             .await

@@ -61,6 +61,8 @@ diesel::table! {
         check_in_days -> BigInt,
         check_out_days -> BigInt,
         time_zone -> Text,
+        cancellation_policy -> Text,
+        check_in_minute -> BigInt,
     }
 }
 
@@ -133,7 +135,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     properties,
     calendar_entries,
     calendar_events,
-    payments
+    payments,
+    refunds
 );
 
 diesel::table! {
@@ -179,6 +182,26 @@ diesel::table! {
         card_last4 -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        amount_refunded -> BigInt,
+        checked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    refunds (id) {
+        id -> BigInt,
+        payment_id -> BigInt,
+        booking_id -> BigInt,
+        gateway_refund_id -> Nullable<Text>,
+        amount -> BigInt,
+        currency -> Text,
+        status -> Text,
+        reason -> Text,
+        lines -> Text,
+        failure_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        checked_at -> Nullable<Timestamp>,
     }
 }
 
@@ -226,6 +249,27 @@ diesel::table! {
         next_attempt_at -> Timestamp,
         delivered_at -> Nullable<Timestamp>,
         last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sandbox_refunds (id) {
+        id -> Text,
+        payment_intent -> Text,
+        amount -> BigInt,
+        status -> Text,
+        reference -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sandbox_idempotency_keys (key) {
+        key -> Text,
+        request -> Text,
+        status -> BigInt,
+        response -> Text,
         created_at -> Timestamp,
     }
 }

@@ -40,6 +40,13 @@ pub enum Action {
     PaymentSucceeded,
     PaymentFailed,
     PaymentRefunded,
+    /// A refund decided (a cancellation, a cheaper change, a late payment
+    /// with no stay): asked of the gateway next.
+    PaymentRefundRequested,
+    PaymentRefundFailed,
+    /// What the gateway said when asked about an outcome whose webhook had
+    /// not arrived.
+    PaymentReconciled,
     /// A webhook refused (bad signature, stale, unreadable).
     WebhookRejected,
     /// An object-level authorization refused: who tried what.
@@ -47,7 +54,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 30] = [
+    pub const ALL: [Action; 33] = [
         Action::UserRegistered,
         Action::UserLoginSucceeded,
         Action::UserLoginFailed,
@@ -76,6 +83,9 @@ impl Action {
         Action::PaymentSucceeded,
         Action::PaymentFailed,
         Action::PaymentRefunded,
+        Action::PaymentRefundRequested,
+        Action::PaymentRefundFailed,
+        Action::PaymentReconciled,
         Action::WebhookRejected,
         Action::AccessDenied,
     ];
@@ -110,6 +120,9 @@ impl Action {
             Action::PaymentSucceeded => "payment.succeeded",
             Action::PaymentFailed => "payment.failed",
             Action::PaymentRefunded => "payment.refunded",
+            Action::PaymentRefundRequested => "payment.refund_requested",
+            Action::PaymentRefundFailed => "payment.refund_failed",
+            Action::PaymentReconciled => "payment.reconciled",
             Action::WebhookRejected => "webhook.rejected",
             Action::AccessDenied => "access.denied",
         }

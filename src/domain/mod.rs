@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod booking;
 pub mod calendar;
+pub mod cancellation;
 pub mod crypto;
 pub mod event;
 pub mod idempotency;

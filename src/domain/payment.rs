@@ -50,6 +50,31 @@ pub struct GatewayPayment {
     pub next_action: Option<NextAction>,
 }
 
+/// A refund's state at the gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+/// A refund as the gateway reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayRefund {
+    pub id: String,
+    /// The gateway's id of the payment refunded.
+    pub payment: String,
+    pub amount: i64,
+    pub status: RefundStatus,
+    /// Roost's refund id, when Roost asked for it (none: made at the
+    /// gateway, by its dashboard or an operator).
+    #[serde(default)]
+    pub reference: Option<String>,
+    #[serde(default)]
+    pub failure: Option<String>,
+}
+
 /// What a gateway's event says happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKind {
@@ -59,28 +84,79 @@ pub enum EventKind {
     PaymentSucceeded,
     #[serde(rename = "payment.failed")]
     PaymentFailed,
-    #[serde(rename = "payment.refunded")]
-    PaymentRefunded,
+    #[serde(rename = "refund.succeeded")]
+    RefundSucceeded,
+    #[serde(rename = "refund.failed")]
+    RefundFailed,
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 5] = [
+        EventKind::PaymentProcessing,
+        EventKind::PaymentSucceeded,
+        EventKind::PaymentFailed,
+        EventKind::RefundSucceeded,
+        EventKind::RefundFailed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::PaymentProcessing => "payment.processing",
             EventKind::PaymentSucceeded => "payment.succeeded",
             EventKind::PaymentFailed => "payment.failed",
-            EventKind::PaymentRefunded => "payment.refunded",
+            EventKind::RefundSucceeded => "refund.succeeded",
+            EventKind::RefundFailed => "refund.failed",
+        }
+    }
+
+    /// Is it about a refund (its subject a [`GatewayRefund`])?
+    pub fn is_refund(self) -> bool {
+        matches!(self, EventKind::RefundSucceeded | EventKind::RefundFailed)
+    }
+
+    /// The event a payment's state is news of, if any.
+    pub fn of_payment(status: GatewayStatus) -> Option<Self> {
+        match status {
+            GatewayStatus::Processing => Some(EventKind::PaymentProcessing),
+            GatewayStatus::Succeeded => Some(EventKind::PaymentSucceeded),
+            GatewayStatus::RequiresPaymentMethod | GatewayStatus::Canceled => None,
+        }
+    }
+
+    /// The event a refund's state is news of, if any.
+    pub fn of_refund(status: RefundStatus) -> Option<Self> {
+        match status {
+            RefundStatus::Succeeded => Some(EventKind::RefundSucceeded),
+            RefundStatus::Failed => Some(EventKind::RefundFailed),
+            RefundStatus::Pending => None,
         }
     }
 }
 
-/// A verified webhook: an event id (processed once), what happened, and
-/// the payment as of then.
+/// What an event is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    Payment(GatewayPayment),
+    Refund(GatewayRefund),
+}
+
+/// A verified webhook (or what the reconciler learnt by asking): an event
+/// id (processed once), what happened, and its subject as of then.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GatewayEvent {
     pub id: String,
     pub kind: EventKind,
-    pub payment: GatewayPayment,
+    pub subject: Subject,
+}
+
+impl GatewayEvent {
+    /// The gateway's id of the payment it concerns.
+    pub fn payment_id(&self) -> &str {
+        match &self.subject {
+            Subject::Payment(p) => &p.id,
+            Subject::Refund(r) => &r.payment,
+        }
+    }
 }
 
 /// A payment's status in Roost, in the only order it moves (a late or
@@ -143,12 +219,7 @@ mod tests {
 
     #[test]
     fn event_kinds_are_stripe_style_names() {
-        for kind in [
-            EventKind::PaymentProcessing,
-            EventKind::PaymentSucceeded,
-            EventKind::PaymentFailed,
-            EventKind::PaymentRefunded,
-        ] {
+        for kind in EventKind::ALL {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
         }
     }

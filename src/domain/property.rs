@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::cancellation::{CancellationPolicy, CheckInTime};
 use super::money::Currency;
 use super::stay::{
     MAX_ADVANCE_NOTICE_DAYS, MAX_BOOKING_WINDOW_DAYS, MAX_NIGHTS, StayRules, TimeZone, Weekdays,
@@ -142,6 +143,8 @@ pub struct Listing {
     pub rules: StayRules,
     pub amenities: Amenities,
     pub time_zone: TimeZone,
+    pub cancellation_policy: CancellationPolicy,
+    pub check_in_time: CheckInTime,
 }
 
 /// A listing's fields as a client sent them, any of them missing. A create
@@ -168,6 +171,8 @@ pub struct ListingInput {
     pub check_in_days: Option<Vec<String>>,
     pub check_out_days: Option<Vec<String>>,
     pub time_zone: Option<String>,
+    pub cancellation_policy: Option<String>,
+    pub check_in_time: Option<String>,
 }
 
 impl ListingInput {
@@ -193,6 +198,8 @@ impl ListingInput {
             ("check_in_days", self.check_in_days.is_some()),
             ("check_out_days", self.check_out_days.is_some()),
             ("time_zone", self.time_zone.is_some()),
+            ("cancellation_policy", self.cancellation_policy.is_some()),
+            ("check_in_time", self.check_in_time.is_some()),
         ];
         fields
             .into_iter()
@@ -241,6 +248,12 @@ impl ListingInput {
             time_zone: self
                 .time_zone
                 .or_else(|| Some(base.time_zone.name().to_owned())),
+            cancellation_policy: self
+                .cancellation_policy
+                .or_else(|| Some(base.cancellation_policy.as_str().to_owned())),
+            check_in_time: self
+                .check_in_time
+                .or_else(|| Some(base.check_in_time.to_hhmm())),
         }
     }
 
@@ -316,6 +329,14 @@ impl ListingInput {
             None => Some(TimeZone::UTC),
             Some(name) => errors.check("time_zone", TimeZone::parse(&name)),
         };
+        let cancellation_policy = match self.cancellation_policy {
+            None => Some(CancellationPolicy::default()),
+            Some(name) => errors.check("cancellation_policy", CancellationPolicy::parse(&name)),
+        };
+        let check_in_time = match self.check_in_time {
+            None => Some(CheckInTime::default()),
+            Some(raw) => errors.check("check_in_time", CheckInTime::parse(&raw)),
+        };
         if let (Some(notice), Some(window)) = (advance_notice_days, booking_window_days)
             && window > 0
             && window < notice
@@ -351,6 +372,8 @@ impl ListingInput {
             },
             amenities: amenities?,
             time_zone: time_zone?,
+            cancellation_policy: cancellation_policy?,
+            check_in_time: check_in_time?,
         })
     }
 }

@@ -189,6 +189,21 @@ impl TimeZone {
     pub fn today(&self, now: DateTime<Utc>) -> NaiveDate {
         now.with_timezone(&self.0).date_naive()
     }
+
+    /// The instant the local clock reads `time` on `date`: the earlier one
+    /// when a clock set back reads it twice, and when a clock set forward
+    /// skips it, the first instant after the gap.
+    pub fn instant(&self, date: NaiveDate, time: chrono::NaiveTime) -> DateTime<Utc> {
+        use chrono::TimeZone as _;
+        let local = date.and_time(time);
+        (0..=4)
+            .find_map(|quarters| {
+                let shifted = local + chrono::Duration::minutes(15 * quarters);
+                self.0.from_local_datetime(&shifted).earliest()
+            })
+            .map(|at| at.with_timezone(&Utc))
+            .unwrap_or_else(|| local.and_utc())
+    }
 }
 
 /// What a listing allows: how many guests, how many nights, how soon and

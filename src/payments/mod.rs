@@ -10,20 +10,13 @@ pub mod sandbox;
 pub mod signature;
 
 use futures_util::future::BoxFuture;
-use serde::{Deserialize, Serialize};
 
 use crate::config::GatewayKind;
 pub use crate::domain::payment::{
-    Card, EventKind, GatewayEvent, GatewayPayment, GatewayStatus, NextAction,
+    Card, EventKind, GatewayEvent, GatewayPayment, GatewayRefund, GatewayStatus, NextAction,
+    RefundStatus, Subject,
 };
 use signature::SignatureError;
-
-/// A refund the gateway made.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GatewayRefund {
-    pub id: String,
-    pub amount: i64,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -52,33 +45,59 @@ impl WebhookError {
     }
 }
 
+/// A payment to start at the gateway.
+#[derive(Clone, Copy, Debug)]
+pub struct NewPayment<'a> {
+    pub amount: i64,
+    pub currency: &'a str,
+    /// Roost's booking id.
+    pub booking: i64,
+    /// The call's `Idempotency-Key`, from Roost's own ids.
+    pub key: &'a str,
+}
+
+/// The `Idempotency-Key` of Roost's call to refund its refund `id`.
+pub fn refund_key(id: i64) -> String {
+    format!("roost-refund-{id}")
+}
+
 /// What Roost needs of a payment gateway.
 pub trait PaymentGateway: Send + Sync {
     fn kind(&self) -> GatewayKind;
 
-    /// A payment of `amount` minor units of `currency` for booking `reference`.
+    /// A payment of `amount` minor units of `currency` for a booking. The
+    /// gateway is asked with `key` as its `Idempotency-Key`: the same key
+    /// again is answered with the same payment, never a second one.
     fn create_payment<'a>(
         &'a self,
-        amount: i64,
-        currency: &'a str,
-        reference: &'a str,
+        new: NewPayment<'a>,
     ) -> BoxFuture<'a, Result<GatewayPayment, GatewayError>>;
 
     /// A payment as the gateway has it now.
     fn payment<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<GatewayPayment, GatewayError>>;
 
-    /// Refunds `amount` (all of what is left: `None`) of a payment.
+    /// Refunds `amount` of a payment (the gateway's id), for Roost's refund
+    /// `reference`, which also keys the call: asked again, the gateway
+    /// answers with the same refund.
     fn refund<'a>(
         &'a self,
-        id: &'a str,
-        amount: Option<i64>,
+        payment: &'a str,
+        amount: i64,
+        reference: i64,
     ) -> BoxFuture<'a, Result<GatewayRefund, GatewayError>>;
 
-    /// Checks a webhook's signature (`now` in unix seconds) and reads it.
+    /// A refund as the gateway has it now.
+    fn refund_status<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<GatewayRefund, GatewayError>>;
+
+    /// Checks a webhook's signature (`now` in unix seconds) and reads it:
+    /// `None` for a verified event Roost does not act on.
     fn parse_webhook(
         &self,
         signature: Option<&str>,
         body: &[u8],
         now: i64,
-    ) -> Result<GatewayEvent, WebhookError>;
+    ) -> Result<Option<GatewayEvent>, WebhookError>;
 }

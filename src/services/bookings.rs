@@ -2,15 +2,18 @@
 
 use crate::actors::PropertyRegistry;
 use crate::actors::property::{
-    AddBlock, CancelBooking, ChangeBooking, GetAvailability, PlaceHold, RemoveBlock,
+    AddBlock, CancelBooking, Cancelled, ChangeBooking, GetAvailability, PlaceHold, RemoveBlock,
 };
+use crate::actors::refunds::{self, CancellationTerms};
 use crate::auth::AuthUser;
 use crate::commit::Commit;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::db::calendar::{self, BookingsOf, Entry, KIND_BOOKING};
+use crate::db::properties::Property;
 use crate::domain::audit::{AuditActor, ObjectType};
 use crate::domain::calendar::Busy;
+use crate::domain::cancellation::CancelledBy;
 use crate::domain::{BlockId, BookingId, PropertyId, Role, StayDates};
 use crate::error::ApiError;
 use crate::services::audit as trail;
@@ -131,21 +134,58 @@ pub async fn list(
     .await
 }
 
-/// Its guest or its listing's host (or an admin) cancels; the nights are free at once.
+/// Cancelling as whom: the guest of their own booking (under the
+/// listing's policy), its listing's host, or an admin.
+fn cancelling_as(entry: &Entry, host_id: i64, auth: &AuthUser) -> CancelledBy {
+    if entry.guest_id == Some(auth.id.0) {
+        CancelledBy::Guest
+    } else if host_id == auth.id.0 {
+        CancelledBy::Host
+    } else {
+        CancelledBy::Admin
+    }
+}
+
+/// Its guest or its listing's host (or an admin) cancels; the nights are
+/// free at once, and a paid stay's refund is owed in the same transaction.
 pub async fn cancel(
     db: &Db,
     registry: &PropertyRegistry,
-    commit: &Commit<Entry>,
+    commit: &Commit<Cancelled>,
     auth: &AuthUser,
     id: BookingId,
-) -> Result<Entry, ApiError> {
-    let (entry, _) = get(db, &commit.actor, auth, id, "booking.cancel").await?;
+) -> Result<Cancelled, ApiError> {
+    let (entry, host_id) = get(db, &commit.actor, auth, id, "booking.cancel").await?;
     let message = CancelBooking {
         booking: id,
         by: auth.id,
+        as_: cancelling_as(&entry, host_id, auth),
         commit: commit.clone(),
     };
     registry.send(PropertyId(entry.property_id), message).await
+}
+
+/// What cancelling the booking now would refund to its caller's side
+/// (its guest, host or an admin), and the listing's terms.
+pub async fn cancellation_terms(
+    db: &Db,
+    actor: &AuditActor,
+    auth: &AuthUser,
+    id: BookingId,
+) -> Result<(CancellationTerms, Property, Entry, CancelledBy), ApiError> {
+    let (entry, host_id) = get(db, actor, auth, id, "booking.read").await?;
+    let as_ = cancelling_as(&entry, host_id, auth);
+    let (property, paid) = db
+        .run(move |mut conn| async move {
+            let property = crate::db::properties::find(&mut conn, entry.property_id)
+                .await?
+                .ok_or(ApiError::NotFound("booking"))?;
+            let paid = crate::db::payments::for_booking(&mut conn, id.0).await?;
+            Ok::<_, ApiError>((property, paid))
+        })
+        .await?;
+    let terms = refunds::cancellation_terms(&property, &entry, &paid, as_, crate::db::now());
+    Ok((terms, property, entry, as_))
 }
 
 /// Blocks nights (the caller has checked that `auth` owns the listing).
@@ -188,18 +228,25 @@ pub async fn availability(
     registry.send(property, GetAvailability { window }).await
 }
 
-/// The booking's latest payment, if it has one (the caller may see the booking).
-pub async fn latest_payment(
+/// The booking's latest payment, if it has one, and its refunds (the
+/// caller may see the booking).
+pub async fn money_of(
     db: &Db,
     id: BookingId,
-) -> Result<Option<crate::db::payments::Payment>, ApiError> {
+) -> Result<
+    (
+        Option<crate::db::payments::Payment>,
+        Vec<crate::db::refunds::Refund>,
+    ),
+    ApiError,
+> {
     db.run(move |mut conn| async move {
-        Ok::<_, ApiError>(
-            crate::db::payments::for_booking(&mut conn, id.0)
-                .await?
-                .into_iter()
-                .next(),
-        )
+        let payment = crate::db::payments::for_booking(&mut conn, id.0)
+            .await?
+            .into_iter()
+            .next();
+        let refunds = crate::db::refunds::for_booking(&mut conn, id.0).await?;
+        Ok::<_, ApiError>((payment, refunds))
     })
     .await
 }

@@ -9,15 +9,17 @@ use serde_json::json;
 use crate::actors::PropertyRegistry;
 use crate::actors::bus::{EventBus, Notice};
 use crate::actors::property::{SettlePayment, Settled, effective_status};
+use crate::actors::refunds::RefundSettled;
 use crate::auth::AuthUser;
 use crate::commit::Commit;
 use crate::db::payments::{self, NewPayment, Payment};
+use crate::db::refunds::{self, Refund};
 use crate::db::{Db, audit, now};
 use crate::domain::audit::{Action, AuditActor, AuditRecord, ObjectType};
 use crate::domain::payment::{GatewayEvent, NextAction, PaymentStatus};
 use crate::domain::{BookingId, BookingStatus, PropertyId, UserId};
 use crate::error::ApiError;
-use crate::payments::{GatewayError, PaymentGateway};
+use crate::payments::{GatewayError, NewPayment as NewGatewayPayment, PaymentGateway};
 use crate::services::{audit as trail, bookings};
 use crate::write_tx;
 
@@ -88,8 +90,16 @@ pub async fn start(
             )));
         }
     };
+    // Keyed by the booking and how many payments it had: a retry of this
+    // call (a timeout, a crash before the row below) is the same payment.
+    let key = format!("roost-booking-{}-payment-{}", entry.id, earlier.len() + 1);
     let reported = gateway
-        .create_payment(total, &currency, &entry.id.to_string())
+        .create_payment(NewGatewayPayment {
+            amount: total,
+            currency: &currency,
+            booking: entry.id,
+            key: &key,
+        })
         .await
         .map_err(gateway_down)?;
     let gateway_name = gateway.kind().as_str();
@@ -148,10 +158,10 @@ pub struct Settlement<'a> {
 
 impl Settlement<'_> {
     /// Processes a verified event, once: through the listing's actor, then
-    /// the guest is told, and money with no stay to buy goes back.
+    /// the guest is told, and refunds owed are sent.
     pub async fn settle(&self, actor: &AuditActor, event: GatewayEvent) -> Result<(), ApiError> {
         let gateway = self.gateway.kind().as_str();
-        let id = event.payment.id.clone();
+        let id = event.payment_id().to_owned();
         let found = self
             .db
             .run(move |mut conn| async move {
@@ -160,7 +170,7 @@ impl Settlement<'_> {
             .await?;
         let Some((payment, listing)) = found else {
             // Not one of ours (or not yet): noted, so a redelivery is quiet.
-            tracing::warn!(event = %event.id, payment = %event.payment.id, "webhook for an unknown payment");
+            tracing::warn!(event = %event.id, payment = %event.payment_id(), "webhook for an unknown payment");
             let (event_id, kind) = (event.id.clone(), event.kind.as_str());
             self.db
                 .run(move |mut conn| async move {
@@ -186,60 +196,73 @@ impl Settlement<'_> {
                 let reason = payment.failure_reason.clone();
                 self.tell(&payment, "payment_failed", reason.as_deref());
             }
-            Settled::RefundOwed(payment, reason) => self.refund(actor, payment, reason).await?,
-            // The gateway's word of a refund can overtake our own record of
-            // making it: whichever marks it refunded tells the guest.
-            Settled::Refunded(payment) => {
-                let reason = refund_reason(payment.failure_reason.as_deref());
-                self.tell(&payment, "payment_refunded", Some(reason));
+            Settled::RefundOwed(payment) => {
+                self.send_refunds(BookingId(payment.booking_id)).await;
             }
+            Settled::Refund(refund) => match *refund {
+                RefundSettled::Succeeded(payment, refund) => {
+                    self.tell_refund(&payment, &refund, "payment_refunded");
+                }
+                RefundSettled::Failed(payment, refund) => {
+                    self.tell_refund(&payment, &refund, "refund_failed");
+                }
+                RefundSettled::Unchanged => {}
+            },
             Settled::Duplicate | Settled::Unchanged(_) | Settled::Processing(_) => {}
         }
         Ok(())
     }
 
-    /// Gives a paid booking's money back at the gateway, then records it
-    /// and tells the guest. If the gateway cannot be reached, the payment
-    /// stays owed a refund, and housekeeping tries again.
-    pub async fn refund(
-        &self,
-        actor: &AuditActor,
-        payment: Payment,
-        reason: &'static str,
-    ) -> Result<(), ApiError> {
-        self.gateway
-            .refund(&payment.gateway_payment_id, None)
-            .await
-            .map_err(gateway_down)?;
-        let actor = actor.clone();
-        let id = payment.id;
-        let refunded = self
+    /// Asks the gateway for one refund Roost owes; notes the gateway's id.
+    /// Its outcome arrives later, by webhook (or the reconciler).
+    async fn send(&self, refund: &Refund) -> Result<(), ApiError> {
+        let payment_id = refund.payment_id;
+        let payment = self
             .db
             .run(move |mut conn| async move {
-                let at = now().naive_utc();
-                write_tx!(&mut conn, |c| {
-                    let Some(mut p) = payments::find(c, id).await? else {
-                        return Ok::<_, ApiError>(None);
-                    };
-                    if p.status != PaymentStatus::RefundPending.as_str() {
-                        return Ok(None);
-                    }
-                    p.status = PaymentStatus::Refunded.as_str().into();
-                    p.updated_at = at;
-                    let p = payments::save(c, &p).await?;
-                    let record =
-                        AuditRecord::new(Action::PaymentRefunded, ObjectType::Payment, Some(p.id))
-                            .with(json!({"booking_id": p.booking_id, "amount": p.amount,
-                                     "currency": p.currency, "reason": reason}));
-                    audit::record(c, &actor, &[record], at).await?;
-                    Ok(Some(p))
-                })
+                Ok::<_, ApiError>(payments::find(&mut conn, payment_id).await?)
             })
-            .await?;
-        if let Some(p) = refunded {
-            self.tell(&p, "payment_refunded", Some(reason));
+            .await?
+            .ok_or(ApiError::NotFound("payment"))?;
+        let made = self
+            .gateway
+            .refund(&payment.gateway_payment_id, refund.amount, refund.id)
+            .await
+            .map_err(gateway_down)?;
+        let id = refund.id;
+        self.db
+            .run(move |mut conn| async move {
+                let at = now().naive_utc();
+                Ok::<_, ApiError>(refunds::set_gateway_id(&mut conn, id, &made.id, at).await?)
+            })
+            .await
+    }
+
+    /// Sends the refunds a booking owes and has not sent yet. One the
+    /// gateway cannot take now stays owed, and housekeeping sends it later:
+    /// the caller's change stands either way.
+    pub async fn send_refunds(&self, booking: BookingId) {
+        let owed = self
+            .db
+            .run(move |mut conn| async move {
+                Ok::<_, ApiError>(refunds::for_booking(&mut conn, booking.0).await?)
+            })
+            .await;
+        let owed = match owed {
+            Ok(all) => all,
+            Err(e) => {
+                tracing::warn!(error = %e, booking = booking.0, "reading refunds owed; housekeeping will send them");
+                return;
+            }
+        };
+        for refund in owed {
+            if refund.status != refunds::PENDING || refund.gateway_refund_id.is_some() {
+                continue;
+            }
+            if let Err(e) = self.send(&refund).await {
+                tracing::warn!(error = %e, refund = refund.id, "refund not sent yet; housekeeping will retry");
+            }
         }
-        Ok(())
     }
 
     /// A `payment` frame on the guest's user channel.
@@ -261,61 +284,40 @@ impl Settlement<'_> {
         });
     }
 
-    /// Makes the refunds a booking is owed now (after a cancellation of a
-    /// paid stay). One the gateway cannot take now stays owed, and
-    /// housekeeping makes it later: the caller's change stands either way.
-    pub async fn refund_owed(&self, actor: &AuditActor, booking: BookingId) {
-        let owed = self
-            .db
-            .run(move |mut conn| async move {
-                Ok::<_, ApiError>(payments::for_booking(&mut conn, booking.0).await?)
-            })
-            .await;
-        let owed = match owed {
-            Ok(all) => all,
-            Err(e) => {
-                tracing::warn!(error = %e, booking = booking.0, "reading refunds owed; housekeeping will make them");
-                return;
-            }
-        };
-        for payment in owed {
-            if payment.status != PaymentStatus::RefundPending.as_str() {
-                continue;
-            }
-            let reason = refund_reason(payment.failure_reason.as_deref());
-            if let Err(e) = self.refund(actor, payment, reason).await {
-                tracing::warn!(error = %e, booking = booking.0, "refund not made yet; housekeeping will retry");
-            }
-        }
+    /// A refund's outcome, as a `payment` frame on the guest's channel.
+    fn tell_refund(&self, payment: &Payment, refund: &Refund, kind: &str) {
+        let frame = json!({
+            "type": "payment",
+            "kind": kind,
+            "booking_id": refund.booking_id,
+            "payment_id": payment.id,
+            "refund_id": refund.id,
+            "amount": refund.amount,
+            "currency": refund.currency,
+            "reason": refund.reason,
+            "lines": serde_json::from_str::<serde_json::Value>(&refund.lines).unwrap_or_default(),
+        });
+        self.bus.notify(Notice {
+            user: UserId(payment.guest_id),
+            frame,
+        });
     }
 
-    /// Refunds still owed (the gateway was unreachable when they were
-    /// due), oldest first; returns how many were made.
+    /// Refunds decided but not sent (the gateway was unreachable when they
+    /// were due), oldest first; returns how many were sent.
     pub async fn retry_refunds(&self) -> Result<usize, ApiError> {
         let before = (now() - chrono::Duration::seconds(10)).naive_utc();
         let owed = self
             .db
             .run(move |mut conn| async move {
-                Ok::<_, ApiError>(payments::refunds_owed(&mut conn, before, 100).await?)
+                Ok::<_, ApiError>(refunds::unsent(&mut conn, before, 100).await?)
             })
             .await?;
-        let mut made = 0;
-        for payment in owed {
-            let reason = refund_reason(payment.failure_reason.as_deref());
-            self.refund(&AuditActor::system(), payment, reason).await?;
-            made += 1;
+        let mut sent = 0;
+        for refund in owed {
+            self.send(&refund).await?;
+            sent += 1;
         }
-        Ok(made)
-    }
-}
-
-/// Why a payment owed a refund is owed it, as stored with it; none stored:
-/// the refund was made at the gateway, not asked for by Roost.
-fn refund_reason(stored: Option<&str>) -> &'static str {
-    match stored {
-        Some("hold_lapsed") => "hold_lapsed",
-        Some("booking_cancelled") => "booking_cancelled",
-        Some("already_paid") => "already_paid",
-        _ => "refunded_at_gateway",
+        Ok(sent)
     }
 }

@@ -107,6 +107,8 @@ fn fields_of<'a>(
         check_in_days: listing.rules.check_in_days.mask(),
         check_out_days: listing.rules.check_out_days.mask(),
         time_zone: listing.time_zone.name(),
+        cancellation_policy: listing.cancellation_policy.as_str(),
+        check_in_minute: listing.check_in_time.minute(),
         updated_at: now,
     }
 }
@@ -128,6 +130,8 @@ fn listing_of(p: &Property) -> Result<Listing, ApiError> {
         rules: p.rules(),
         amenities: Amenities::from_mask(p.amenities),
         time_zone: TimeZone::parse(&p.time_zone).map_err(|_| corrupt("time_zone"))?,
+        cancellation_policy: p.policy(),
+        check_in_time: p.check_in_time(),
     })
 }
 

@@ -318,6 +318,15 @@ impl TestApp {
             .collect()
     }
 
+    /// Runs `sql` on the server's database (to set a scene the API
+    /// cannot, such as a booking made days ago).
+    pub async fn execute(&self, sql: &str) {
+        use diesel_async::RunQueryDsl;
+        let mut conn = self.db.get().await.unwrap();
+        let q = diesel::sql_query(sql);
+        roost::with_conn!(&mut conn, |c| q.execute(c).await).unwrap();
+    }
+
     /// How many rows `table` has, straight from the database.
     pub async fn count(&self, table: &str) -> i64 {
         use diesel::QueryableByName;

@@ -33,10 +33,13 @@ both_backends!(
 );
 
 pub const GOOD: &str = "4242 4242 4242 4242";
-const SECRET: &str = "whsec_test_secret";
+pub const SECRET: &str = "whsec_test_secret";
 
 /// A server whose sandbox signs with a secret the tests know.
-async fn spawn(backend: Backend, configure: impl FnOnce(&mut roost::config::Settings)) -> TestApp {
+pub async fn spawn(
+    backend: Backend,
+    configure: impl FnOnce(&mut roost::config::Settings),
+) -> TestApp {
     TestApp::spawn_with(backend, |s| {
         s.payments.sandbox_webhook_secrets = vec![Secret(SECRET.into())];
         configure(s);
@@ -45,7 +48,7 @@ async fn spawn(backend: Backend, configure: impl FnOnce(&mut roost::config::Sett
 }
 
 /// (host token, guest id, guest token, listing id)
-async fn cast(app: &TestApp) -> (String, i64, String, i64) {
+pub async fn cast(app: &TestApp) -> (String, i64, String, i64) {
     let (_, host) = app.signed_in("host").await;
     let (guest_id, guest) = app.signed_in("guest").await;
     let id = app.create_listing(&host, json!({})).await;
@@ -78,7 +81,7 @@ pub async fn post_card(api: &Api, payment: &Value, number: &str) -> (StatusCode,
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn booking(api: &Api, token: &str, id: i64) -> Value {
+pub async fn booking(api: &Api, token: &str, id: i64) -> Value {
     api.get_ok(&format!("/api/v1/bookings/{id}"), token).await
 }
 
@@ -104,7 +107,7 @@ pub async fn until_booking(
 }
 
 /// The next frame of `type`, skipping others (at most 15 s).
-async fn frame_of(ws: &mut WsClient, kind: &str) -> Value {
+pub async fn frame_of(ws: &mut WsClient, kind: &str) -> Value {
     loop {
         let frame = ws.recv().await;
         if frame["type"] == kind {
@@ -114,7 +117,7 @@ async fn frame_of(ws: &mut WsClient, kind: &str) -> Value {
 }
 
 /// How many rows `table` has where `condition` holds.
-async fn count_where(app: &TestApp, table: &str, condition: &str) -> i64 {
+pub async fn count_where(app: &TestApp, table: &str, condition: &str) -> i64 {
     app.count(&format!("{table} WHERE {condition}")).await
 }
 
@@ -320,7 +323,7 @@ async fn a_processing_payment_keeps_its_hold_past_its_expiry(backend: Backend) {
 }
 
 /// A webhook for `payment` (the gateway's view), signed now with `secret`.
-fn event(kind: &str, event_id: &str, payment: Value) -> Vec<u8> {
+pub fn event(kind: &str, event_id: &str, payment: Value) -> Vec<u8> {
     serde_json::to_vec(&json!({
         "id": event_id,
         "type": kind,
@@ -331,7 +334,7 @@ fn event(kind: &str, event_id: &str, payment: Value) -> Vec<u8> {
 }
 
 /// The gateway's view of a started payment, as it says when it succeeds.
-async fn succeeded_object(app: &TestApp, payment: &Value) -> Value {
+pub async fn succeeded_object(app: &TestApp, payment: &Value) -> Value {
     let gateway_id: String = {
         use diesel::prelude::*;
         use diesel_async::RunQueryDsl;
@@ -354,7 +357,7 @@ async fn succeeded_object(app: &TestApp, payment: &Value) -> Value {
     })
 }
 
-async fn deliver(api: &Api, body: &[u8], header: Option<String>) -> reqwest::Response {
+pub async fn deliver(api: &Api, body: &[u8], header: Option<String>) -> reqwest::Response {
     let mut req = api
         .post("/webhooks/payments/sandbox")
         .header("content-type", "application/json")
@@ -365,7 +368,7 @@ async fn deliver(api: &Api, body: &[u8], header: Option<String>) -> reqwest::Res
     req.send().await.unwrap()
 }
 
-fn signed(secret: &str, t: i64, body: &[u8]) -> Option<String> {
+pub fn signed(secret: &str, t: i64, body: &[u8]) -> Option<String> {
     Some(signature::sign(&[secret], t, body))
 }
 
@@ -625,9 +628,9 @@ async fn cancelling_a_paid_booking_refunds_it_in_full(backend: Backend) {
     assert_eq!(app.audit_rows("payment.refunded").await.len(), 2);
 }
 
-/// The gateway's `payment.refunded` may be the first word Roost has of a
-/// refund (made at the gateway, or overtaking Roost's own record of one it
-/// asked for): it marks the payment refunded and tells the guest, once.
+/// A refund made at the gateway (its dashboard, an operator), not asked
+/// for by Roost: its `refund.succeeded` is recorded as a refund of the
+/// payment and reaches the guest, once however often it is delivered.
 async fn a_refund_the_gateway_reports_reaches_the_guest_once(backend: Backend) {
     let app = spawn(backend, |_| {}).await;
     let (_, _, guest, id) = cast(&app).await;
@@ -639,9 +642,10 @@ async fn a_refund_the_gateway_reports_reaches_the_guest_once(backend: Backend) {
         frame_of(&mut guest_ws, "payment").await["kind"],
         "payment_succeeded"
     );
-    let mut object = succeeded_object(&app, &payment).await;
-    object["amount_refunded"] = payment["amount"].clone();
-    let body = event("payment.refunded", "evt_refund", object);
+    let intent = succeeded_object(&app, &payment).await["id"].clone();
+    let refund = json!({"id": "re_dashboard", "payment": intent, "amount": payment["amount"],
+                        "status": "succeeded"});
+    let body = event("refund.succeeded", "evt_refund", refund);
     for _ in 0..2 {
         let now = chrono::Utc::now().timestamp();
         let res = deliver(&app, &body, signed(SECRET, now, &body)).await;
@@ -655,6 +659,8 @@ async fn a_refund_the_gateway_reports_reaches_the_guest_once(backend: Backend) {
     guest_ws.quiet(Duration::from_millis(300)).await;
     let read = booking(&app, &guest, booking_id).await;
     assert_eq!(read["payment"]["status"], "refunded");
+    assert_eq!(read["payment"]["amount_refunded"], payment["amount"]);
+    assert_eq!(read["refunds"].as_array().unwrap().len(), 1);
     assert_eq!(app.audit_rows("payment.refunded").await.len(), 1);
 }
 
@@ -787,16 +793,16 @@ async fn a_redelivery_after_kill_9_confirms_exactly_once(backend: Backend) {
 
 /// Two `roost` processes on one PostgreSQL database (with `env`), and
 /// counts over it.
-struct TwoNodes {
-    apis: Vec<Api>,
-    db: roost::db::Db,
+pub struct TwoNodes {
+    pub apis: Vec<Api>,
+    pub db: roost::db::Db,
     _nodes: Vec<crate::binary::Running>,
     _dir: tempfile::TempDir,
     _database: TestDatabase,
 }
 
 impl TwoNodes {
-    async fn start(env: Vec<(&'static str, String)>) -> Self {
+    pub async fn start(env: Vec<(&'static str, String)>) -> Self {
         use crate::binary::{roost, start};
         let database = TestDatabase::new(Backend::Postgres).await;
         let dir = tempfile::tempdir().unwrap();
@@ -825,7 +831,7 @@ impl TwoNodes {
         }
     }
 
-    async fn count(&self, sql: &str) -> i64 {
+    pub async fn count(&self, sql: &str) -> i64 {
         use diesel::QueryableByName;
         use diesel::sql_types::BigInt;
         use diesel_async::RunQueryDsl;

@@ -7,15 +7,19 @@ use serde_json::{Map, Value};
 
 use super::form::Form;
 use super::pagination::{PageQuery, page};
+use crate::actors::property::Cancelled;
 use crate::actors::property::effective_status;
 use crate::auth::AuthUser;
 use crate::commit::Reply;
 use crate::db::calendar::{BookingsOf, Entry};
 use crate::db::payments::Payment;
+use crate::db::refunds::Refund;
+use crate::domain::cancellation::RefundQuote;
+use crate::domain::cancellation::{CancellationPolicy, CancelledBy, RefundRule};
 use crate::domain::payment::NextAction;
 use crate::domain::pricing::{Line, NightPrice, PriceQuote};
 use crate::domain::property::in_range;
-use crate::domain::{BookingId, BookingStatus, PropertyId, StayDates};
+use crate::domain::{BookingId, BookingStatus, Currency, PropertyId, StayDates, Transition};
 use crate::error::ApiError;
 use crate::http::request_meta::RequestMeta;
 use crate::services::bookings;
@@ -54,6 +58,48 @@ pub struct BookingResponse {
     /// Its latest payment (`GET /bookings/{id}` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment: Option<PaymentResponse>,
+    /// Its refunds, oldest first (`GET /bookings/{id}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refunds: Option<Vec<RefundResponse>>,
+    /// What its cancellation refunds (the cancel's answer only): sent to
+    /// the gateway now, its outcome a `payment` frame later.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund: Option<RefundQuote>,
+}
+
+/// A refund of a payment, line by line.
+#[derive(Serialize)]
+pub struct RefundResponse {
+    pub id: i64,
+    pub payment_id: i64,
+    pub amount: i64,
+    pub currency: String,
+    /// `pending` (asked of the gateway), `succeeded` or `failed`.
+    pub status: String,
+    /// `booking_cancelled`, `booking_changed`, `hold_lapsed`, `already_paid`, `refunded_at_gateway`.
+    pub reason: String,
+    pub lines: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Refund> for RefundResponse {
+    fn from(r: Refund) -> Self {
+        Self {
+            id: r.id,
+            payment_id: r.payment_id,
+            amount: r.amount,
+            currency: r.currency,
+            status: r.status,
+            reason: r.reason,
+            lines: serde_json::from_str(&r.lines).unwrap_or(Value::Null),
+            failure_reason: r.failure_reason,
+            created_at: r.created_at.and_utc(),
+            updated_at: r.updated_at.and_utc(),
+        }
+    }
 }
 
 /// A payment as its guest and the listing's host see it: never a card
@@ -65,6 +111,8 @@ pub struct PaymentResponse {
     pub status: String,
     pub amount: i64,
     pub currency: String,
+    /// Refunded or being refunded.
+    pub amount_refunded: i64,
     pub gateway: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
@@ -87,6 +135,7 @@ impl From<Payment> for PaymentResponse {
             status: p.status,
             amount: p.amount,
             currency: p.currency,
+            amount_refunded: p.amount_refunded,
             gateway: p.gateway,
             failure_reason: p.failure_reason,
             card_brand: p.card_brand,
@@ -142,6 +191,8 @@ impl From<Entry> for BookingResponse {
             created_at: e.created_at.and_utc(),
             updated_at: e.updated_at.and_utc(),
             payment: None,
+            refunds: None,
+            refund: None,
         }
     }
 }
@@ -284,9 +335,10 @@ pub async fn get_booking(
 ) -> Result<web::Json<BookingResponse>, ApiError> {
     let (actor, id) = (meta.actor(Some(auth.id)), BookingId(path.into_inner()));
     let (booking, _) = bookings::get(&state.db, &actor, &auth, id, "booking.read").await?;
-    let payment = bookings::latest_payment(&state.db, id).await?;
+    let (payment, refunds) = bookings::money_of(&state.db, id).await?;
     let mut response = BookingResponse::from(booking);
     response.payment = payment.map(PaymentResponse::from);
+    response.refunds = Some(refunds.into_iter().map(RefundResponse::from).collect());
     Ok(web::Json(response))
 }
 
@@ -296,14 +348,75 @@ pub async fn cancel_booking(
     auth: AuthUser,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let commit = meta.commit(Some(auth.id), |e: &Entry| {
-        Reply::json(200, &BookingResponse::from(e.clone()))
+    let commit = meta.commit(Some(auth.id), |c: &Cancelled| {
+        let mut response = BookingResponse::from(c.entry.clone());
+        response.refund = c.refund.clone();
+        Reply::json(200, &response)
     });
     let id = BookingId(path.into_inner());
-    let booking = bookings::cancel(&state.db, &state.properties, &commit, &auth, id).await?;
-    let reply = commit.reply(&booking)?;
-    state.settlement().refund_owed(&commit.actor, id).await;
+    let cancelled = bookings::cancel(&state.db, &state.properties, &commit, &auth, id).await?;
+    let reply = commit.reply(&cancelled)?;
+    state.settlement().send_refunds(id).await;
     Ok(reply.into())
+}
+
+/// What cancelling now would refund, line by line, under the listing's
+/// policy (the guest's view) or in full (the host's or an admin's).
+#[derive(Serialize)]
+pub struct CancellationResponse {
+    pub booking_id: i64,
+    /// Can it be cancelled now (pending or confirmed)?
+    pub cancellable: bool,
+    pub cancelled_by: CancelledBy,
+    pub policy: CancellationPolicy,
+    /// The listing's local check-in time, and the instant it falls on.
+    pub check_in_time: String,
+    pub time_zone: String,
+    pub check_in_at: DateTime<Utc>,
+    /// The last instant a guest's cancellation refunds everything.
+    pub full_refund_until: Option<DateTime<Utc>>,
+    pub rule: RefundRule,
+    pub currency: String,
+    pub currency_exponent: u16,
+    /// Paid and not yet refunded.
+    pub paid: i64,
+    pub refund: i64,
+    pub lines: Vec<Line>,
+    /// What the host keeps.
+    pub kept: i64,
+}
+
+pub async fn get_cancellation(
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+    auth: AuthUser,
+    path: web::Path<i64>,
+) -> Result<web::Json<CancellationResponse>, ApiError> {
+    let (actor, id) = (meta.actor(Some(auth.id)), BookingId(path.into_inner()));
+    let (terms, property, entry, by) =
+        bookings::cancellation_terms(&state.db, &actor, &auth, id).await?;
+    let cancellable = effective_status(&entry, crate::db::now())?
+        .apply(Transition::Cancel)
+        .is_ok();
+    let currency = Currency::parse(&property.currency)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored currency: {}", e.message)))?;
+    Ok(web::Json(CancellationResponse {
+        booking_id: entry.id,
+        cancellable,
+        cancelled_by: by,
+        policy: property.policy(),
+        check_in_time: property.check_in_time().to_hhmm(),
+        time_zone: property.time_zone.clone(),
+        check_in_at: terms.check_in_at,
+        full_refund_until: terms.full_refund_until,
+        rule: terms.quote.rule,
+        currency: currency.code().to_owned(),
+        currency_exponent: currency.exponent(),
+        paid: terms.refundable,
+        refund: terms.quote.total,
+        kept: terms.refundable - terms.quote.total,
+        lines: terms.quote.lines,
+    }))
 }
 
 /// `POST /bookings/{id}/payments` → 201: a payment of the booking's total,

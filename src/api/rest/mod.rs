@@ -119,6 +119,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::post().to(bookings::cancel_booking),
                 )
                 .route(
+                    "/bookings/{id}/cancellation",
+                    web::get().to(bookings::get_cancellation),
+                )
+                .route(
                     "/bookings/{id}/payments",
                     web::post().to(bookings::create_payment),
                 )

@@ -46,6 +46,10 @@ pub struct PropertyResponse {
     pub check_in_days: Vec<&'static str>,
     pub check_out_days: Vec<&'static str>,
     pub time_zone: String,
+    /// What a guest's cancellation refunds (README "Cancellation policies").
+    pub cancellation_policy: &'static str,
+    /// The local check-in time, `HH:MM`: the policy's deadlines count from it.
+    pub check_in_time: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -53,6 +57,7 @@ pub struct PropertyResponse {
 impl From<Property> for PropertyResponse {
     fn from(p: Property) -> Self {
         let rules = p.rules();
+        let (policy, check_in_time) = (p.policy(), p.check_in_time());
         Self {
             id: p.id,
             host_id: p.host_id,
@@ -74,6 +79,8 @@ impl From<Property> for PropertyResponse {
             booking_window_days: rules.booking_window_days,
             check_in_days: rules.check_in_days.names(),
             check_out_days: rules.check_out_days.names(),
+            cancellation_policy: policy.as_str(),
+            check_in_time: check_in_time.to_hhmm(),
             time_zone: p.time_zone,
             created_at: p.created_at.and_utc(),
             updated_at: p.updated_at.and_utc(),
@@ -81,7 +88,7 @@ impl From<Property> for PropertyResponse {
     }
 }
 
-const LISTING_FIELDS: [&str; 19] = [
+const LISTING_FIELDS: [&str; 21] = [
     "title",
     "description",
     "address",
@@ -101,6 +108,8 @@ const LISTING_FIELDS: [&str; 19] = [
     "check_in_days",
     "check_out_days",
     "time_zone",
+    "cancellation_policy",
+    "check_in_time",
 ];
 
 /// A listing body's fields, each read with its type checked.
@@ -126,6 +135,8 @@ fn listing_input(body: Map<String, Value>) -> Result<ListingInput, ApiError> {
         check_in_days: form.strings("check_in_days"),
         check_out_days: form.strings("check_out_days"),
         time_zone: form.string("time_zone"),
+        cancellation_policy: form.string("cancellation_policy"),
+        check_in_time: form.string("check_in_time"),
     };
     form.finish()?;
     Ok(input)

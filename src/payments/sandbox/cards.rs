@@ -8,6 +8,8 @@ use chrono::Datelike;
 pub enum Outcome {
     Succeeds,
     Declined(&'static str),
+    /// Succeeds, but its webhook is never delivered (for reconciliation).
+    SucceedsUnheard,
     /// Processing now; succeeds after the configured delay.
     SucceedsLater,
     /// Succeeds; its webhook is delivered twice, with a `payment.processing`
@@ -77,6 +79,7 @@ pub fn outcome(card: &CardInput) -> Outcome {
         "4000000000009995" => Outcome::Declined("insufficient_funds"),
         "4000000000000077" => Outcome::SucceedsLater,
         "4000000000000259" => Outcome::SucceedsNoisily,
+        "4000000000000044" => Outcome::SucceedsUnheard,
         _ => Outcome::Declined("card_declined"),
     }
 }
@@ -106,6 +109,7 @@ mod tests {
         );
         assert_eq!(outcome(&card("4000000000000077")), Outcome::SucceedsLater);
         assert_eq!(outcome(&card("4000000000000259")), Outcome::SucceedsNoisily);
+        assert_eq!(outcome(&card("4000000000000044")), Outcome::SucceedsUnheard);
         assert_eq!(
             outcome(&card("5555555555554444")),
             Outcome::Declined("card_declined")

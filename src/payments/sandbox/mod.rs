@@ -17,27 +17,28 @@ use serde_json::json;
 
 use super::signature;
 use super::{
-    EventKind, GatewayError, GatewayEvent, GatewayPayment, GatewayRefund, PaymentGateway,
-    WebhookError,
+    EventKind, GatewayError, GatewayEvent, GatewayPayment, GatewayRefund, NewPayment,
+    PaymentGateway, Subject, WebhookError,
 };
 use crate::config::GatewayKind;
 
 /// How long Roost waits for the processor.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// An event as the processor sends it (Stripe's shape).
+/// An event as the processor sends it (Stripe's shape): its object is a
+/// payment for `payment.*` events, a refund for `refund.*` ones.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WireEvent {
     pub id: String,
     #[serde(rename = "type")]
-    pub kind: EventKind,
+    pub kind: String,
     pub created: i64,
     pub data: WireData,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WireData {
-    pub object: GatewayPayment,
+    pub object: serde_json::Value,
 }
 
 /// Roost's client of the sandbox processor.
@@ -71,6 +72,7 @@ impl SandboxGateway {
     ) -> Result<T, GatewayError> {
         let res = request
             .bearer_auth(&self.api_key)
+            .timeout(TIMEOUT)
             .send()
             .await
             .map_err(|e| GatewayError::Unreachable(e.to_string()))?;
@@ -95,13 +97,13 @@ impl PaymentGateway for SandboxGateway {
 
     fn create_payment<'a>(
         &'a self,
-        amount: i64,
-        currency: &'a str,
-        reference: &'a str,
+        new: NewPayment<'a>,
     ) -> BoxFuture<'a, Result<GatewayPayment, GatewayError>> {
-        let body = json!({"amount": amount, "currency": currency, "reference": reference});
+        let body = json!({"amount": new.amount, "currency": new.currency,
+                          "reference": new.booking.to_string()});
         let url = format!("{}/payment_intents", self.base);
-        self.call(self.http.post(url).json(&body)).boxed()
+        let request = self.http.post(url).header("idempotency-key", new.key);
+        self.call(request.json(&body)).boxed()
     }
 
     fn payment<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<GatewayPayment, GatewayError>> {
@@ -111,12 +113,26 @@ impl PaymentGateway for SandboxGateway {
 
     fn refund<'a>(
         &'a self,
-        id: &'a str,
-        amount: Option<i64>,
+        payment: &'a str,
+        amount: i64,
+        reference: i64,
     ) -> BoxFuture<'a, Result<GatewayRefund, GatewayError>> {
-        let body = json!({"payment_intent": id, "amount": amount});
+        let body = json!({"payment_intent": payment, "amount": amount,
+                          "reference": reference.to_string()});
         let url = format!("{}/refunds", self.base);
-        self.call(self.http.post(url).json(&body)).boxed()
+        let request = self
+            .http
+            .post(url)
+            .header("idempotency-key", super::refund_key(reference));
+        self.call(request.json(&body)).boxed()
+    }
+
+    fn refund_status<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<GatewayRefund, GatewayError>> {
+        let url = format!("{}/refunds/{id}", self.base);
+        self.call(self.http.get(url)).boxed()
     }
 
     fn parse_webhook(
@@ -124,16 +140,28 @@ impl PaymentGateway for SandboxGateway {
         signature_header: Option<&str>,
         body: &[u8],
         now: i64,
-    ) -> Result<GatewayEvent, WebhookError> {
+    ) -> Result<Option<GatewayEvent>, WebhookError> {
         let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
         signature::verify(signature_header, body, &secrets, now, self.tolerance)
             .map_err(WebhookError::Signature)?;
-        let event: WireEvent =
-            serde_json::from_slice(body).map_err(|e| WebhookError::Unparsable(e.to_string()))?;
-        Ok(GatewayEvent {
+        let unparsable = |e: serde_json::Error| WebhookError::Unparsable(e.to_string());
+        let event: WireEvent = serde_json::from_slice(body).map_err(unparsable)?;
+        let Some(kind) = EventKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == event.kind)
+        else {
+            return Ok(None);
+        };
+        let object = event.data.object;
+        let subject = if kind.is_refund() {
+            Subject::Refund(serde_json::from_value::<GatewayRefund>(object).map_err(unparsable)?)
+        } else {
+            Subject::Payment(serde_json::from_value::<GatewayPayment>(object).map_err(unparsable)?)
+        };
+        Ok(Some(GatewayEvent {
             id: event.id,
-            kind: event.kind,
-            payment: event.data.object,
-        })
+            kind,
+            subject,
+        }))
     }
 }

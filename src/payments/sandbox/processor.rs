@@ -9,7 +9,12 @@
 //!   `{card_number, exp_month, exp_year, cvc}`: where the payer's client
 //!   posts the card, as a browser posts to a real processor (open to any
 //!   origin, CORS preflight included);
-//! - `POST /sandbox/v1/refunds` (Bearer) `{payment_intent, amount?}`.
+//! - `POST /sandbox/v1/refunds` (Bearer) `{payment_intent, amount?,
+//!   reference?}`, and `GET /sandbox/v1/refunds/{id}`.
+//!
+//! Its creating calls honour an `Idempotency-Key` as a real processor's
+//! do: a retry with the key is answered with the first answer, and the key
+//! reused for another request is refused.
 //!
 //! Its answers and errors are a processor's (`{"error": {type, code,
 //! message}}`), not Roost's. What happened reaches Roost only as signed
@@ -27,11 +32,13 @@ use tokio::sync::Notify;
 
 use super::cards::{self, Outcome};
 use super::{WireData, WireEvent};
-use crate::db::sandbox::{self, Intent};
+use crate::db::sandbox::{self, Intent, SandboxRefund};
 use crate::db::{Db, now};
 use crate::error::ApiError;
 use crate::payments::signature;
-use crate::payments::{Card, EventKind, GatewayPayment, GatewayStatus, NextAction};
+use crate::payments::{
+    Card, EventKind, GatewayPayment, GatewayRefund, GatewayStatus, NextAction, RefundStatus,
+};
 use crate::write_tx;
 
 /// How often the worker looks for due work when nothing wakes it.
@@ -117,14 +124,86 @@ impl Sandbox {
     fn event(&self, kind: EventKind, intent: &Intent) -> (String, String) {
         let mut object = self.view(intent);
         object.next_action = None;
-        let id = format!("evt_{}", uuid::Uuid::new_v4().simple());
-        let event = WireEvent {
-            id: id.clone(),
-            kind,
-            created: chrono::Utc::now().timestamp(),
-            data: WireData { object },
-        };
-        (id, serde_json::to_string(&event).unwrap_or_default())
+        wire(kind, serde_json::to_value(object).unwrap_or_default())
+    }
+}
+
+/// An event about `object`, with a fresh id: (its id, its body).
+fn wire(kind: EventKind, object: serde_json::Value) -> (String, String) {
+    let id = format!("evt_{}", uuid::Uuid::new_v4().simple());
+    let event = WireEvent {
+        id: id.clone(),
+        kind: kind.as_str().to_owned(),
+        created: chrono::Utc::now().timestamp(),
+        data: WireData { object },
+    };
+    (id, serde_json::to_string(&event).unwrap_or_default())
+}
+
+/// A refund as the processor reports it.
+fn refund_view(refund: &SandboxRefund) -> GatewayRefund {
+    GatewayRefund {
+        id: refund.id.clone(),
+        payment: refund.payment_intent.clone(),
+        amount: refund.amount,
+        status: RefundStatus::Succeeded,
+        reference: refund.reference.clone(),
+        failure: None,
+    }
+}
+
+/// The request's `Idempotency-Key`, if it sent one.
+fn idempotency_key(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .map(str::to_owned)
+}
+
+/// What a keyed call answers: made now, or the key's first answer.
+enum Keyed<T> {
+    Fresh(T),
+    Again(StatusCode, String),
+    /// The key was used for another request.
+    Reused,
+}
+
+/// Inside the call's transaction: the first answer to `key`, if it had one.
+async fn recall<T>(
+    c: &mut crate::db::Conn<'_>,
+    key: Option<&str>,
+    request: &str,
+) -> Result<Option<Keyed<T>>, ApiError> {
+    let Some(key) = key else { return Ok(None) };
+    Ok(sandbox::find_key(c, key)
+        .await?
+        .map(|(first, status, body)| {
+            if first != request {
+                return Keyed::Reused;
+            }
+            let status = u16::try_from(status)
+                .ok()
+                .and_then(|s| StatusCode::from_u16(s).ok())
+                .unwrap_or(StatusCode::OK);
+            Keyed::Again(status, body)
+        }))
+}
+
+fn answer_keyed<T: serde::Serialize>(result: Result<Keyed<T>, ApiError>) -> HttpResponse {
+    match result {
+        Err(e) => unavailable(e),
+        Ok(Keyed::Fresh(body)) => HttpResponse::Ok().json(body),
+        Ok(Keyed::Again(status, body)) => HttpResponse::build(status)
+            .content_type("application/json")
+            .insert_header(("idempotent-replayed", "true"))
+            .body(body),
+        Ok(Keyed::Reused) => error(
+            StatusCode::BAD_REQUEST,
+            "idempotency_error",
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with another request",
+        ),
     }
 }
 
@@ -157,7 +236,8 @@ pub fn routes(sandbox: Arc<Sandbox>) -> impl FnOnce(&mut web::ServiceConfig) {
                         .route(web::post().to(confirm_intent))
                         .route(web::method(Method::OPTIONS).to(HttpResponse::NoContent)),
                 )
-                .route("/refunds", web::post().to(create_refund)),
+                .route("/refunds", web::post().to(create_refund))
+                .route("/refunds/{id}", web::get().to(get_refund)),
         );
     }
 }
@@ -252,17 +332,33 @@ pub async fn create_intent(
         created_at: at,
         updated_at: at,
     };
-    let stored = intent.clone();
-    let saved = sandbox
+    let key = idempotency_key(&req);
+    let request = serde_json::to_string(&json!([
+        "create_intent",
+        amount,
+        currency,
+        intent.reference
+    ]))
+    .unwrap_or_default();
+    let view = sandbox.view(&intent);
+    let body = serde_json::to_string(&view).unwrap_or_default();
+    let result = sandbox
         .db
         .run(move |mut conn| async move {
-            Ok::<_, ApiError>(sandbox::insert_intent(&mut conn, &stored).await?)
+            let at = now().naive_utc();
+            write_tx!(&mut conn, |c| {
+                if let Some(first) = recall(c, key.as_deref(), &request).await? {
+                    return Ok::<_, ApiError>(first);
+                }
+                sandbox::insert_intent(c, &intent).await?;
+                if let Some(key) = &key {
+                    sandbox::save_key(c, key, &request, 200, &body, at).await?;
+                }
+                Ok(Keyed::Fresh(view))
+            })
         })
         .await;
-    match saved {
-        Ok(()) => HttpResponse::Ok().json(sandbox.view(&intent)),
-        Err(e) => unavailable(e),
-    }
+    answer_keyed(result)
 }
 
 pub async fn get_intent(
@@ -378,6 +474,12 @@ pub async fn confirm_intent(
                         intent.last_error = Some(code.to_owned());
                         deliveries.push((EventKind::PaymentFailed, "failed", 0));
                     }
+                    Outcome::SucceedsUnheard => {
+                        // Paid, but its webhook is lost on the way: only
+                        // asking the processor tells.
+                        intent.status = "succeeded".into();
+                        intent.last_error = None;
+                    }
                     Outcome::SucceedsLater => {
                         intent.status = "processing".into();
                         intent.last_error = None;
@@ -469,6 +571,9 @@ impl RefundRefused {
 pub struct RefundBody {
     payment_intent: Option<String>,
     amount: Option<i64>,
+    /// The merchant's own id for the refund (Stripe's `metadata`), sent
+    /// back with it.
+    reference: Option<String>,
 }
 
 pub async fn create_refund(
@@ -481,13 +586,18 @@ pub async fn create_refund(
         return *res;
     }
     let id = body.payment_intent.clone().unwrap_or_default();
-    let wanted = body.amount;
-    let worker = sandbox.clone();
+    let (wanted, reference) = (body.amount, body.reference.clone());
+    let key = idempotency_key(&req);
+    let request =
+        serde_json::to_string(&json!(["create_refund", id, wanted, reference])).unwrap_or_default();
     let result = sandbox
         .db
         .run(move |mut conn| async move {
             let at = now().naive_utc();
             write_tx!(&mut conn, |c| {
+                if let Some(first) = recall(c, key.as_deref(), &request).await? {
+                    return Ok::<_, ApiError>(Ok(first));
+                }
                 let found = sandbox::find_intent(c, &id).await?;
                 let refused = match &found {
                     None => Some(RefundRefused::Missing),
@@ -499,27 +609,66 @@ pub async fn create_refund(
                     }
                 };
                 let (Some(mut intent), None) = (found, refused) else {
-                    let refused = refused.unwrap_or(RefundRefused::Missing);
-                    return Ok::<Result<i64, RefundRefused>, ApiError>(Err(refused));
+                    return Ok(Err(refused.unwrap_or(RefundRefused::Missing)));
                 };
                 let amount = wanted.unwrap_or(intent.amount - intent.amount_refunded);
                 intent.amount_refunded += amount;
                 intent.updated_at = at;
                 sandbox::save_intent(c, &intent).await?;
-                let (event_id, payload) = worker.event(EventKind::PaymentRefunded, &intent);
+                let refund = SandboxRefund {
+                    id: format!("re_{}", uuid::Uuid::new_v4().simple()),
+                    payment_intent: intent.id.clone(),
+                    amount,
+                    status: "succeeded".into(),
+                    reference,
+                    created_at: at,
+                };
+                sandbox::insert_refund(c, &refund).await?;
+                let view = refund_view(&refund);
+                let object = serde_json::to_value(&view).unwrap_or_default();
+                let (event_id, payload) = wire(EventKind::RefundSucceeded, object);
                 sandbox::enqueue(c, &event_id, &payload, at, at).await?;
-                Ok(Ok(amount))
+                if let Some(key) = &key {
+                    let body = serde_json::to_string(&view).unwrap_or_default();
+                    sandbox::save_key(c, key, &request, 200, &body, at).await?;
+                }
+                Ok(Ok(Keyed::Fresh(view)))
             })
         })
         .await;
     sandbox.wake.notify_one();
     match result {
-        Err(e) => unavailable(e),
         Ok(Err(refused)) => refused.answer(),
-        Ok(Ok(amount)) => HttpResponse::Ok().json(json!({
-            "id": format!("re_{}", uuid::Uuid::new_v4().simple()),
-            "amount": amount,
-        })),
+        Ok(Ok(keyed)) => answer_keyed(Ok(keyed)),
+        Err(e) => unavailable(e),
+    }
+}
+
+pub async fn get_refund(
+    sandbox: web::Data<Sandbox>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let sandbox = sandbox.into_inner();
+    if let Err(res) = authorized(&req, &sandbox) {
+        return *res;
+    }
+    let id = path.into_inner();
+    let found = sandbox
+        .db
+        .run(move |mut conn| async move {
+            Ok::<_, ApiError>(sandbox::find_refund(&mut conn, &id).await?)
+        })
+        .await;
+    match found {
+        Ok(Some(refund)) => HttpResponse::Ok().json(refund_view(&refund)),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "resource_missing",
+            "no such refund",
+        ),
+        Err(e) => unavailable(e),
     }
 }
 
