@@ -112,6 +112,9 @@ pub struct PaymentSettings {
     pub webhook_tolerance: Duration,
     /// How long a processing payment holds its nights past the hold.
     pub processing_hold: Duration,
+    /// A payment or refund whose outcome has not arrived by webhook this
+    /// long after it was last heard of is asked about at the gateway.
+    pub reconcile_after: Duration,
     /// The sandbox's delayed card succeeds after this.
     pub sandbox_delay: Duration,
     /// Webhook secrets to accept (several during a rotation; the first is
@@ -342,6 +345,7 @@ impl Settings {
             gateway,
             webhook_tolerance: secs("ROOST_WEBHOOK_TOLERANCE_SECS", 1, 3600, 300)?,
             processing_hold: secs("ROOST_PAYMENT_PROCESSING_HOLD_SECS", 1, 24 * 3600, 900)?,
+            reconcile_after: secs("ROOST_RECONCILE_AFTER_SECS", 1, 24 * 3600, 300)?,
             sandbox_delay: Duration::from_millis(
                 get("ROOST_SANDBOX_DELAY_MS")
                     .map(|v| parse_in_range("ROOST_SANDBOX_DELAY_MS", &v, 0, 600_000))

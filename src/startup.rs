@@ -144,6 +144,7 @@ impl Application {
             .settings
             .hold_sweep_interval
             .map(|every| tokio::spawn(sweep_holds(self.state.clone(), every)));
+        let reconciler = tokio::spawn(reconcile(self.state.clone()));
         let watchdog = tokio::spawn(watchdog(self.state.clone()));
         let relay = relay::spawn(self.state.clone());
         let signals = tokio::spawn(stop_on_signal(self.state.clone(), self.server.handle()));
@@ -162,6 +163,7 @@ impl Application {
         housekeeping.abort();
         sweeper.iter().for_each(|task| task.abort());
         watchdog.abort();
+        reconciler.abort();
         signals.abort();
         sandbox.iter().for_each(|task| task.abort());
         relay.iter().for_each(|task| task.abort());
@@ -255,6 +257,22 @@ async fn housekeeping(state: web::Data<AppState>) {
         }
         state.rate_limits.api.forget_idle();
         state.rate_limits.auth.forget_idle();
+    }
+}
+
+/// Asks the gateway about payments and refunds whose webhook is late, every
+/// `ROOST_RECONCILE_AFTER_SECS` (at most a minute apart).
+async fn reconcile(state: web::Data<AppState>) {
+    let after = state.settings.payments.reconcile_after;
+    let mut tick = tokio::time::interval(after.min(Duration::from_secs(60)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match state.settlement().reconcile(after).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(applied = n, "reconciled with the payment gateway"),
+            Err(e) => tracing::warn!(error = %e, "reconciling with the payment gateway failed"),
+        }
     }
 }
 

@@ -147,16 +147,19 @@ pub async fn save(conn: &mut impl AsConn, p: &Payment) -> QueryResult<Payment> {
     })
 }
 
-/// Payments started before `before` whose outcome has not arrived, and
-/// not asked about since then (the reconciler's list), oldest first.
+/// Payments started since `since` and last changed before `before` whose
+/// outcome has not arrived, and not asked about since `before` (the
+/// reconciler's list), oldest first.
 pub async fn unsettled(
     conn: &mut impl AsConn,
+    since: NaiveDateTime,
     before: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<Payment>> {
     with_conn!(conn, |c| {
         payments::table
             .filter(payments::status.eq_any(["requires_payment_method", "processing"]))
+            .filter(payments::created_at.ge(since))
             .filter(payments::updated_at.le(before))
             .filter(
                 payments::checked_at

@@ -16,7 +16,7 @@ use crate::db::payments::{self, NewPayment, Payment};
 use crate::db::refunds::{self, Refund};
 use crate::db::{Db, audit, now};
 use crate::domain::audit::{Action, AuditActor, AuditRecord, ObjectType};
-use crate::domain::payment::{GatewayEvent, NextAction, PaymentStatus};
+use crate::domain::payment::{EventKind, GatewayEvent, NextAction, PaymentStatus, Subject};
 use crate::domain::{BookingId, BookingStatus, PropertyId, UserId};
 use crate::error::ApiError;
 use crate::payments::{GatewayError, NewPayment as NewGatewayPayment, PaymentGateway};
@@ -320,4 +320,132 @@ impl Settlement<'_> {
         }
         Ok(sent)
     }
+
+    /// Asks the gateway about payments and refunds whose outcome has not
+    /// arrived `after` their last change, and applies what it says through
+    /// the webhook's own path (an event id derived from the object and its
+    /// state, so it applies once, whichever node asks and however often).
+    /// Each is claimed by one node per round. Returns how many it applied.
+    pub async fn reconcile(&self, after: std::time::Duration) -> Result<usize, ApiError> {
+        let after = chrono::Duration::from_std(after).map_err(|e| ApiError::Internal(e.into()))?;
+        let at = now();
+        let (before, since) = ((at - after).naive_utc(), (at - MAX_PAYMENT_AGE).naive_utc());
+        let (waiting, refunds_waiting) = self
+            .db
+            .run(move |mut conn| async move {
+                let p = payments::unsettled(&mut conn, since, before, 50).await?;
+                let r = refunds::awaiting_outcome(&mut conn, before, 50).await?;
+                Ok::<_, ApiError>((p, r))
+            })
+            .await?;
+        let mut applied = 0;
+        for payment in waiting {
+            let id = payment.id;
+            let claimed = self
+                .db
+                .run(move |mut conn| async move {
+                    let at = now().naive_utc();
+                    Ok::<_, ApiError>(payments::claim_check(&mut conn, id, before, at).await?)
+                })
+                .await?;
+            if !claimed {
+                continue;
+            }
+            let reported = match self.gateway.payment(&payment.gateway_payment_id).await {
+                Ok(reported) => reported,
+                Err(e) => {
+                    tracing::warn!(error = %e, payment = id, "reconciling: the gateway did not answer");
+                    continue;
+                }
+            };
+            let Some(kind) = EventKind::of_payment(reported.status) else {
+                continue;
+            };
+            let news = match PaymentStatus::parse(&payment.status) {
+                Some(PaymentStatus::RequiresPaymentMethod) => true,
+                Some(PaymentStatus::Processing) => kind == EventKind::PaymentSucceeded,
+                _ => false,
+            };
+            if !news {
+                continue;
+            }
+            let event = GatewayEvent {
+                id: format!("reconciled:{}:{}", reported.id, kind.as_str()),
+                kind,
+                subject: Subject::Payment(reported),
+            };
+            self.apply_reconciled(&payment, event).await?;
+            applied += 1;
+        }
+        for refund in refunds_waiting {
+            let (id, Some(gateway_id)) = (refund.id, refund.gateway_refund_id.clone()) else {
+                continue;
+            };
+            let claimed = self
+                .db
+                .run(move |mut conn| async move {
+                    let at = now().naive_utc();
+                    Ok::<_, ApiError>(refunds::claim_check(&mut conn, id, before, at).await?)
+                })
+                .await?;
+            if !claimed {
+                continue;
+            }
+            let mut reported = match self.gateway.refund_status(&gateway_id).await {
+                Ok(reported) => reported,
+                Err(e) => {
+                    tracing::warn!(error = %e, refund = id, "reconciling: the gateway did not answer");
+                    continue;
+                }
+            };
+            let Some(kind) = EventKind::of_refund(reported.status) else {
+                continue;
+            };
+            reported.reference.get_or_insert_with(|| id.to_string());
+            let payment_id = refund.payment_id;
+            let Some(payment) = self
+                .db
+                .run(move |mut conn| async move {
+                    Ok::<_, ApiError>(payments::find(&mut conn, payment_id).await?)
+                })
+                .await?
+            else {
+                continue;
+            };
+            let event = GatewayEvent {
+                id: format!("reconciled:{}:{}", reported.id, kind.as_str()),
+                kind,
+                subject: Subject::Refund(reported),
+            };
+            self.apply_reconciled(&payment, event).await?;
+            applied += 1;
+        }
+        Ok(applied)
+    }
+
+    /// Records what the gateway said (`payment.reconciled`), then settles
+    /// it as the webhook would have.
+    async fn apply_reconciled(
+        &self,
+        payment: &Payment,
+        event: GatewayEvent,
+    ) -> Result<(), ApiError> {
+        let actor = AuditActor::system();
+        let record = AuditRecord::new(
+            Action::PaymentReconciled,
+            ObjectType::Payment,
+            Some(payment.id),
+        )
+        .with(
+            json!({"booking_id": payment.booking_id, "event_id": event.id,
+                         "kind": event.kind.as_str()}),
+        );
+        tracing::info!(payment = payment.id, event = %event.id, "reconciled: the gateway's word had not arrived");
+        trail::record_alone(self.db, &actor, vec![record]).await?;
+        self.settle(&actor, event).await
+    }
 }
+
+/// Payments older than this are not asked about: their hold, however
+/// extended, is long over, and a success after it is refunded by webhook.
+const MAX_PAYMENT_AGE: chrono::Duration = chrono::Duration::hours(48);

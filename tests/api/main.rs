@@ -21,6 +21,7 @@ mod payments;
 mod pricing;
 mod properties;
 mod rate_limit;
+mod reconciliation;
 mod refunds;
 mod stay_rules;
 mod upgrade;
