@@ -8,6 +8,11 @@ RUN cargo build --release --locked && strip target/release/roost
 
 # Run: a small image with only the binary, as an unprivileged user.
 FROM debian:bookworm-slim
+# CA certificates: the stripe gateway verifies Stripe's servers (rustls
+# with the system's roots).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/roost roost
 COPY --from=build /src/target/release/roost /usr/local/bin/roost
 USER roost

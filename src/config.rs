@@ -93,12 +93,15 @@ impl fmt::Debug for Secret {
 pub enum GatewayKind {
     /// The built-in card processor stand-in (test cards, signed webhooks).
     Sandbox,
+    /// Stripe's API (PaymentIntents, Refunds, signed webhooks).
+    Stripe,
 }
 
 impl GatewayKind {
     pub fn as_str(self) -> &'static str {
         match self {
             GatewayKind::Sandbox => "sandbox",
+            GatewayKind::Stripe => "stripe",
         }
     }
 }
@@ -126,6 +129,20 @@ pub struct PaymentSettings {
     /// The sandbox's address as clients reach it, for `confirm_url`
     /// (default: this node's own address).
     pub sandbox_public_url: Option<String>,
+    /// With `ROOST_PAYMENTS=stripe`: its keys and where its API is.
+    pub stripe: Option<StripeSettings>,
+}
+
+/// How Roost reaches Stripe.
+#[derive(Clone, Debug)]
+pub struct StripeSettings {
+    /// `STRIPE_SECRET_KEY` (`sk_live_…` or `sk_test_…`).
+    pub secret_key: Secret,
+    /// `STRIPE_WEBHOOK_SECRET`: the endpoint's signing secrets
+    /// (comma-separated during a rotation).
+    pub webhook_secrets: Vec<Secret>,
+    /// `STRIPE_API_BASE`, default `https://api.stripe.com`.
+    pub api_base: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -324,13 +341,61 @@ impl Settings {
             &database_url,
         ) {
             (Some("sandbox"), _) | (None, DatabaseUrl::Sqlite(_)) => Some(GatewayKind::Sandbox),
+            (Some("stripe"), _) => Some(GatewayKind::Stripe),
             (None, DatabaseUrl::Postgres(_)) => None,
             (Some(other), _) => {
                 return Err(err(
                     "ROOST_PAYMENTS",
-                    format!("'{other}' is not one of sandbox"),
+                    format!("'{other}' is not one of sandbox, stripe"),
                 ));
             }
+        };
+        let secrets = |var: &'static str| -> Vec<Secret> {
+            get(var)
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| Secret(s.to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let stripe = if gateway == Some(GatewayKind::Stripe) {
+            let secret_key = get("STRIPE_SECRET_KEY")
+                .map(|k| Secret(k.trim().to_owned()))
+                .ok_or_else(|| {
+                    err(
+                        "STRIPE_SECRET_KEY",
+                        "is required with ROOST_PAYMENTS=stripe".into(),
+                    )
+                })?;
+            let webhook_secrets = secrets("STRIPE_WEBHOOK_SECRET");
+            if webhook_secrets.is_empty() {
+                return Err(err(
+                    "STRIPE_WEBHOOK_SECRET",
+                    "is required with ROOST_PAYMENTS=stripe (the endpoint's whsec_… signing secret)".into(),
+                ));
+            }
+            let api_base = match get("STRIPE_API_BASE") {
+                None => "https://api.stripe.com".to_owned(),
+                Some(raw) if raw.starts_with("http://") || raw.starts_with("https://") => {
+                    raw.trim().trim_end_matches('/').to_owned()
+                }
+                Some(_) => {
+                    return Err(err(
+                        "STRIPE_API_BASE",
+                        "must be an http:// or https:// URL".into(),
+                    ));
+                }
+            };
+            Some(StripeSettings {
+                secret_key,
+                webhook_secrets,
+                api_base,
+            })
+        } else {
+            None
         };
         let url = |var: &'static str| -> Result<Option<String>, ConfigError> {
             match get(var) {
@@ -352,17 +417,10 @@ impl Settings {
                     .transpose()?
                     .unwrap_or(3_000),
             ),
-            sandbox_webhook_secrets: get("ROOST_SANDBOX_WEBHOOK_SECRET")
-                .map(|v| {
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(|s| Secret(s.to_owned()))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            sandbox_webhook_secrets: secrets("ROOST_SANDBOX_WEBHOOK_SECRET"),
             sandbox_webhook_url: url("ROOST_SANDBOX_WEBHOOK_URL")?,
             sandbox_public_url: url("ROOST_SANDBOX_PUBLIC_URL")?,
+            stripe,
         };
         let event_retention = secs(
             "ROOST_EVENT_RETENTION_SECS",

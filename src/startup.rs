@@ -23,6 +23,7 @@ use crate::http::rate_limit::{Limiter, RateLimits};
 use crate::payments::PaymentGateway;
 use crate::payments::sandbox::SandboxGateway;
 use crate::payments::sandbox::processor::{self, Sandbox};
+use crate::payments::stripe::StripeGateway;
 use crate::services::housekeeping;
 use crate::state::AppState;
 use crate::{api, auth, error};
@@ -183,6 +184,15 @@ async fn payment_gateway(
 ) -> anyhow::Result<(Arc<dyn PaymentGateway>, Option<Arc<Sandbox>>)> {
     let p = &settings.payments;
     match settings.require_gateway()? {
+        GatewayKind::Stripe => {
+            let stripe = p.stripe.as_ref().context(
+                "ROOST_PAYMENTS=stripe needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET",
+            )?;
+            Ok((
+                Arc::new(StripeGateway::new(stripe, p.webhook_tolerance)),
+                None,
+            ))
+        }
         GatewayKind::Sandbox => {
             let (api_key, stored_secret) =
                 db.run(|mut conn| async move {
@@ -249,18 +259,13 @@ async fn housekeeping(state: web::Data<AppState>) {
             Ok(n) => tracing::debug!(pruned = n, "old calendar events deleted"),
             Err(e) => tracing::warn!(error = %e, "pruning calendar events failed"),
         }
-        let settlement = state.settlement();
-        match settlement.retry_refunds().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(refunded = n, "owed refunds made"),
-            Err(e) => tracing::warn!(error = %e, "owed refunds could not be made yet"),
-        }
         state.rate_limits.api.forget_idle();
         state.rate_limits.auth.forget_idle();
     }
 }
 
-/// Asks the gateway about payments and refunds whose webhook is late, every
+/// Sends refunds the gateway could not take when they were owed, and asks
+/// the gateway about payments and refunds whose webhook is late, every
 /// `ROOST_RECONCILE_AFTER_SECS` (at most a minute apart).
 async fn reconcile(state: web::Data<AppState>) {
     let after = state.settings.payments.reconcile_after;
@@ -268,7 +273,13 @@ async fn reconcile(state: web::Data<AppState>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match state.settlement().reconcile(after).await {
+        let settlement = state.settlement();
+        match settlement.retry_refunds(after).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sent = n, "owed refunds sent to the gateway"),
+            Err(e) => tracing::warn!(error = %e, "owed refunds could not be sent yet"),
+        }
+        match settlement.reconcile(after).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(applied = n, "reconciled with the payment gateway"),
             Err(e) => tracing::warn!(error = %e, "reconciling with the payment gateway failed"),

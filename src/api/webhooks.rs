@@ -14,9 +14,6 @@ use crate::http::request_meta::RequestMeta;
 use crate::services::audit as trail;
 use crate::state::AppState;
 
-/// The header carrying the signature (`t=…,v1=…`).
-pub const SIGNATURE: &str = "roost-signature";
-
 pub async fn receive_payment_webhook(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -29,7 +26,10 @@ pub async fn receive_payment_webhook(
         return Err(ApiError::NotFound("payment gateway"));
     }
     let actor = meta.actor(None);
-    let signature = req.headers().get(SIGNATURE).and_then(|v| v.to_str().ok());
+    let signature = req
+        .headers()
+        .get(gateway.signature_header())
+        .and_then(|v| v.to_str().ok());
     let now = chrono::Utc::now().timestamp();
     let event = match gateway.parse_webhook(signature, &body, now) {
         Ok(event) => event,

@@ -21,13 +21,18 @@ pub struct Card {
     pub last4: String,
 }
 
-/// What the payer's client does next: post the card to `confirm_url`, the
-/// processor's own address (never Roost's API).
+/// What the payer's client does next, never through Roost's API: post the
+/// card to `confirm_url`, the processor's own address (`confirm_card`, the
+/// sandbox), or confirm with the processor's own SDK using `client_secret`
+/// (`stripe_sdk`: Stripe.js `confirmPayment`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NextAction {
     #[serde(rename = "type")]
     pub kind: String,
-    pub confirm_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
 }
 
 /// A payment as the gateway reports it.

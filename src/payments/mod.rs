@@ -8,6 +8,7 @@
 
 pub mod sandbox;
 pub mod signature;
+pub mod stripe;
 
 use futures_util::future::BoxFuture;
 
@@ -64,6 +65,9 @@ pub fn refund_key(id: i64) -> String {
 /// What Roost needs of a payment gateway.
 pub trait PaymentGateway: Send + Sync {
     fn kind(&self) -> GatewayKind;
+
+    /// The header its webhooks carry their signature in.
+    fn signature_header(&self) -> &'static str;
 
     /// A payment of `amount` minor units of `currency` for a booking. The
     /// gateway is asked with `key` as its `Idempotency-Key`: the same key

@@ -303,10 +303,13 @@ impl Settlement<'_> {
         });
     }
 
-    /// Refunds decided but not sent (the gateway was unreachable when they
-    /// were due), oldest first; returns how many were sent.
-    pub async fn retry_refunds(&self) -> Result<usize, ApiError> {
-        let before = (now() - chrono::Duration::seconds(10)).naive_utc();
+    /// Refunds decided but not sent `after` they were (the gateway was
+    /// unreachable then), oldest first; returns how many were sent. Sent
+    /// again under the same Idempotency-Key, a refund the gateway did make
+    /// (its answer lost) is answered, not made twice.
+    pub async fn retry_refunds(&self, after: std::time::Duration) -> Result<usize, ApiError> {
+        let after = chrono::Duration::from_std(after).map_err(|e| ApiError::Internal(e.into()))?;
+        let before = (now() - after).naive_utc();
         let owed = self
             .db
             .run(move |mut conn| async move {

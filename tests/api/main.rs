@@ -24,5 +24,6 @@ mod rate_limit;
 mod reconciliation;
 mod refunds;
 mod stay_rules;
+mod stripe;
 mod upgrade;
 mod users;

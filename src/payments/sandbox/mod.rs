@@ -95,6 +95,10 @@ impl PaymentGateway for SandboxGateway {
         GatewayKind::Sandbox
     }
 
+    fn signature_header(&self) -> &'static str {
+        "roost-signature"
+    }
+
     fn create_payment<'a>(
         &'a self,
         new: NewPayment<'a>,

@@ -96,10 +96,11 @@ impl Sandbox {
         };
         let next_action = (status == GatewayStatus::RequiresPaymentMethod).then(|| NextAction {
             kind: "confirm_card".into(),
-            confirm_url: format!(
+            confirm_url: Some(format!(
                 "{}/sandbox/v1/payment_intents/{}/confirm?client_secret={}",
                 self.public_base, intent.id, intent.client_secret
-            ),
+            )),
+            client_secret: None,
         });
         GatewayPayment {
             id: intent.id.clone(),
