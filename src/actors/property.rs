@@ -28,6 +28,7 @@ use crate::db::calendar::{
     self, Entry, KIND_BLOCK, KIND_BOOKING, NewEntry, STATUS_BLOCKED, is_overlap_violation,
     is_retryable_race,
 };
+use crate::db::changes::{self, Change as BookingChange, NewChange};
 use crate::db::events::{self, Change};
 use crate::db::payments::{self, Payment};
 use crate::db::{Db, Unavailable, audit as audit_log, properties, rates};
@@ -326,15 +327,15 @@ impl Turn {
 
     /// [`Turn::claim`], for nights claim `except` may already hold (a
     /// booking moving onto nights overlapping its own).
-    async fn claim_except<W, Fut>(
+    async fn claim_except<T, W, Fut>(
         &self,
         dates: StayDates,
         except: Option<i64>,
         write: W,
-    ) -> Result<Entry, ApiError>
+    ) -> Result<T, ApiError>
     where
         W: Fn(Db) -> Fut,
-        Fut: Future<Output = Result<(Entry, Vec<CalendarEvent>), WriteError>>,
+        Fut: Future<Output = Result<(T, Vec<CalendarEvent>), WriteError>>,
     {
         if self.is_taken_by_others(&dates, crate::db::now(), except)? {
             self.reload().await?;
@@ -796,21 +797,34 @@ impl Handler<CancelBooking> for PropertyActor {
     }
 }
 
-/// Its guest moves a pending booking to other nights (or another number of
-/// guests): re-quoted and moved in one transaction, or nothing changes.
+/// Its guest moves a booking to other nights (or another number of
+/// guests), re-quoted: a pending one (no payment started) moves in one
+/// transaction; a paid, confirmed one moves at once to a stay that costs no
+/// more (the difference refunded under the listing's policy, in the same
+/// transaction), and to a dearer one only once the difference is paid (a
+/// change awaiting payment is recorded; the nights are not held).
 #[derive(Message, Clone)]
-#[rtype(result = "Result<Entry, ApiError>")]
+#[rtype(result = "Result<Changed, ApiError>")]
 pub struct ChangeBooking {
     pub booking: BookingId,
     pub guest: UserId,
     pub dates: StayDates,
     pub guests: i64,
     pub service_fee_bp: i64,
-    pub commit: Commit<Entry>,
+    pub commit: Commit<Changed>,
+}
+
+/// What a change did: the booking as it now is, the refund a cheaper move
+/// owes, or the dearer change awaiting its payment.
+#[derive(Clone, Debug)]
+pub struct Changed {
+    pub entry: Entry,
+    pub refund: Option<RefundQuote>,
+    pub awaiting: Option<BookingChange>,
 }
 
 impl Handler<ChangeBooking> for PropertyActor {
-    type Result = AtomicResponse<Self, Result<Entry, ApiError>>;
+    type Result = AtomicResponse<Self, Result<Changed, ApiError>>;
 
     fn handle(&mut self, msg: ChangeBooking, _: &mut Context<Self>) -> Self::Result {
         self.turn(move |turn| async move {
@@ -824,84 +838,8 @@ impl Handler<ChangeBooking> for PropertyActor {
                 async move {
                     db.run(move |mut conn| async move {
                         let now = crate::db::now();
-                        let at = now.naive_utc();
-                        write_tx!(&mut conn, |c| {
-                            let property = lock_listed(c, property_id).await?;
-                            let current = calendar::find(c, msg.booking.0)
-                                .await?
-                                .filter(|e| e.property_id == property_id && e.kind == KIND_BOOKING)
-                                .filter(|e| e.guest_id == Some(msg.guest.0))
-                                .ok_or(ApiError::NotFound("booking"))?;
-                            if effective_status(&current, now)? != BookingStatus::Pending {
-                                return Err(ApiError::Unprocessable {
-                                    code: "invalid_transition",
-                                    message: "only a pending booking (a hold that has not lapsed) can be changed".into(),
-                                }
-                                .into());
-                            }
-                            // Money may already be on its way for the old price.
-                            if !payments::for_booking(c, current.id).await?.is_empty() {
-                                return Err(ApiError::Conflict {
-                                    code: "payment_started",
-                                    message: "a payment was started for this booking; cancel it and book again",
-                                }
-                                .into());
-                            }
-                            let (from, to) = (msg.dates.check_in(), msg.dates.check_out());
-                            let seasons = rates::touching(c, property_id, from, to).await?;
-                            let prices = price_list(&property, &seasons, msg.service_fee_bp)?;
-                            check_stay(&property, &prices, &msg.dates, msg.guests, now)?;
-                            let quote = prices
-                                .quote(&msg.dates, msg.guests)
-                                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("price overflow")))?;
-                            let expired =
-                                calendar::expire_lapsed_holds(c, property_id, from, to, at).await?;
-                            if calendar::overlapping_other(c, property_id, from, to, at, current.id)
-                                .await?
-                                .is_some()
-                            {
-                                return Err(WriteError::Taken);
-                            }
-                            let detail = serde_json::to_string(&quote)
-                                .map_err(|e| ApiError::Internal(e.into()))?;
-                            let moved = NewEntry {
-                                check_in: from,
-                                check_out: to,
-                                guests: Some(msg.guests),
-                                nights: Some(msg.dates.nights()),
-                                price_per_night: Some(property.price_per_night),
-                                cleaning_fee: Some(property.cleaning_fee),
-                                total: Some(quote.total),
-                                price_detail: Some(&detail),
-                                ..Default::default()
-                            };
-                            let changed = calendar::move_booking(c, current.id, &moved, at)
-                                .await?
-                                .ok_or(ApiError::Conflict {
-                                    code: "booking_changed",
-                                    message: "the booking changed meanwhile; read it and try again",
-                                })?;
-                            let mut changes = expirations(&expired);
-                            changes.push((EventKind::BookingChanged, Some(&changed)));
-                            let events = events::append(c, &property, &changes, at).await?;
-                            let record = AuditRecord::new(
-                                Action::BookingChanged,
-                                ObjectType::Booking,
-                                Some(changed.id),
-                            )
-                            .with(serde_json::json!({
-                                "property_id": property_id,
-                                "from": {"check_in": current.check_in, "check_out": current.check_out,
-                                         "guests": current.guests, "total": current.total},
-                                "to": {"check_in": changed.check_in, "check_out": changed.check_out,
-                                       "guests": changed.guests, "total": changed.total},
-                            }));
-                            audit_log::record(c, &msg.commit.actor, &[record], at).await?;
-                            audit_log::record(c, &AuditActor::system(), &expiry_records(&expired), at)
-                                .await?;
-                            msg.commit.seal(c, &changed).await?;
-                            Ok((changed, events))
-                        })
+                        write_tx!(&mut conn, |c| change_booking(c, property_id, &msg, now)
+                            .await)
                     })
                     .await
                 }
@@ -909,6 +847,159 @@ impl Handler<ChangeBooking> for PropertyActor {
             .await
         })
     }
+}
+
+async fn change_booking(
+    c: &mut crate::db::Conn<'_>,
+    property_id: i64,
+    msg: &ChangeBooking,
+    now: DateTime<Utc>,
+) -> Result<(Changed, Vec<CalendarEvent>), WriteError> {
+    let at = now.naive_utc();
+    let property = lock_listed(c, property_id).await?;
+    let current = calendar::find(c, msg.booking.0)
+        .await?
+        .filter(|e| e.property_id == property_id && e.kind == KIND_BOOKING)
+        .filter(|e| e.guest_id == Some(msg.guest.0))
+        .ok_or(ApiError::NotFound("booking"))?;
+    let status = effective_status(&current, now)?;
+    let paid = payments::for_booking(c, current.id).await?;
+    match status {
+        BookingStatus::Pending if paid.is_empty() => {}
+        // Money may already be on its way for the old price.
+        BookingStatus::Pending => {
+            return Err(ApiError::Conflict {
+                code: "payment_started",
+                message: "a payment was started for this booking; wait for it, or cancel and book again",
+            }
+            .into());
+        }
+        BookingStatus::Confirmed => {}
+        _ => {
+            return Err(ApiError::Unprocessable {
+                code: "invalid_transition",
+                message: "only a pending or confirmed booking can be changed".into(),
+            }
+            .into());
+        }
+    }
+    let (from, to) = (msg.dates.check_in(), msg.dates.check_out());
+    let seasons = rates::touching(c, property_id, from, to).await?;
+    let prices = price_list(&property, &seasons, msg.service_fee_bp)?;
+    check_stay(&property, &prices, &msg.dates, msg.guests, now)?;
+    let quote = prices
+        .quote(&msg.dates, msg.guests)
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("price overflow")))?;
+    let expired = calendar::expire_lapsed_holds(c, property_id, from, to, at).await?;
+    if calendar::overlapping_other(c, property_id, from, to, at, current.id)
+        .await?
+        .is_some()
+    {
+        return Err(WriteError::Taken);
+    }
+    let detail = serde_json::to_string(&quote).map_err(|e| ApiError::Internal(e.into()))?;
+    let old_total = current.total.unwrap_or(0);
+    let actor = &msg.commit.actor;
+    let mut appended = expirations(&expired);
+    audit_log::record(c, &AuditActor::system(), &expiry_records(&expired), at).await?;
+    let from_to = |to: serde_json::Value| {
+        serde_json::json!({
+            "property_id": property_id,
+            "from": {"check_in": current.check_in, "check_out": current.check_out,
+                     "guests": current.guests, "total": current.total},
+            "to": to,
+        })
+    };
+    if status == BookingStatus::Confirmed && quote.total > old_total {
+        // Dearer: it waits for the difference to be paid; the booking keeps
+        // its nights meanwhile.
+        let change = changes::request(
+            c,
+            &NewChange {
+                booking_id: current.id,
+                check_in: from,
+                check_out: to,
+                guests: msg.guests,
+                total: quote.total,
+                difference: quote.total - old_total,
+                price_detail: &detail,
+                status: changes::AWAITING_PAYMENT,
+                created_at: at,
+                updated_at: at,
+            },
+        )
+        .await?;
+        let record = AuditRecord::new(
+            Action::BookingChangeRequested,
+            ObjectType::Booking,
+            Some(current.id),
+        )
+        .with(from_to(
+            serde_json::json!({"check_in": from, "check_out": to,
+                "guests": msg.guests, "total": quote.total, "difference": change.difference,
+                "change_id": change.id}),
+        ));
+        audit_log::record(c, actor, &[record], at).await?;
+        let events = events::append(c, &property, &appended, at).await?;
+        let done = Changed {
+            entry: current,
+            refund: None,
+            awaiting: Some(change),
+        };
+        msg.commit.seal(c, &done).await?;
+        return Ok((done, events));
+    }
+    let moved = NewEntry {
+        check_in: from,
+        check_out: to,
+        guests: Some(msg.guests),
+        nights: Some(msg.dates.nights()),
+        price_per_night: Some(property.price_per_night),
+        cleaning_fee: Some(property.cleaning_fee),
+        total: Some(quote.total),
+        price_detail: Some(&detail),
+        ..Default::default()
+    };
+    let changed = calendar::move_booking(c, current.id, &current.status, &moved, at)
+        .await?
+        .ok_or(ApiError::Conflict {
+            code: "booking_changed",
+            message: "the booking changed meanwhile; read it and try again",
+        })?;
+    // A paid stay made cheaper: the difference, under the policy.
+    let mut refund = None;
+    if status == BookingStatus::Confirmed {
+        // Another change awaiting payment is moot now.
+        if let Some(waiting) = changes::awaiting(c, current.id).await? {
+            changes::end(c, waiting.id, changes::SUPERSEDED, at).await?;
+        }
+        let quote = refunds::change_refund(&property, &current, &changed, &paid, now);
+        if quote.total > 0 {
+            refunds::owe(c, actor, current.id, &paid, &quote, "booking_changed", at).await?;
+        }
+        refund = Some(quote);
+    }
+    appended.push((EventKind::BookingChanged, Some(&changed)));
+    let events = events::append(c, &property, &appended, at).await?;
+    let mut details = from_to(serde_json::json!({"check_in": changed.check_in,
+        "check_out": changed.check_out, "guests": changed.guests, "total": changed.total}));
+    if let Some(r) = &refund {
+        details["refund"] = serde_json::json!(r.total);
+    }
+    let record = AuditRecord::new(
+        Action::BookingChanged,
+        ObjectType::Booking,
+        Some(changed.id),
+    )
+    .with(details);
+    audit_log::record(c, actor, &[record], at).await?;
+    let done = Changed {
+        entry: changed,
+        refund,
+        awaiting: None,
+    };
+    msg.commit.seal(c, &done).await?;
+    Ok((done, events))
 }
 
 /// A booking's status as of `now`: a pending hold past its expiry is expired,
@@ -1180,6 +1271,10 @@ pub enum Settled {
     Confirmed(Box<Payment>, Box<Entry>),
     /// Paid, with no stay to sell: its refund is owed (sent next).
     RefundOwed(Payment),
+    /// A change's difference paid, but its nights were taken meanwhile (or
+    /// the booking moved on): the booking stays as it was, the payment's
+    /// refund is owed.
+    ChangeUnavailable(Payment, Box<BookingChange>),
     /// The gateway's word of a refund.
     Refund(Box<RefundSettled>),
 }
@@ -1312,6 +1407,10 @@ async fn settle(
             if status.is_paid() {
                 return Ok((Settled::Unchanged(payment), Vec::new()));
             }
+            if let Some(change) = payment.change_id {
+                return settle_change(c, &property, &entry, payment, change, money, actor, now)
+                    .await;
+            }
             payment.status = PaymentStatus::Succeeded.as_str().into();
             payment.failure_reason = None;
             let booking = effective_status(&entry, now)?;
@@ -1388,4 +1487,123 @@ async fn settle(
             ))
         }
     }
+}
+
+/// A change's difference paid: the booking moves to the change's nights in
+/// this transaction, if they are free and the booking is still the
+/// confirmed one the change was asked of; otherwise it stays as it was and
+/// the payment goes back whole.
+#[allow(clippy::too_many_arguments)]
+async fn settle_change(
+    c: &mut crate::db::Conn<'_>,
+    property: &properties::Property,
+    entry: &Entry,
+    mut payment: Payment,
+    change_id: i64,
+    money: serde_json::Value,
+    actor: &AuditActor,
+    now: DateTime<Utc>,
+) -> Result<(Settled, Vec<CalendarEvent>), ApiError> {
+    let at = now.naive_utc();
+    payment.status = PaymentStatus::Succeeded.as_str().into();
+    payment.failure_reason = None;
+    let payment = payments::save(c, &payment).await?;
+    let mut records = vec![payment_record(Action::PaymentSucceeded, &payment, money)];
+    let change = changes::find(c, change_id)
+        .await?
+        .ok_or(ApiError::NotFound("change"))?;
+    let applicable = effective_status(entry, now)? == BookingStatus::Confirmed
+        && change.status == changes::AWAITING_PAYMENT;
+    let free = applicable
+        && calendar::overlapping_other(
+            c,
+            property.id,
+            change.check_in,
+            change.check_out,
+            at,
+            entry.id,
+        )
+        .await?
+        .is_none();
+    let from = serde_json::json!({"check_in": entry.check_in, "check_out": entry.check_out,
+                                  "guests": entry.guests, "total": entry.total});
+    if free {
+        let moved = NewEntry {
+            check_in: change.check_in,
+            check_out: change.check_out,
+            guests: Some(change.guests),
+            nights: Some((change.check_out - change.check_in).num_days()),
+            price_per_night: Some(property.price_per_night),
+            cleaning_fee: Some(property.cleaning_fee),
+            total: Some(change.total),
+            price_detail: Some(&change.price_detail),
+            ..Default::default()
+        };
+        let changed = calendar::move_booking(c, entry.id, &entry.status, &moved, at)
+            .await?
+            .ok_or(ApiError::Conflict {
+                code: "booking_changed",
+                message: "the booking changed meanwhile",
+            })?;
+        changes::end(c, change.id, changes::APPLIED, at).await?;
+        let events = events::append(
+            c,
+            property,
+            &[(EventKind::BookingChanged, Some(&changed))],
+            at,
+        )
+        .await?;
+        records.push(
+            AuditRecord::new(
+                Action::BookingChanged,
+                ObjectType::Booking,
+                Some(changed.id),
+            )
+            .with(
+                serde_json::json!({"property_id": property.id, "change_id": change.id,
+                    "payment_id": payment.id, "from": from,
+                    "to": {"check_in": changed.check_in, "check_out": changed.check_out,
+                           "guests": changed.guests, "total": changed.total}}),
+            ),
+        );
+        audit_log::record(c, actor, &records, at).await?;
+        return Ok((
+            Settled::Confirmed(Box::new(payment), Box::new(changed)),
+            events,
+        ));
+    }
+    let change = if change.status == changes::AWAITING_PAYMENT {
+        changes::end(c, change.id, changes::UNAVAILABLE, at)
+            .await?
+            .unwrap_or(change)
+    } else {
+        change
+    };
+    records.push(
+        AuditRecord::new(
+            Action::BookingChangeFailed,
+            ObjectType::Booking,
+            Some(entry.id),
+        )
+        .with(
+            serde_json::json!({"property_id": property.id, "change_id": change.id,
+                "payment_id": payment.id, "change_status": change.status, "kept": from}),
+        ),
+    );
+    audit_log::record(c, actor, &records, at).await?;
+    let whole = RefundQuote::whole(&entry.sold(), payment.refundable());
+    refunds::owe(
+        c,
+        actor,
+        entry.id,
+        std::slice::from_ref(&payment),
+        &whole,
+        "change_unavailable",
+        at,
+    )
+    .await?;
+    Ok((
+        Settled::ChangeUnavailable(payment, Box::new(change)),
+        Vec::new(),
+    ))
 }

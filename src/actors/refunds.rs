@@ -59,6 +59,52 @@ pub fn cancellation_terms(
     }
 }
 
+/// What a guest's move of a paid stay to a cheaper one (`old` → `new`)
+/// gives back now: what cancelling the old stay would refund, less what
+/// cancelling the new one would, line by line (none below zero), and never
+/// more than the difference of their totals. Within a full-refund period
+/// that is the difference exactly; past it, only what the policy would
+/// give back of the nights and fees dropped.
+pub fn change_refund(
+    property: &Property,
+    old: &Entry,
+    new: &Entry,
+    paid: &[Payment],
+    now: DateTime<Utc>,
+) -> RefundQuote {
+    use crate::domain::pricing::{Line, LineKind};
+    let before = cancellation_terms(property, old, paid, CancelledBy::Guest, now).quote;
+    let after = cancellation_terms(property, new, paid, CancelledBy::Guest, now).quote;
+    let of = |q: &RefundQuote, kind: LineKind| -> i64 {
+        q.lines
+            .iter()
+            .filter(|l| l.kind == kind)
+            .map(|l| l.amount)
+            .sum()
+    };
+    let kinds = [
+        LineKind::Nights,
+        LineKind::ExtraGuests,
+        LineKind::CleaningFee,
+        LineKind::ServiceFee,
+        LineKind::Tax,
+    ];
+    let mut left = (old.total.unwrap_or(0) - new.total.unwrap_or(0)).max(0);
+    let mut lines = Vec::new();
+    for kind in kinds {
+        let amount = (of(&before, kind) - of(&after, kind)).clamp(0, left);
+        if amount > 0 {
+            lines.push(Line { kind, amount });
+            left -= amount;
+        }
+    }
+    RefundQuote {
+        rule: before.rule,
+        total: lines.iter().map(|l| l.amount).sum(),
+        lines,
+    }
+}
+
 /// Records `quote` as refunds owed of the booking's payments (the newest
 /// first, each no more than is left of it), audited; the caller sends them
 /// to the gateway once this commits.

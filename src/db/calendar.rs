@@ -277,17 +277,18 @@ pub async fn overlapping_other(
     })
 }
 
-/// A pending booking's new nights, guests and price; `None` if it is no
-/// longer pending.
+/// A booking's new nights, guests and price, if it is still `status`
+/// (`None` if not).
 pub async fn move_booking(
     conn: &mut impl AsConn,
     id: i64,
+    status: &str,
     moved: &NewEntry<'_>,
     now: NaiveDateTime,
 ) -> QueryResult<Option<Entry>> {
     use calendar_entries::dsl as e;
     with_conn!(conn, |c| {
-        diesel::update(e::calendar_entries.find(id).filter(e::status.eq("pending")))
+        diesel::update(e::calendar_entries.find(id).filter(e::status.eq(status)))
             .set((
                 e::check_in.eq(moved.check_in),
                 e::check_out.eq(moved.check_out),

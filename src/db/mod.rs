@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod calendar;
+pub mod changes;
 pub mod events;
 pub mod idempotency;
 pub mod migrations;

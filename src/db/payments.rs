@@ -30,6 +30,8 @@ pub struct Payment {
     pub amount_refunded: i64,
     /// When the reconciler last asked the gateway about it.
     pub checked_at: Option<NaiveDateTime>,
+    /// The change whose difference it pays (none: the booking's total).
+    pub change_id: Option<i64>,
 }
 
 impl Payment {
@@ -58,6 +60,7 @@ pub struct NewPayment<'a> {
     pub card_last4: Option<&'a str>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub change_id: Option<i64>,
 }
 
 pub async fn insert(conn: &mut impl AsConn, new: &NewPayment<'_>) -> QueryResult<Payment> {

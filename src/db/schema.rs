@@ -184,6 +184,23 @@ diesel::table! {
         updated_at -> Timestamp,
         amount_refunded -> BigInt,
         checked_at -> Nullable<Timestamp>,
+        change_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    booking_changes (id) {
+        id -> BigInt,
+        booking_id -> BigInt,
+        check_in -> Date,
+        check_out -> Date,
+        guests -> BigInt,
+        total -> BigInt,
+        difference -> BigInt,
+        price_detail -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
 

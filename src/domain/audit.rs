@@ -31,6 +31,10 @@ pub enum Action {
     RateRemoved,
     BookingHeld,
     BookingChanged,
+    /// A paid booking's move to a dearer stay, awaiting the difference.
+    BookingChangeRequested,
+    /// Its difference paid, but the new nights were taken meanwhile.
+    BookingChangeFailed,
     BookingCancelled,
     BookingExpired,
     BookingConfirmed,
@@ -54,7 +58,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 33] = [
+    pub const ALL: [Action; 35] = [
         Action::UserRegistered,
         Action::UserLoginSucceeded,
         Action::UserLoginFailed,
@@ -74,6 +78,8 @@ impl Action {
         Action::RateRemoved,
         Action::BookingHeld,
         Action::BookingChanged,
+        Action::BookingChangeRequested,
+        Action::BookingChangeFailed,
         Action::BookingCancelled,
         Action::BookingExpired,
         Action::BookingConfirmed,
@@ -111,6 +117,8 @@ impl Action {
             Action::RateRemoved => "rate.removed",
             Action::BookingHeld => "booking.held",
             Action::BookingChanged => "booking.changed",
+            Action::BookingChangeRequested => "booking.change_requested",
+            Action::BookingChangeFailed => "booking.change_failed",
             Action::BookingCancelled => "booking.cancelled",
             Action::BookingExpired => "booking.expired",
             Action::BookingConfirmed => "booking.confirmed",

@@ -2,7 +2,8 @@
 
 use crate::actors::PropertyRegistry;
 use crate::actors::property::{
-    AddBlock, CancelBooking, Cancelled, ChangeBooking, GetAvailability, PlaceHold, RemoveBlock,
+    AddBlock, CancelBooking, Cancelled, ChangeBooking, Changed, GetAvailability, PlaceHold,
+    RemoveBlock,
 };
 use crate::actors::refunds::{self, CancellationTerms};
 use crate::auth::AuthUser;
@@ -61,11 +62,11 @@ pub async fn change(
     db: &Db,
     registry: &PropertyRegistry,
     settings: &Settings,
-    commit: &Commit<Entry>,
+    commit: &Commit<Changed>,
     auth: &AuthUser,
     id: BookingId,
     change: BookingChange,
-) -> Result<Entry, ApiError> {
+) -> Result<Changed, ApiError> {
     let actor = &commit.actor;
     let (entry, _) = get(db, actor, auth, id, "booking.change").await?;
     if entry.guest_id != Some(auth.id.0) {

@@ -12,6 +12,7 @@ use crate::actors::property::{SettlePayment, Settled, effective_status};
 use crate::actors::refunds::RefundSettled;
 use crate::auth::AuthUser;
 use crate::commit::Commit;
+use crate::db::changes::{self, Change as BookingChange};
 use crate::db::payments::{self, NewPayment, Payment};
 use crate::db::refunds::{self, Refund};
 use crate::db::{Db, audit, now};
@@ -35,8 +36,9 @@ fn gateway_down(e: GatewayError) -> ApiError {
     ApiError::Unavailable(crate::db::Unavailable::new(e.to_string()))
 }
 
-/// Starts a payment of the booking's total at the gateway (its guest only;
-/// a pending booking with no payment already processing or paid).
+/// Starts a payment at the gateway (its guest only): of a pending
+/// booking's total, or of the difference of a confirmed booking's change
+/// awaiting payment; none while one for the same is processing or paid.
 pub async fn start(
     db: &Db,
     gateway: &dyn PaymentGateway,
@@ -53,18 +55,27 @@ pub async fn start(
             trail::denied(db, actor, kind, Some(booking.0), "payment.create", refusal).await,
         );
     }
-    if effective_status(&entry, now())? != BookingStatus::Pending {
-        return Err(ApiError::Unprocessable {
-            code: "invalid_transition",
-            message: "only a pending booking (a hold that has not lapsed) can be paid".into(),
-        });
-    }
-    let earlier = db
+    let (earlier, awaiting) = db
         .run(move |mut conn| async move {
-            Ok::<_, ApiError>(payments::for_booking(&mut conn, booking.0).await?)
+            let earlier = payments::for_booking(&mut conn, booking.0).await?;
+            let awaiting = changes::awaiting(&mut conn, booking.0).await?;
+            Ok::<_, ApiError>((earlier, awaiting))
         })
         .await?;
-    for p in &earlier {
+    // What is paid for: the booking's total while it is a hold, or the
+    // difference of a dearer change of a confirmed stay.
+    let change = match (effective_status(&entry, now())?, awaiting) {
+        (BookingStatus::Pending, _) => None,
+        (BookingStatus::Confirmed, Some(change)) => Some(change),
+        _ => {
+            return Err(ApiError::Unprocessable {
+                code: "invalid_transition",
+                message: "only a pending booking (a hold that has not lapsed), or a confirmed one with a change awaiting payment, can be paid".into(),
+            });
+        }
+    };
+    let change_id = change.as_ref().map(|c| c.id);
+    for p in earlier.iter().filter(|p| p.change_id == change_id) {
         match PaymentStatus::parse(&p.status) {
             Some(PaymentStatus::Processing) => {
                 return Err(ApiError::Conflict {
@@ -81,8 +92,9 @@ pub async fn start(
             _ => {}
         }
     }
-    let (total, currency) = match (entry.total, entry.currency.clone()) {
-        (Some(total), Some(currency)) => (total, currency),
+    let (total, currency) = match (&change, entry.total, entry.currency.clone()) {
+        (Some(change), _, Some(currency)) => (change.difference, currency),
+        (None, Some(total), Some(currency)) => (total, currency),
         _ => {
             return Err(ApiError::Internal(anyhow::anyhow!(
                 "booking {} has no total",
@@ -123,6 +135,7 @@ pub async fn start(
                     card_last4: None,
                     created_at: at,
                     updated_at: at,
+                    change_id,
                 },
             )
             .await?;
@@ -133,7 +146,8 @@ pub async fn start(
             )
             .with(
                 json!({"booking_id": entry.id, "amount": total, "currency": currency,
-                             "gateway": gateway_name, "gateway_payment_id": reported.id}),
+                             "gateway": gateway_name, "gateway_payment_id": reported.id,
+                             "change_id": change_id}),
             );
             audit::record(c, &commit.actor, &[record], at).await?;
             let started = Started {
@@ -197,6 +211,10 @@ impl Settlement<'_> {
                 self.tell(&payment, "payment_failed", reason.as_deref());
             }
             Settled::RefundOwed(payment) => {
+                self.send_refunds(BookingId(payment.booking_id)).await;
+            }
+            Settled::ChangeUnavailable(payment, change) => {
+                self.tell_change(Some(payment.guest_id), &change, "change_unavailable");
                 self.send_refunds(BookingId(payment.booking_id)).await;
             }
             Settled::Refund(refund) => match *refund {
@@ -281,6 +299,24 @@ impl Settlement<'_> {
         self.bus.notify(Notice {
             user: UserId(payment.guest_id),
             frame,
+        });
+    }
+
+    /// A paid booking's change to a dearer stay, as a `payment` frame on
+    /// the guest's channel: awaiting its payment, or found unavailable.
+    pub fn tell_change(&self, guest: Option<i64>, change: &BookingChange, kind: &str) {
+        let Some(guest) = guest else { return };
+        self.bus.notify(Notice {
+            user: UserId(guest),
+            frame: json!({
+                "type": "payment",
+                "kind": kind,
+                "booking_id": change.booking_id,
+                "change_id": change.id,
+                "amount": change.difference,
+                "check_in": change.check_in,
+                "check_out": change.check_out,
+            }),
         });
     }
 

@@ -17,6 +17,7 @@ mod idempotency;
 mod live;
 mod nodes;
 mod ops;
+mod paid_changes;
 mod payments;
 mod pricing;
 mod properties;

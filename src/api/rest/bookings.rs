@@ -7,11 +7,12 @@ use serde_json::{Map, Value};
 
 use super::form::Form;
 use super::pagination::{PageQuery, page};
-use crate::actors::property::Cancelled;
 use crate::actors::property::effective_status;
+use crate::actors::property::{Cancelled, Changed};
 use crate::auth::AuthUser;
 use crate::commit::Reply;
 use crate::db::calendar::{BookingsOf, Entry};
+use crate::db::changes::Change as BookingChange;
 use crate::db::payments::Payment;
 use crate::db::refunds::Refund;
 use crate::domain::cancellation::RefundQuote;
@@ -61,10 +62,49 @@ pub struct BookingResponse {
     /// Its refunds, oldest first (`GET /bookings/{id}` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refunds: Option<Vec<RefundResponse>>,
-    /// What its cancellation refunds (the cancel's answer only): sent to
-    /// the gateway now, its outcome a `payment` frame later.
+    /// What its cancellation, or its move to a cheaper stay, refunds (that
+    /// answer only): sent to the gateway now, its outcome a `payment` frame
+    /// later.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refund: Option<RefundQuote>,
+    /// Its move to a dearer stay, awaiting the payment of the difference
+    /// (the change's answer only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_change: Option<ChangeResponse>,
+}
+
+/// A paid booking's change to a dearer stay.
+#[derive(Serialize)]
+pub struct ChangeResponse {
+    pub id: i64,
+    pub check_in: NaiveDate,
+    pub check_out: NaiveDate,
+    pub guests: i64,
+    pub total: i64,
+    /// What `POST /bookings/{id}/payments` now charges.
+    pub difference: i64,
+    /// `awaiting_payment`, `applied`, `unavailable` (the nights were taken
+    /// before it was paid: the difference went back) or `superseded`.
+    pub status: String,
+    pub lines: Option<Vec<Line>>,
+}
+
+impl From<BookingChange> for ChangeResponse {
+    fn from(c: BookingChange) -> Self {
+        let lines = serde_json::from_str::<PriceQuote>(&c.price_detail)
+            .ok()
+            .map(|q| q.lines);
+        Self {
+            id: c.id,
+            check_in: c.check_in,
+            check_out: c.check_out,
+            guests: c.guests,
+            total: c.total,
+            difference: c.difference,
+            status: c.status,
+            lines,
+        }
+    }
 }
 
 /// A refund of a payment, line by line.
@@ -193,6 +233,7 @@ impl From<Entry> for BookingResponse {
             payment: None,
             refunds: None,
             refund: None,
+            pending_change: None,
         }
     }
 }
@@ -272,8 +313,11 @@ pub async fn change_booking(
         )
     });
     form.finish()?;
-    let commit = meta.commit(Some(auth.id), |e: &Entry| {
-        Reply::json(200, &BookingResponse::from(e.clone()))
+    let commit = meta.commit(Some(auth.id), |c: &Changed| {
+        let mut response = BookingResponse::from(c.entry.clone());
+        response.refund = c.refund.clone();
+        response.pending_change = c.awaiting.clone().map(ChangeResponse::from);
+        Reply::json(200, &response)
     });
     let change = bookings::BookingChange {
         check_in,
@@ -291,7 +335,15 @@ pub async fn change_booking(
         change,
     )
     .await?;
-    Ok(commit.reply(&booking)?.into())
+    let reply = commit.reply(&booking)?;
+    let settlement = state.settlement();
+    if let Some(waiting) = &booking.awaiting {
+        settlement.tell_change(booking.entry.guest_id, waiting, "change_awaiting_payment");
+    }
+    if booking.refund.as_ref().is_some_and(|r| r.total > 0) {
+        settlement.send_refunds(id).await;
+    }
+    Ok(reply.into())
 }
 
 #[derive(Deserialize)]
