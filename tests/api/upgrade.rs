@@ -63,6 +63,10 @@ async fn a_sqlite_database_with_bookings_and_payments_upgrades_whole() {
                      created_by, guest_id, guests, nights, price_per_night, cleaning_fee, total,
                      currency, created_at, updated_at)
                  VALUES (41, 1, 'booking', 'confirmed', '2027-01-10', '2027-01-12', 2, 2, 1, 2,
+                     10000, 2500, 22500, 'EUR', '{t}', '{t}'),
+                        (39, 1, 'booking', 'cancelled', '2027-03-10', '2027-03-12', 2, 2, 1, 2,
+                     10000, 2500, 22500, 'EUR', '{t}', '{t}'),
+                        (40, 1, 'booking', 'cancelled', '2027-04-10', '2027-04-12', 2, 2, 1, 2,
                      10000, 2500, 22500, 'EUR', '{t}', '{t}');
              INSERT INTO calendar_events (property_id, seq, kind, entry_id, check_in, check_out,
                      guest_id, host_id, created_at)
@@ -70,7 +74,13 @@ async fn a_sqlite_database_with_bookings_and_payments_upgrades_whole() {
                         (1, 2, 'booking_confirmed', 41, '2027-01-10', '2027-01-12', 2, 1, '{t}');
              INSERT INTO payments (booking_id, guest_id, gateway, gateway_payment_id, status,
                      amount, currency, created_at, updated_at)
-                 VALUES (41, 2, 'sandbox', 'pi_1', 'succeeded', 22500, 'EUR', '{t}', '{t}');"
+                 VALUES (41, 2, 'sandbox', 'pi_1', 'succeeded', 22500, 'EUR', '{t}', '{t}');
+             INSERT INTO payments (booking_id, guest_id, gateway, gateway_payment_id, status,
+                     amount, currency, failure_reason, created_at, updated_at)
+                 VALUES (39, 2, 'sandbox', 'pi_2', 'refund_pending', 22500, 'EUR',
+                         'booking_cancelled', '{t}', '{t}'),
+                        (40, 2, 'sandbox', 'pi_3', 'refunded', 22500, 'EUR',
+                         'booking_cancelled', '{t}', '{t}');"
         ))
         .unwrap();
     }
@@ -109,6 +119,26 @@ async fn a_sqlite_database_with_bookings_and_payments_upgrades_whole() {
             "SELECT COUNT(*) AS n FROM calendar_events WHERE entry_id = 41"
         ),
         2
+    );
+    // Refunds owed or made before refunds were rows: one row each, counted
+    // against the payment (an owed one still to send: no gateway id).
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT COUNT(*) AS n FROM refunds r JOIN payments p ON p.id = r.payment_id
+             WHERE r.amount = 22500 AND r.reason = 'booking_cancelled' AND p.amount_refunded = 22500
+               AND ((p.booking_id = 39 AND r.status = 'pending' AND p.status = 'succeeded'
+                     AND r.gateway_refund_id IS NULL)
+                 OR (p.booking_id = 40 AND r.status = 'succeeded' AND p.status = 'refunded'))"
+        ),
+        2
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT COUNT(*) AS n FROM payments WHERE amount_refunded = 0"
+        ),
+        1
     );
     // Ids go on from where they were; the rebuilt tables keep their indexes.
     conn.batch_execute(

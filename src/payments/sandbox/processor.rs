@@ -378,16 +378,10 @@ pub async fn get_intent(
             Ok::<_, ApiError>(sandbox::find_intent(&mut conn, &id).await?)
         })
         .await;
-    match found {
-        Ok(Some(intent)) => HttpResponse::Ok().json(sandbox.view(&intent)),
-        Ok(None) => error(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            "resource_missing",
-            "no such payment",
-        ),
-        Err(e) => unavailable(e),
-    }
+    answer_found(
+        found.map(|f| f.map(|i| sandbox.view(&i))),
+        "no such payment",
+    )
 }
 
 #[derive(Deserialize)]
@@ -661,13 +655,21 @@ pub async fn get_refund(
             Ok::<_, ApiError>(sandbox::find_refund(&mut conn, &id).await?)
         })
         .await;
+    answer_found(found.map(|f| f.as_ref().map(refund_view)), "no such refund")
+}
+
+/// A read's answer: the object, the processor's 404, or 503.
+fn answer_found<T: serde::Serialize>(
+    found: Result<Option<T>, ApiError>,
+    missing: &str,
+) -> HttpResponse {
     match found {
-        Ok(Some(refund)) => HttpResponse::Ok().json(refund_view(&refund)),
+        Ok(Some(object)) => HttpResponse::Ok().json(object),
         Ok(None) => error(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
             "resource_missing",
-            "no such refund",
+            missing,
         ),
         Err(e) => unavailable(e),
     }
