@@ -171,19 +171,17 @@ pub enum PaymentStatus {
     /// Waiting for a card (after a declined one too).
     RequiresPaymentMethod,
     Processing,
+    /// Paid; `amount_refunded` says how much has gone back (see `refunds`).
     Succeeded,
-    /// Succeeded, but there is no stay to sell (the nights went to another
-    /// booking, the booking was cancelled): the money goes back.
-    RefundPending,
+    /// All of it refunded.
     Refunded,
 }
 
 impl PaymentStatus {
-    pub const ALL: [PaymentStatus; 5] = [
+    pub const ALL: [PaymentStatus; 4] = [
         PaymentStatus::RequiresPaymentMethod,
         PaymentStatus::Processing,
         PaymentStatus::Succeeded,
-        PaymentStatus::RefundPending,
         PaymentStatus::Refunded,
     ];
 
@@ -192,7 +190,6 @@ impl PaymentStatus {
             PaymentStatus::RequiresPaymentMethod => "requires_payment_method",
             PaymentStatus::Processing => "processing",
             PaymentStatus::Succeeded => "succeeded",
-            PaymentStatus::RefundPending => "refund_pending",
             PaymentStatus::Refunded => "refunded",
         }
     }
@@ -218,7 +215,9 @@ mod tests {
         }
         assert!(PaymentStatus::Processing > PaymentStatus::RequiresPaymentMethod);
         assert!(PaymentStatus::Succeeded > PaymentStatus::Processing);
-        assert!(PaymentStatus::Refunded > PaymentStatus::RefundPending);
+        assert!(PaymentStatus::Refunded > PaymentStatus::Succeeded);
+        // Written before refunds were rows; migrated away, never read.
+        assert_eq!(PaymentStatus::parse("refund_pending"), None);
         assert!(!PaymentStatus::Processing.is_paid() && PaymentStatus::Succeeded.is_paid());
     }
 
