@@ -354,8 +354,10 @@ impl Settlement<'_> {
             .await?;
         let mut sent = 0;
         for refund in owed {
-            self.send(&refund).await?;
-            sent += 1;
+            match self.send(&refund).await {
+                Ok(()) => sent += 1,
+                Err(e) => tracing::warn!(error = %e, refund = refund.id, "refund not sent yet"),
+            }
         }
         Ok(sent)
     }
@@ -413,8 +415,14 @@ impl Settlement<'_> {
                 kind,
                 subject: Subject::Payment(reported),
             };
-            self.apply_reconciled(&payment, event).await?;
-            applied += 1;
+            // One that cannot be applied now is asked about next round; the
+            // others go on.
+            match self.apply_reconciled(&payment, event).await {
+                Ok(()) => applied += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, payment = payment.id, "reconciling: not applied yet")
+                }
+            }
         }
         for refund in refunds_waiting {
             let (id, Some(gateway_id)) = (refund.id, refund.gateway_refund_id.clone()) else {
@@ -456,8 +464,14 @@ impl Settlement<'_> {
                 kind,
                 subject: Subject::Refund(reported),
             };
-            self.apply_reconciled(&payment, event).await?;
-            applied += 1;
+            // One that cannot be applied now is asked about next round; the
+            // others go on.
+            match self.apply_reconciled(&payment, event).await {
+                Ok(()) => applied += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, payment = payment.id, "reconciling: not applied yet")
+                }
+            }
         }
         Ok(applied)
     }

@@ -21,6 +21,7 @@ use crate::helpers::{Api, Backend, TestApp, assert_error, day};
 use crate::payments::{booking, frame_of, until_booking};
 
 both_backends!(
+    a_refund_stripe_could_not_take_is_sent_again_under_its_key,
     a_guest_pays_through_stripe_and_a_cancellation_is_refunded,
     declines_forgeries_and_duplicates_change_nothing,
     a_retried_call_is_the_same_payment_intent,
@@ -45,6 +46,8 @@ struct Stripe {
     /// Answer the next creating call with a cut-off body (the call is
     /// made; its answer is lost on the way).
     lose_next_answer: bool,
+    /// Answer the next creating call 503 without making it (an outage).
+    down_once: bool,
 }
 
 type Shared = web::Data<Mutex<Stripe>>;
@@ -163,6 +166,9 @@ fn keyed(
         .map(str::to_owned);
     let mut s = state.lock().unwrap();
     s.calls.push((path.to_owned(), key.clone(), form.clone()));
+    if std::mem::take(&mut s.down_once) {
+        return error(503, "api_error", "service_unavailable");
+    }
     let mut sorted: Vec<_> = form.into_iter().collect();
     sorted.sort();
     let fingerprint = format!("{path} {sorted:?}");
@@ -324,8 +330,16 @@ async fn get_refund(state: Shared, req: HttpRequest, path: web::Path<String>) ->
 
 /// Roost configured for Stripe at the stand-in, which sends it its events.
 async fn spawn(backend: Backend) -> (TestApp, StandIn) {
+    spawn_with(backend, |_| {}).await
+}
+
+async fn spawn_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut roost::config::Settings),
+) -> (TestApp, StandIn) {
     let stripe = StandIn::start().await;
     let app = TestApp::spawn_with(backend, |s| {
+        configure(s);
         s.payments.gateway = Some(roost::config::GatewayKind::Stripe);
         s.payments.stripe = Some(roost::config::StripeSettings {
             secret_key: roost::config::Secret(SECRET_KEY.into()),
@@ -542,4 +556,47 @@ async fn a_retried_call_is_the_same_payment_intent(backend: Backend) {
             .starts_with(&intent)
     );
     assert_eq!(app.count("payments").await, 1);
+}
+
+/// Stripe is down when the refund is due: the cancellation stands, the
+/// refund stays owed, and the next round sends it under the same key.
+async fn a_refund_stripe_could_not_take_is_sent_again_under_its_key(backend: Backend) {
+    let (app, stripe) = spawn_with(backend, |s| {
+        s.payments.reconcile_after = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let (_, host) = app.signed_in("host").await;
+    let (_, guest) = app.signed_in("guest").await;
+    let id = app.create_listing(&host, json!({})).await;
+    let mut guest_ws = app.ws(Some(&guest)).await;
+    let booking_id = app.booked(&guest, id, &day(20), &day(23)).await;
+    let payment: Value = start_payment(&app, &guest, booking_id)
+        .await
+        .json()
+        .await
+        .unwrap();
+    confirm(&stripe, &payment, "pm_card_visa").await;
+    assert_eq!(
+        frame_of(&mut guest_ws, "payment").await["kind"],
+        "payment_succeeded"
+    );
+    stripe.with(|s| s.down_once = true);
+    app.cancel(&host, booking_id).await;
+    let told = frame_of(&mut guest_ws, "payment").await;
+    assert_eq!(
+        (told["kind"].as_str(), &told["amount"]),
+        (Some("payment_refunded"), &payment["amount"])
+    );
+    let refunds: Vec<_> = stripe.with(|s| {
+        s.calls
+            .iter()
+            .filter(|c| c.0 == "/v1/refunds")
+            .cloned()
+            .collect()
+    });
+    assert_eq!(refunds.len(), 2, "refused once, then sent again");
+    assert_eq!(refunds[0].1, refunds[1].1, "under the same Idempotency-Key");
+    assert_eq!(stripe.with(|s| s.refunds.len()), 1);
+    let read = booking(&app, &guest, booking_id).await;
+    assert_eq!(read["payment"]["status"], "refunded");
 }
