@@ -178,6 +178,9 @@ pub struct Settings {
     pub hold_sweep_interval: Option<Duration>,
     /// Lapsed holds one sweep batch (one transaction) takes.
     pub hold_sweep_batch: i64,
+    /// Days after check-out a completed stay may be reviewed (its window
+    /// closes at the listing's local midnight ending the last of them).
+    pub review_window_days: i64,
     /// How long an Idempotency-Key's first response is kept for replays.
     pub idempotency_ttl: Duration,
     pub payments: PaymentSettings,
@@ -328,6 +331,10 @@ impl Settings {
             .map(|v| parse_in_range("ROOST_HOLD_SWEEP_BATCH", &v, 1, 5_000))
             .transpose()?
             .unwrap_or(500);
+        let review_window_days = get("ROOST_REVIEW_WINDOW_DAYS")
+            .map(|v| parse_in_range("ROOST_REVIEW_WINDOW_DAYS", &v, 0i64, 365))
+            .transpose()?
+            .unwrap_or(crate::domain::review::DEFAULT_WINDOW_DAYS);
         let service_fee_bp = get("ROOST_SERVICE_FEE_BP")
             .map(|v| parse_in_range("ROOST_SERVICE_FEE_BP", &v, 0i64, 5_000))
             .transpose()?
@@ -473,6 +480,7 @@ impl Settings {
             service_fee_bp,
             hold_sweep_interval,
             hold_sweep_batch,
+            review_window_days,
             idempotency_ttl,
             payments,
             property_idle_timeout,

@@ -287,8 +287,8 @@ async fn reconcile(state: web::Data<AppState>) {
     }
 }
 
-/// Marks lapsed holds expired and completes stays whose check-out day has
-/// come, every `ROOST_HOLD_SWEEP_SECS` (in batches until none is left; see
+/// Marks lapsed holds expired, completes stays whose check-out day has
+/// come and publishes reviews whose window has closed, every `ROOST_HOLD_SWEEP_SECS` (in batches until none is left; see
 /// `services::housekeeping`).
 async fn sweep_holds(state: web::Data<AppState>, every: Duration) {
     let sweeper = housekeeping::Sweeper {
@@ -303,6 +303,7 @@ async fn sweep_holds(state: web::Data<AppState>, every: Duration) {
         bus: &state.bus,
         properties: &state.properties,
         batch: state.settings.hold_sweep_batch,
+        review_window_days: state.settings.review_window_days,
     };
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -317,6 +318,12 @@ async fn sweep_holds(state: web::Data<AppState>, every: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(completed = n, "stays completed"),
             Err(e) => tracing::warn!(error = ?e, "completing stays failed"),
+        }
+        let batch = state.settings.hold_sweep_batch;
+        match crate::services::reviews::publish_due(&state.db, &state.bus, batch).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(published = n, "reviews published as their window closed"),
+            Err(e) => tracing::warn!(error = ?e, "publishing reviews failed"),
         }
     }
 }

@@ -32,13 +32,40 @@ pub enum Deliver {
     Notice(Arc<Notice>),
 }
 
-/// A frame for one user's channel that is not a calendar event: a payment
-/// succeeded, failed or was refunded. Live only: a client that was away
-/// reads `GET /api/v1/bookings/{id}`.
+/// A frame that is not a calendar event, sent as it is: for one user's
+/// channel (a payment succeeded, failed or was refunded; a review of them
+/// was published), or for a listing's subscribers (a review of it was
+/// published: the rating and counts, nobody's identity). Live only: a
+/// client that was away reads the resource (`GET /api/v1/bookings/{id}`,
+/// `GET /api/v1/properties/{id}/reviews`).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Notice {
-    pub user: UserId,
+    pub to: Audience,
     pub frame: serde_json::Value,
+}
+
+/// Who hears a notice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Audience {
+    User(UserId),
+    Listing(PropertyId),
+}
+
+impl Notice {
+    pub fn to_user(user: UserId, frame: serde_json::Value) -> Self {
+        Self {
+            to: Audience::User(user),
+            frame,
+        }
+    }
+
+    pub fn to_listing(listing: PropertyId, frame: serde_json::Value) -> Self {
+        Self {
+            to: Audience::Listing(listing),
+            frame,
+        }
+    }
 }
 
 /// What this node sends other nodes through Redis.
@@ -307,13 +334,15 @@ impl EventBus {
         }
     }
 
-    /// Hands a notice to the user's sessions on this node.
+    /// Hands a notice to its audience's sessions on this node.
     pub fn deliver_notice(&self, notice: &Arc<Notice>) {
         let targets: Vec<(Arc<Recipient<Deliver>>, Arc<Control>)> = {
             let routes = self.lock();
-            routes
-                .by_user
-                .get(&notice.user)
+            let sessions = match notice.to {
+                Audience::User(user) => routes.by_user.get(&user),
+                Audience::Listing(listing) => routes.by_property.get(&listing),
+            };
+            sessions
                 .into_iter()
                 .flatten()
                 .filter_map(|id| routes.members.get(id))

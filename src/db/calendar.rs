@@ -73,6 +73,8 @@ pub struct Entry {
     pub updated_at: NaiveDateTime,
     /// What a booking was sold at (a `PriceQuote` as JSON).
     pub price_detail: Option<String>,
+    /// A completed stay's: when its review window closes.
+    pub reviews_close_at: Option<NaiveDateTime>,
 }
 
 impl Entry {
@@ -517,6 +519,33 @@ pub async fn set_status(
             .get_result(c)
             .await
             .optional()
+    })
+}
+
+/// Completes a confirmed stay, its review window closing at `reviews_close_at`;
+/// none if it is no longer confirmed.
+pub async fn complete(
+    conn: &mut impl AsConn,
+    id: i64,
+    reviews_close_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Entry>> {
+    use calendar_entries::dsl as e;
+    with_conn!(conn, |c| {
+        diesel::update(
+            e::calendar_entries
+                .find(id)
+                .filter(e::status.eq("confirmed")),
+        )
+        .set((
+            e::status.eq("completed"),
+            e::reviews_close_at.eq(reviews_close_at),
+            e::updated_at.eq(now),
+        ))
+        .returning(Entry::as_returning())
+        .get_result(c)
+        .await
+        .optional()
     })
 }
 

@@ -17,6 +17,7 @@ pub mod payments;
 pub mod properties;
 pub mod rates;
 pub mod refunds;
+pub mod reviews;
 pub mod sandbox;
 pub mod schema;
 pub mod tokens;

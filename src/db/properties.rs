@@ -50,9 +50,36 @@ pub struct Property {
     pub time_zone: String,
     pub cancellation_policy: String,
     pub check_in_minute: i64,
+    /// Totals over its published guest reviews (see `domain::review::Totals`).
+    pub review_count: i64,
+    pub rating_sum: i64,
+    pub cleanliness_sum: i64,
+    pub accuracy_sum: i64,
+    pub communication_sum: i64,
+    pub location_sum: i64,
+    pub check_in_sum: i64,
+    pub value_sum: i64,
+    /// The overall average in hundredths (0: no reviews), search's key.
+    pub rating_avg_x100: i64,
 }
 
 impl Property {
+    /// Its review totals.
+    pub fn review_totals(&self) -> crate::domain::review::Totals {
+        crate::domain::review::Totals {
+            count: self.review_count,
+            rating: self.rating_sum,
+            categories: [
+                self.cleanliness_sum,
+                self.accuracy_sum,
+                self.communication_sum,
+                self.location_sum,
+                self.check_in_sum,
+                self.value_sum,
+            ],
+        }
+    }
+
     /// Its cancellation policy (the default if the stored name is unknown
     /// to this build, which only a downgrade could cause).
     pub fn policy(&self) -> crate::domain::cancellation::CancellationPolicy {
@@ -342,13 +369,28 @@ pub enum Sort {
     PriceAsc,
     PriceDesc,
     Newest,
+    /// Best rated first (by `rating_avg_x100`; unrated listings last),
+    /// then newest.
+    RatingDesc,
 }
 
-/// Where the previous page ended: the last row's sort key.
+/// Where the previous page ended: the last row's sort key (its price, or
+/// its rating in hundredths) and id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SearchCursor {
-    pub price: i64,
+    pub key: i64,
     pub id: i64,
+}
+
+impl Sort {
+    /// A listing's key in this order (besides its id).
+    pub fn key(self, p: &Property) -> i64 {
+        match self {
+            Sort::PriceAsc | Sort::PriceDesc => p.price_per_night,
+            Sort::Newest => 0,
+            Sort::RatingDesc => p.rating_avg_x100,
+        }
+    }
 }
 
 /// A search, parsed. Every filter is optional; all given ones must match.
@@ -361,6 +403,8 @@ pub struct SearchFilter {
     pub guests: Option<i64>,
     /// Every bit set here must be set in the listing's amenities.
     pub amenities: Option<i64>,
+    /// The least overall rating, in hundredths (unrated listings never pass).
+    pub min_rating_x100: Option<i64>,
     /// (min_lat, max_lat, min_lon, max_lon)
     pub bbox: Option<(f64, f64, f64, f64)>,
     /// Free for `[check_in, check_out)`, a stay of this many nights allowed.
@@ -420,6 +464,11 @@ pub async fn search(conn: &mut impl AsConn, f: &SearchFilter) -> QueryResult<Vec
         if let Some(guests) = f.guests {
             q = q.filter(p::max_guests.ge(guests));
         }
+        if let Some(min) = f.min_rating_x100 {
+            q = q
+                .filter(p::review_count.gt(0))
+                .filter(p::rating_avg_x100.ge(min));
+        }
         if let Some(mask) = f.amenities {
             q = q.filter(BitAnd::new(p::amenities, mask.into_sql::<BigInt>()).eq(mask));
         }
@@ -457,21 +506,27 @@ pub async fn search(conn: &mut impl AsConn, f: &SearchFilter) -> QueryResult<Vec
         q = match (f.sort, f.after) {
             (Sort::PriceAsc, Some(k)) => q.filter(
                 p::price_per_night
-                    .gt(k.price)
-                    .or(p::price_per_night.eq(k.price).and(p::id.gt(k.id))),
+                    .gt(k.key)
+                    .or(p::price_per_night.eq(k.key).and(p::id.gt(k.id))),
             ),
             (Sort::PriceDesc, Some(k)) => q.filter(
                 p::price_per_night
-                    .lt(k.price)
-                    .or(p::price_per_night.eq(k.price).and(p::id.lt(k.id))),
+                    .lt(k.key)
+                    .or(p::price_per_night.eq(k.key).and(p::id.lt(k.id))),
             ),
             (Sort::Newest, Some(k)) => q.filter(p::id.lt(k.id)),
+            (Sort::RatingDesc, Some(k)) => q.filter(
+                p::rating_avg_x100
+                    .lt(k.key)
+                    .or(p::rating_avg_x100.eq(k.key).and(p::id.lt(k.id))),
+            ),
             (_, None) => q,
         };
         q = match f.sort {
             Sort::PriceAsc => q.order((p::price_per_night.asc(), p::id.asc())),
             Sort::PriceDesc => q.order((p::price_per_night.desc(), p::id.desc())),
             Sort::Newest => q.order(p::id.desc()),
+            Sort::RatingDesc => q.order((p::rating_avg_x100.desc(), p::id.desc())),
         };
         q.limit(f.limit).load(c).await
     })

@@ -13,6 +13,8 @@ diesel::table! {
         active -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        guest_review_count -> BigInt,
+        guest_rating_sum -> BigInt,
     }
 }
 
@@ -63,6 +65,15 @@ diesel::table! {
         time_zone -> Text,
         cancellation_policy -> Text,
         check_in_minute -> BigInt,
+        review_count -> BigInt,
+        rating_sum -> BigInt,
+        cleanliness_sum -> BigInt,
+        accuracy_sum -> BigInt,
+        communication_sum -> BigInt,
+        location_sum -> BigInt,
+        check_in_sum -> BigInt,
+        value_sum -> BigInt,
+        rating_avg_x100 -> BigInt,
     }
 }
 
@@ -100,6 +111,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         price_detail -> Nullable<Text>,
+        reviews_close_at -> Nullable<Timestamp>,
     }
 }
 
@@ -136,7 +148,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     calendar_entries,
     calendar_events,
     payments,
-    refunds
+    refunds,
+    reviews
 );
 
 diesel::table! {
@@ -290,3 +303,33 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    reviews (id) {
+        id -> BigInt,
+        booking_id -> BigInt,
+        property_id -> BigInt,
+        side -> Text,
+        author_id -> BigInt,
+        subject_id -> BigInt,
+        rating -> BigInt,
+        cleanliness -> Nullable<BigInt>,
+        accuracy -> Nullable<BigInt>,
+        communication -> Nullable<BigInt>,
+        location -> Nullable<BigInt>,
+        check_in -> Nullable<BigInt>,
+        value -> Nullable<BigInt>,
+        comment -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        published_at -> Nullable<Timestamp>,
+        reply -> Nullable<Text>,
+        replied_at -> Nullable<Timestamp>,
+        reply_updated_at -> Nullable<Timestamp>,
+        removed_at -> Nullable<Timestamp>,
+        removed_by -> Nullable<BigInt>,
+        removal_reason -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(reviews -> calendar_entries (booking_id));

@@ -20,6 +20,20 @@ pub struct User {
     pub active: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Totals over hosts' published reviews of them as a guest.
+    pub guest_review_count: i64,
+    pub guest_rating_sum: i64,
+}
+
+impl User {
+    /// Their totals as a guest (a rating only: no categories).
+    pub fn guest_totals(&self) -> crate::domain::review::Totals {
+        crate::domain::review::Totals {
+            count: self.guest_review_count,
+            rating: self.guest_rating_sum,
+            categories: [0; 6],
+        }
+    }
 }
 
 #[derive(Insertable)]

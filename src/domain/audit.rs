@@ -51,6 +51,14 @@ pub enum Action {
     /// What the gateway said when asked about an outcome whose webhook had
     /// not arrived.
     PaymentReconciled,
+    /// A review written (not yet seen by anyone but its author).
+    ReviewWritten,
+    /// A review published: both sides wrote, or the window closed.
+    ReviewPublished,
+    ReviewEdited,
+    ReviewReplied,
+    /// An admin's removal, with the reason.
+    ReviewRemoved,
     /// A webhook refused (bad signature, stale, unreadable).
     WebhookRejected,
     /// An object-level authorization refused: who tried what.
@@ -58,7 +66,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 35] = [
+    pub const ALL: [Action; 40] = [
         Action::UserRegistered,
         Action::UserLoginSucceeded,
         Action::UserLoginFailed,
@@ -92,6 +100,11 @@ impl Action {
         Action::PaymentRefundRequested,
         Action::PaymentRefundFailed,
         Action::PaymentReconciled,
+        Action::ReviewWritten,
+        Action::ReviewPublished,
+        Action::ReviewEdited,
+        Action::ReviewReplied,
+        Action::ReviewRemoved,
         Action::WebhookRejected,
         Action::AccessDenied,
     ];
@@ -131,6 +144,11 @@ impl Action {
             Action::PaymentRefundRequested => "payment.refund_requested",
             Action::PaymentRefundFailed => "payment.refund_failed",
             Action::PaymentReconciled => "payment.reconciled",
+            Action::ReviewWritten => "review.written",
+            Action::ReviewPublished => "review.published",
+            Action::ReviewEdited => "review.edited",
+            Action::ReviewReplied => "review.replied",
+            Action::ReviewRemoved => "review.removed",
             Action::WebhookRejected => "webhook.rejected",
             Action::AccessDenied => "access.denied",
         }
@@ -156,19 +174,21 @@ pub enum ObjectType {
     Rate,
     Booking,
     Payment,
+    Review,
     Webhook,
     /// An admin-only resource as a whole (the user list, the audit trail).
     Endpoint,
 }
 
 impl ObjectType {
-    pub const ALL: [ObjectType; 8] = [
+    pub const ALL: [ObjectType; 9] = [
         ObjectType::User,
         ObjectType::Property,
         ObjectType::Block,
         ObjectType::Rate,
         ObjectType::Booking,
         ObjectType::Payment,
+        ObjectType::Review,
         ObjectType::Webhook,
         ObjectType::Endpoint,
     ];
@@ -181,6 +201,7 @@ impl ObjectType {
             ObjectType::Rate => "rate",
             ObjectType::Booking => "booking",
             ObjectType::Payment => "payment",
+            ObjectType::Review => "review",
             ObjectType::Webhook => "webhook",
             ObjectType::Endpoint => "endpoint",
         }

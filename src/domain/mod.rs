@@ -12,6 +12,7 @@ pub mod money;
 pub mod payment;
 pub mod pricing;
 pub mod property;
+pub mod review;
 pub mod stay;
 pub mod user;
 pub mod validation;

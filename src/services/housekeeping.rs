@@ -20,6 +20,7 @@ use crate::actors::{EventBus, PropertyRegistry};
 use crate::db::events::{self, Change, LogHead};
 use crate::db::{Backend, Db, DbConn, audit, calendar, idempotency, tokens};
 use crate::domain::audit::{Action, AuditActor, AuditRecord, ObjectType};
+use crate::domain::review::window_closes_at;
 use crate::domain::{CalendarEvent, EventKind};
 use crate::error::ApiError;
 use crate::write_tx;
@@ -150,13 +151,16 @@ impl Sweeper<'_> {
 /// zone, become `completed`: per listing, one transaction under its lock
 /// (so a cancellation, or another node's completer, takes turns with it),
 /// each booking moved only if it is still confirmed, with its
-/// `booking_completed` event and a `booking.completed` audit row. Several
-/// nodes may run it at once: a stay is completed once.
+/// `booking_completed` event and a `booking.completed` audit row, and its
+/// review window opened (closing `review_window_days` after check-out, see
+/// `domain::review`). Several nodes may run it at once: a stay is
+/// completed once.
 pub struct Completer<'a> {
     pub db: &'a Db,
     pub bus: &'a Arc<EventBus>,
     pub properties: &'a PropertyRegistry,
     pub batch: i64,
+    pub review_window_days: i64,
 }
 
 impl Completer<'_> {
@@ -179,12 +183,15 @@ impl Completer<'_> {
         // A full page of stays not yet due where they are (later time
         // zones) makes no progress: then wait for the next round.
         let page_full = candidates.len() as i64 >= limit;
-        let mut due: HashMap<i64, Vec<i64>> = HashMap::new();
+        let mut due: HashMap<i64, Vec<(i64, NaiveDateTime)>> = HashMap::new();
         for (booking, listing, check_out, zone) in candidates {
             let zone = crate::domain::stay::TimeZone::parse(&zone)
                 .unwrap_or(crate::domain::stay::TimeZone::UTC);
             if check_out <= zone.today(now) {
-                due.entry(listing).or_default().push(booking);
+                let closes = window_closes_at(check_out, zone, self.review_window_days);
+                due.entry(listing)
+                    .or_default()
+                    .push((booking, closes.naive_utc()));
             }
         }
         let mut done = 0;
@@ -200,11 +207,8 @@ impl Completer<'_> {
                             return Ok::<_, ApiError>(Vec::new());
                         };
                         let mut completed = Vec::new();
-                        for id in &bookings {
-                            if let Some(e) =
-                                calendar::set_status(c, *id, "confirmed", "completed", None, at)
-                                    .await?
-                            {
+                        for &(id, closes) in &bookings {
+                            if let Some(e) = calendar::complete(c, id, closes, at).await? {
                                 completed.push(e);
                             }
                         }

@@ -7,3 +7,4 @@ pub mod housekeeping;
 pub mod payments;
 pub mod pricing;
 pub mod properties;
+pub mod reviews;

@@ -296,19 +296,17 @@ impl Settlement<'_> {
         if let Some(reason) = reason {
             frame["reason"] = json!(reason);
         }
-        self.bus.notify(Notice {
-            user: UserId(payment.guest_id),
-            frame,
-        });
+        self.bus
+            .notify(Notice::to_user(UserId(payment.guest_id), frame));
     }
 
     /// A paid booking's change to a dearer stay, as a `payment` frame on
     /// the guest's channel: awaiting its payment, or found unavailable.
     pub fn tell_change(&self, guest: Option<i64>, change: &BookingChange, kind: &str) {
         let Some(guest) = guest else { return };
-        self.bus.notify(Notice {
-            user: UserId(guest),
-            frame: json!({
+        self.bus.notify(Notice::to_user(
+            UserId(guest),
+            json!({
                 "type": "payment",
                 "kind": kind,
                 "booking_id": change.booking_id,
@@ -317,7 +315,7 @@ impl Settlement<'_> {
                 "check_in": change.check_in,
                 "check_out": change.check_out,
             }),
-        });
+        ));
     }
 
     /// A refund's outcome, as a `payment` frame on the guest's channel.
@@ -333,10 +331,8 @@ impl Settlement<'_> {
             "reason": refund.reason,
             "lines": serde_json::from_str::<serde_json::Value>(&refund.lines).unwrap_or_default(),
         });
-        self.bus.notify(Notice {
-            user: UserId(payment.guest_id),
-            frame,
-        });
+        self.bus
+            .notify(Notice::to_user(UserId(payment.guest_id), frame));
     }
 
     /// Refunds decided but not sent `after` they were (the gateway was

@@ -24,6 +24,7 @@ mod properties;
 mod rate_limit;
 mod reconciliation;
 mod refunds;
+mod reviews;
 mod stay_rules;
 mod stripe;
 mod upgrade;

@@ -48,6 +48,10 @@ pub struct BookingResponse {
     pub hold_expires_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancelled_by: Option<i64>,
+    /// A completed stay's: when its review window closes
+    /// (`/bookings/{id}/reviews`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reviews_close_at: Option<DateTime<Utc>>,
     /// What each night was sold at, and the lines of the total (as quoted
     /// when it was booked; later price changes never touch them).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -226,6 +230,7 @@ impl From<Entry> for BookingResponse {
                 .filter(|_| status == "pending")
                 .map(|t| t.and_utc()),
             cancelled_by: e.cancelled_by,
+            reviews_close_at: e.reviews_close_at.map(|t| t.and_utc()),
             night_prices,
             lines,
             created_at: e.created_at.and_utc(),

@@ -8,6 +8,7 @@ pub mod ops;
 pub mod pagination;
 pub mod pricing;
 pub mod properties;
+pub mod reviews;
 pub mod users;
 
 use actix_web::http::StatusCode;
@@ -62,6 +63,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/users", web::get().to(users::list_users))
                 .route("/users/{id}", web::get().to(users::get_user))
                 .route(
+                    "/users/{id}/reviews",
+                    web::get().to(reviews::list_user_reviews),
+                )
+                .route(
                     "/users/{id}/deactivate",
                     web::post().to(users::deactivate_user),
                 )
@@ -97,6 +102,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .route("/properties/{id}/quote", web::get().to(pricing::get_quote))
                 .route(
+                    "/properties/{id}/reviews",
+                    web::get().to(reviews::list_property_reviews),
+                )
+                .route(
                     "/properties/{id}/blocks",
                     web::post().to(properties::create_block),
                 )
@@ -125,6 +134,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/bookings/{id}/payments",
                     web::post().to(bookings::create_payment),
+                )
+                .service(
+                    web::resource("/bookings/{id}/reviews")
+                        .route(web::get().to(reviews::list_booking_reviews))
+                        .route(web::post().to(reviews::create_review)),
+                )
+                .service(
+                    web::resource("/reviews/{id}")
+                        .route(web::get().to(reviews::get_review))
+                        .route(web::patch().to(reviews::update_review))
+                        .route(web::delete().to(reviews::delete_review)),
+                )
+                .route(
+                    "/reviews/{id}/reply",
+                    web::post().to(reviews::reply_to_review),
                 )
                 .route("/audit", web::get().to(audit::list_audit)),
         );

@@ -50,6 +50,11 @@ pub struct PropertyResponse {
     pub cancellation_policy: &'static str,
     /// The local check-in time, `HH:MM`: the policy's deadlines count from it.
     pub check_in_time: String,
+    /// Its published guest reviews: how many, the overall average (two
+    /// decimals, rounded half up; `null` with none) and each category's.
+    pub review_count: i64,
+    pub rating_avg: Option<f64>,
+    pub category_ratings: Map<String, Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -58,7 +63,11 @@ impl From<Property> for PropertyResponse {
     fn from(p: Property) -> Self {
         let rules = p.rules();
         let (policy, check_in_time) = (p.policy(), p.check_in_time());
+        let summary = super::reviews::RatingSummary::of_listing(&p.review_totals());
         Self {
+            review_count: summary.review_count,
+            rating_avg: summary.rating_avg,
+            category_ratings: summary.categories.unwrap_or_default(),
             id: p.id,
             host_id: p.host_id,
             title: p.title,
@@ -199,13 +208,14 @@ pub async fn delete_property(
     Ok(commit.reply(&())?.into())
 }
 
-const SEARCH_PARAMS: [&str; 15] = [
+const SEARCH_PARAMS: [&str; 16] = [
     "city",
     "country",
     "min_price",
     "max_price",
     "guests",
     "amenities",
+    "min_rating",
     "min_lat",
     "max_lat",
     "min_lon",
@@ -239,6 +249,7 @@ fn sort_name(sort: Sort) -> &'static str {
         Sort::PriceAsc => "price_asc",
         Sort::PriceDesc => "price_desc",
         Sort::Newest => "newest",
+        Sort::RatingDesc => "rating_desc",
     }
 }
 
@@ -247,7 +258,7 @@ fn encode_search_cursor(sort: Sort, last: &Property) -> String {
     encode_opaque(&format!(
         "{}:{}:{}",
         sort_name(sort),
-        last.price_per_night,
+        sort.key(last),
         last.id
     ))
 }
@@ -256,9 +267,9 @@ fn decode_search_cursor(sort: Sort, raw: &str) -> Result<SearchCursor, FieldErro
     let text = decode_opaque(raw)?;
     let mut parts = text.split(':');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(name), Some(price), Some(id), None) if name == sort_name(sort) => {
-            match (price.parse(), id.parse()) {
-                (Ok(price), Ok(id)) => Ok(SearchCursor { price, id }),
+        (Some(name), Some(key), Some(id), None) if name == sort_name(sort) => {
+            match (key.parse(), id.parse()) {
+                (Ok(key), Ok(id)) => Ok(SearchCursor { key, id }),
                 _ => Err(bad_cursor()),
             }
         }
@@ -407,15 +418,19 @@ fn parse_search(params: Vec<(String, String)>) -> Result<SearchFilter, ApiError>
         None | Some("price_asc") => Sort::PriceAsc,
         Some("price_desc") => Sort::PriceDesc,
         Some("newest") => Sort::Newest,
+        Some("rating_desc") => Sort::RatingDesc,
         Some(_) => {
             errors.push(FieldError::new(
                 "sort",
                 "unknown_sort",
-                "sort must be one of price_asc, price_desc, newest",
+                "sort must be one of price_asc, price_desc, newest, rating_desc",
             ));
             Sort::PriceAsc
         }
     };
+    let min_rating_x100 = get
+        .get("min_rating")
+        .and_then(|raw| errors.check("min_rating", crate::domain::review::min_rating_x100(raw)));
     let after = get
         .get("cursor")
         .and_then(|raw| errors.check("cursor", decode_search_cursor(sort, raw)));
@@ -429,6 +444,7 @@ fn parse_search(params: Vec<(String, String)>) -> Result<SearchFilter, ApiError>
         max_price,
         guests,
         amenities,
+        min_rating_x100,
         bbox,
         dates,
         now: crate::db::now().naive_utc(),

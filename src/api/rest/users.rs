@@ -23,13 +23,20 @@ pub struct UserResponse {
     pub name: String,
     pub role: String,
     pub active: bool,
+    /// Hosts' published reviews of them as a guest: how many, and the
+    /// average rating (two decimals; `null` with none).
+    pub guest_review_count: i64,
+    pub guest_rating_avg: Option<f64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 impl From<User> for UserResponse {
     fn from(u: User) -> Self {
+        let totals = u.guest_totals();
         Self {
+            guest_review_count: totals.count,
+            guest_rating_avg: totals.rating_avg(),
             id: u.id,
             email: u.email,
             name: u.name,

@@ -1,0 +1,14 @@
+DROP INDEX properties_rating;
+ALTER TABLE users DROP COLUMN guest_rating_sum;
+ALTER TABLE users DROP COLUMN guest_review_count;
+ALTER TABLE properties DROP COLUMN rating_avg_x100;
+ALTER TABLE properties DROP COLUMN value_sum;
+ALTER TABLE properties DROP COLUMN check_in_sum;
+ALTER TABLE properties DROP COLUMN location_sum;
+ALTER TABLE properties DROP COLUMN communication_sum;
+ALTER TABLE properties DROP COLUMN accuracy_sum;
+ALTER TABLE properties DROP COLUMN cleanliness_sum;
+ALTER TABLE properties DROP COLUMN rating_sum;
+ALTER TABLE properties DROP COLUMN review_count;
+ALTER TABLE calendar_entries DROP COLUMN reviews_close_at;
+DROP TABLE reviews;
