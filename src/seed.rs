@@ -6,6 +6,7 @@
 //! Rows go in batches (multi-row INSERTs on PostgreSQL; prepared statements
 //! inside one transaction per batch on SQLite).
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -17,11 +18,13 @@ use crate::db::Db;
 use crate::db::calendar::{self, KIND_BOOKING, NewEntry};
 use crate::db::properties::{self, NewProperty, PropertyFields, city_key};
 use crate::db::rates::{self, NewRate};
+use crate::db::reviews::{self, NewReview, RatingFields};
 use crate::db::users::{self, NewUser};
 use crate::domain::cancellation::CancellationPolicy;
 use crate::domain::pricing::{PriceList, Pricing, RateOverride};
 use crate::domain::property::AMENITIES;
-use crate::domain::stay::Weekdays;
+use crate::domain::review::{self, Ratings, Side, Totals};
+use crate::domain::stay::{TimeZone, Weekdays};
 use crate::domain::{Currency, Password, StayDates};
 use crate::write_tx;
 
@@ -467,6 +470,11 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
                 created_at: (check_in.and_hms_opt(10, 0, 0).unwrap_or(now)
                     - Duration::days(rng.random_range(3..60)))
                 .min(now),
+                reviews_close_at: (status == "completed").then(|| {
+                    let zone = TimeZone::parse(CITIES[l.city].5).unwrap_or(TimeZone::UTC);
+                    review::window_closes_at(check_out, zone, review::DEFAULT_WINDOW_DAYS)
+                        .naive_utc()
+                }),
             });
             if batch.len() == BOOKING_BATCH {
                 written += write_bookings(db, std::mem::take(&mut batch)).await?;
@@ -475,12 +483,20 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
     }
     written += write_bookings(db, batch).await?;
 
+    let host_of: HashMap<i64, i64> = property_ids
+        .iter()
+        .zip(&listings)
+        .map(|(&id, l)| (id, l.host_id))
+        .collect();
+    let reviews = write_reviews(db, &mut rng, now, &host_of).await?;
+
     Ok(format!(
-        "seeded {} hosts, {} guests, {} listings and {} bookings in {:.1?} (seed {}; every password: {DEMO_PASSWORD})",
+        "seeded {} hosts, {} guests, {} listings, {} bookings and {} reviews in {:.1?} (seed {}; every password: {DEMO_PASSWORD})",
         opts.hosts,
         opts.guests,
         opts.properties,
         written,
+        reviews,
         started.elapsed(),
         opts.seed,
     ))
@@ -543,6 +559,7 @@ struct SeedBooking {
     cleaning_fee: i64,
     currency: &'static str,
     created_at: NaiveDateTime,
+    reviews_close_at: Option<NaiveDateTime>,
 }
 
 async fn write_bookings(db: &Db, rows: Vec<SeedBooking>) -> anyhow::Result<usize> {
@@ -571,10 +588,207 @@ async fn write_bookings(db: &Db, rows: Vec<SeedBooking>) -> anyhow::Result<usize
                 created_at: b.created_at,
                 updated_at: b.created_at,
                 price_detail: None,
+                reviews_close_at: b.reviews_close_at,
             })
             .collect();
         write_tx!(&mut conn, |c| calendar::insert_many(c, new.clone()).await)
             .map_err(anyhow::Error::from)
     })
     .await
+}
+
+/// What guests and hosts say, by overall rating (1 to 5).
+const GUEST_SAYS: [&[&str]; 5] = [
+    &["Not as described, and nobody answered our messages."],
+    &[
+        "The place was not clean when we arrived.",
+        "Noisy at night; the photos flatter it.",
+    ],
+    &[
+        "Fine for a night or two.",
+        "Good location, but the flat needs some care.",
+    ],
+    &[
+        "Comfortable and close to everything.",
+        "Nice stay; the check-in was easy.",
+        "Good value for the area.",
+    ],
+    &[
+        "Spotless, quiet and exactly as described.",
+        "A wonderful host and a lovely home.",
+        "We would come back tomorrow.",
+        "Everything we needed, and a great neighbourhood.",
+    ],
+];
+const HOST_SAYS: [&[&str]; 5] = [
+    &["House rules ignored; a deposit claim was needed."],
+    &["Left the place in a poor state."],
+    &["Fine guests, a little late at check-out."],
+    &["Friendly and tidy, welcome back."],
+    &["Perfect guests: clear communication, spotless on leaving."],
+];
+
+/// (booking, listing, side, author, subject, ratings, comment, written, published)
+type SeedReview = (
+    i64,
+    i64,
+    Side,
+    i64,
+    i64,
+    Ratings,
+    &'static str,
+    NaiveDateTime,
+    Option<NaiveDateTime>,
+);
+
+/// An overall rating the way real ones fall: mostly 4 and 5.
+fn seed_rating(rng: &mut StdRng) -> i64 {
+    match rng.random_range(0..100) {
+        0..2 => 1,
+        2..5 => 2,
+        5..13 => 3,
+        13..40 => 4,
+        _ => 5,
+    }
+}
+
+/// Reviews of the completed stays, a page of stays at a time: most guests
+/// and hosts write one, some days after check-out. A pair, or a lone one
+/// whose window has closed by `now`, is published (at the later writing,
+/// or at the window's close); the rest wait. The listings' and guests'
+/// totals are written at the end, from the same reviews.
+async fn write_reviews(
+    db: &Db,
+    rng: &mut StdRng,
+    now: NaiveDateTime,
+    host_of: &HashMap<i64, i64>,
+) -> anyhow::Result<usize> {
+    const PAGE: i64 = 3_000;
+    let mut listing_totals: HashMap<i64, Totals> = HashMap::new();
+    let mut guest_totals: HashMap<i64, Totals> = HashMap::new();
+    let mut after = 0;
+    let mut written = 0;
+    loop {
+        let stays = db
+            .run(move |mut conn| async move {
+                Ok::<_, anyhow::Error>(calendar::completed_stays(&mut conn, after, PAGE).await?)
+            })
+            .await?;
+        let Some(last) = stays.last() else { break };
+        after = last.0;
+        let mut rows: Vec<SeedReview> = Vec::new();
+        for (booking, listing, guest, check_out, closes) in stays {
+            let (Some(guest), Some(&host), Some(closes)) = (guest, host_of.get(&listing), closes)
+            else {
+                continue;
+            };
+            let written_at = |rng: &mut StdRng| {
+                (check_out.and_hms_opt(9, 0, 0).unwrap_or(now)
+                    + Duration::minutes(rng.random_range(0..(13 * 24 * 60))))
+                .min(closes - Duration::minutes(1))
+            };
+            let mut pair = Vec::new();
+            if rng.random_bool(0.75) {
+                let rating = seed_rating(rng);
+                let mut categories = [0; 6];
+                for c in &mut categories {
+                    *c = (rating + rng.random_range(-1..=1)).clamp(1, 5);
+                }
+                let says = GUEST_SAYS[(rating - 1) as usize];
+                let ratings = Ratings {
+                    rating,
+                    categories: Some(categories),
+                };
+                let at = written_at(rng);
+                pair.push((
+                    Side::Guest,
+                    guest,
+                    host,
+                    ratings,
+                    says[rng.random_range(0..says.len())],
+                    at,
+                ));
+            }
+            if rng.random_bool(0.7) {
+                let rating = seed_rating(rng).max(3);
+                let says = HOST_SAYS[(rating - 1) as usize];
+                let ratings = Ratings {
+                    rating,
+                    categories: None,
+                };
+                let at = written_at(rng);
+                pair.push((
+                    Side::Host,
+                    host,
+                    guest,
+                    ratings,
+                    says[rng.random_range(0..says.len())],
+                    at,
+                ));
+            }
+            pair.retain(|r| r.5 <= now);
+            let published = match pair.len() {
+                2 => Some(pair[0].5.max(pair[1].5)),
+                1 if closes <= now => Some(closes),
+                _ => None,
+            };
+            for (side, author, subject, ratings, says, at) in pair {
+                if published.is_some() {
+                    match side {
+                        Side::Guest => listing_totals
+                            .entry(listing)
+                            .or_default()
+                            .apply(&ratings, 1),
+                        Side::Host => guest_totals.entry(subject).or_default().apply(&ratings, 1),
+                    }
+                }
+                rows.push((
+                    booking, listing, side, author, subject, ratings, says, at, published,
+                ));
+            }
+        }
+        written += rows.len();
+        db.run(move |mut conn| async move {
+            let new: Vec<NewReview<'static>> = rows
+                .iter()
+                .map(
+                    |&(booking, listing, side, author, subject, ratings, says, at, published)| {
+                        NewReview {
+                            booking_id: booking,
+                            property_id: listing,
+                            side: side.as_str(),
+                            author_id: author,
+                            subject_id: subject,
+                            ratings: RatingFields::from(&ratings),
+                            comment: says,
+                            created_at: at,
+                            updated_at: at,
+                            published_at: published,
+                        }
+                    },
+                )
+                .collect();
+            write_tx!(&mut conn, |c| reviews::insert_many(c, &new).await)
+                .map_err(anyhow::Error::from)
+        })
+        .await?;
+    }
+    for (of_listings, totals) in [(true, listing_totals), (false, guest_totals)] {
+        let mut totals: Vec<(i64, Totals)> = totals.into_iter().collect();
+        totals.sort_unstable_by_key(|t| t.0);
+        for chunk in totals.chunks(1_000) {
+            let chunk = chunk.to_vec();
+            db.run(move |mut conn| async move {
+                write_tx!(&mut conn, |c| reviews::set_totals_many(
+                    c,
+                    of_listings,
+                    &chunk
+                )
+                .await)
+                .map_err(anyhow::Error::from)
+            })
+            .await?;
+        }
+    }
+    Ok(written)
 }

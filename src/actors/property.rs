@@ -555,6 +555,7 @@ impl Handler<PlaceHold> for PropertyActor {
                                 created_at: now.naive_utc(),
                                 updated_at: now.naive_utc(),
                                 price_detail: Some(&detail),
+                                reviews_close_at: None,
                             };
                             let audit =
                                 (&msg.commit.actor, Action::BookingHeld, ObjectType::Booking);

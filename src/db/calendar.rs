@@ -140,6 +140,7 @@ pub struct NewEntry<'a> {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub price_detail: Option<&'a str>,
+    pub reviews_close_at: Option<NaiveDateTime>,
 }
 
 /// Did the database refuse a write because it would overlap a live claim?
@@ -546,6 +547,33 @@ pub async fn complete(
         .get_result(c)
         .await
         .optional()
+    })
+}
+
+/// A page of completed stays by id, after `after_id`: (id, listing, guest,
+/// check-out, review window close). For the seeder.
+pub async fn completed_stays(
+    conn: &mut impl AsConn,
+    after_id: i64,
+    limit: i64,
+) -> QueryResult<Vec<(i64, i64, Option<i64>, NaiveDate, Option<NaiveDateTime>)>> {
+    use calendar_entries::dsl as e;
+    with_conn!(conn, |c| {
+        e::calendar_entries
+            .filter(e::kind.eq(KIND_BOOKING))
+            .filter(e::status.eq("completed"))
+            .filter(e::id.gt(after_id))
+            .order(e::id.asc())
+            .limit(limit)
+            .select((
+                e::id,
+                e::property_id,
+                e::guest_id,
+                e::check_out,
+                e::reviews_close_at,
+            ))
+            .load(c)
+            .await
     })
 }
 

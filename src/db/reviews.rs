@@ -111,6 +111,8 @@ pub struct NewReview<'a> {
     pub comment: &'a str,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Written published only by the seeder; the API publishes later.
+    pub published_at: Option<NaiveDateTime>,
 }
 
 /// Writes a review; a second of the same side for the booking is a
@@ -123,6 +125,71 @@ pub async fn insert(conn: &mut impl AsConn, new: &NewReview<'_>) -> QueryResult<
             .get_result(c)
             .await
     })
+}
+
+/// Many at once (the seeder): one multi-row INSERT on PostgreSQL, a
+/// prepared statement a row inside the caller's transaction on SQLite.
+pub async fn insert_many(conn: &mut impl AsConn, rows: &[NewReview<'_>]) -> QueryResult<usize> {
+    match conn.as_conn() {
+        Conn::Sqlite(c) => {
+            for row in rows {
+                diesel::insert_into(reviews::table)
+                    .values(row)
+                    .execute(c)
+                    .await?;
+            }
+            Ok(rows.len())
+        }
+        Conn::Postgres(c) => {
+            diesel::insert_into(reviews::table)
+                .values(rows)
+                .execute(c)
+                .await
+        }
+    }
+}
+
+/// Sets many listings' or guests' totals at once (the seeder): one
+/// `UPDATE … FROM (VALUES …)` per call, the values written as integer
+/// literals (never text), the same SQL on both backends.
+pub async fn set_totals_many(
+    conn: &mut impl AsConn,
+    of_listings: bool,
+    totals: &[(i64, Totals)],
+) -> QueryResult<usize> {
+    if totals.is_empty() {
+        return Ok(0);
+    }
+    let rows: Vec<String> = totals
+        .iter()
+        .map(|(id, t)| {
+            let [a, b, c, d, e, f] = t.categories;
+            format!(
+                "({id}, {}, {}, {a}, {b}, {c}, {d}, {e}, {f}, {})",
+                t.count,
+                t.rating,
+                t.rating_x100()
+            )
+        })
+        .collect();
+    let values = rows.join(", ");
+    let sql = if of_listings {
+        format!(
+            "WITH v(id, n, r, s1, s2, s3, s4, s5, s6, x) AS (VALUES {values}) \
+             UPDATE properties SET review_count = v.n, rating_sum = v.r, \
+             cleanliness_sum = v.s1, accuracy_sum = v.s2, communication_sum = v.s3, \
+             location_sum = v.s4, check_in_sum = v.s5, value_sum = v.s6, \
+             rating_avg_x100 = v.x FROM v WHERE properties.id = v.id"
+        )
+    } else {
+        format!(
+            "WITH v(id, n, r, s1, s2, s3, s4, s5, s6, x) AS (VALUES {values}) \
+             UPDATE users SET guest_review_count = v.n, guest_rating_sum = v.r \
+             FROM v WHERE users.id = v.id"
+        )
+    };
+    let query = diesel::sql_query(sql);
+    with_conn!(conn, |c| query.execute(c).await)
 }
 
 pub async fn find(conn: &mut impl AsConn, id: i64) -> QueryResult<Option<Review>> {

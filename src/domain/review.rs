@@ -303,7 +303,11 @@ pub fn min_rating_x100(raw: &str) -> Result<i64, FieldError> {
         )
     };
     let raw = raw.trim();
-    let (whole, fraction) = raw.split_once('.').unwrap_or((raw, ""));
+    let (whole, fraction) = match raw.split_once('.') {
+        Some((_, "")) => return Err(bad()),
+        Some(parts) => parts,
+        None => (raw, ""),
+    };
     if whole.is_empty()
         || fraction.len() > 2
         || !whole

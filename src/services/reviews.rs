@@ -125,6 +125,7 @@ pub async fn write(
                     comment: &comment,
                     created_at: at.naive_utc(),
                     updated_at: at.naive_utc(),
+                    published_at: None,
                 };
                 let written = match reviews::insert(c, &new).await {
                     Ok(review) => review,

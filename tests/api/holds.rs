@@ -300,6 +300,7 @@ async fn lapsed_holds(
                     created_at: lapsed,
                     updated_at: lapsed,
                     price_detail: None,
+                    reviews_close_at: None,
                 }
             })
         })

@@ -18,6 +18,7 @@ both_backends!(
     edits_replies_and_removals_move_the_totals_exactly,
     racing_publications_keep_the_totals_equal_to_a_recount,
     search_filters_and_sorts_by_rating_and_walks_every_page_once,
+    the_seed_writes_reviews_and_totals_that_equal_a_recount,
 );
 
 fn today() -> NaiveDate {
@@ -782,4 +783,67 @@ async fn search_filters_and_sorts_by_rating_and_walks_every_page_once(backend: B
     )
     .await;
     assert_error(res, StatusCode::BAD_REQUEST, "validation_failed").await;
+}
+
+async fn the_seed_writes_reviews_and_totals_that_equal_a_recount(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    roost::seed::run(
+        &app.db,
+        roost::seed::SeedOptions {
+            seed: 5,
+            properties: 200,
+            bookings: 2_000,
+            hosts: 20,
+            guests: 40,
+            today: today(),
+        },
+    )
+    .await
+    .unwrap();
+    let counted = "r.published_at IS NOT NULL AND r.removed_at IS NULL";
+    assert!(app.count(&format!("reviews r WHERE {counted}")).await > 500);
+    assert!(
+        app.count("reviews WHERE published_at IS NULL").await > 0,
+        "recent ones wait"
+    );
+    assert_eq!(
+        app.count("calendar_entries WHERE status = 'completed' AND reviews_close_at IS NULL")
+            .await,
+        0
+    );
+    let of_listing =
+        format!("reviews r WHERE r.property_id = p.id AND r.side = 'guest' AND {counted}");
+    let drifted = format!(
+        "properties p WHERE p.review_count <> (SELECT COUNT(*) FROM {of_listing}) \
+         OR p.rating_sum <> (SELECT COALESCE(SUM(r.rating), 0) FROM {of_listing}) \
+         OR p.check_in_sum <> (SELECT COALESCE(SUM(r.check_in), 0) FROM {of_listing})"
+    );
+    assert_eq!(app.count(&drifted).await, 0);
+    let of_guest = format!("reviews r WHERE r.subject_id = u.id AND r.side = 'host' AND {counted}");
+    let drifted = format!(
+        "users u WHERE u.guest_review_count <> (SELECT COUNT(*) FROM {of_guest}) \
+         OR u.guest_rating_sum <> (SELECT COALESCE(SUM(r.rating), 0) FROM {of_guest})"
+    );
+    assert_eq!(app.count(&drifted).await, 0);
+    assert!(app.count("users WHERE guest_review_count > 0").await > 0);
+    let page: Value = get(
+        &app,
+        "/api/v1/properties?sort=rating_desc&min_rating=4&limit=5",
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let ratings: Vec<f64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["rating_avg"].as_f64().unwrap())
+        .collect();
+    assert_eq!(ratings.len(), 5, "{page}");
+    assert!(
+        ratings.windows(2).all(|w| w[0] >= w[1]) && ratings[4] >= 4.0,
+        "{ratings:?}"
+    );
 }
