@@ -21,13 +21,68 @@ both_backends!(
     the_seed_writes_reviews_and_totals_that_equal_a_recount,
 );
 
+#[actix_web::test]
+async fn two_nodes_publish_each_lone_review_once_as_windows_close() {
+    if !crate::helpers::postgres_ready("two_nodes_publish_each_lone_review_once").await {
+        return;
+    }
+    let nodes = crate::payments::TwoNodes::start(vec![("ROOST_HOLD_SWEEP_SECS", "1".into())]).await;
+    let api = &nodes.apis[0];
+    let (_, host) = api.signed_in("host").await;
+    let (guest_id, guest) = api.signed_in("guest").await;
+    let listing = api.create_listing(&host, json!({})).await;
+    let mut stays = Vec::new();
+    for i in 0..40 {
+        stays.push(completed_stay(&nodes.db, listing, guest_id, 3 + 3 * i, in_a_week()).await);
+    }
+    for (i, &stay) in stays.iter().enumerate() {
+        let review = guest_review(1 + i as i64 % 5, "Alone");
+        written(&nodes.apis[i % 2], &guest, stay, &review).await;
+    }
+    // Every window closes at once; both nodes' jobs race to publish.
+    {
+        use diesel::prelude::*;
+        use diesel_async::RunQueryDsl;
+        use roost::db::schema::calendar_entries as e;
+        let past = (Utc::now() - chrono::Duration::seconds(1)).naive_utc();
+        let mut conn = nodes.db.get().await.unwrap();
+        roost::with_conn!(&mut conn, |c| {
+            diesel::update(e::table.filter(e::property_id.eq(listing)))
+                .set(e::reviews_close_at.eq(Some(past)))
+                .execute(c)
+                .await
+        })
+        .unwrap();
+    }
+    let published = "SELECT COUNT(*) AS n FROM reviews WHERE published_at IS NOT NULL";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while nodes.count(published).await < 40 {
+        assert!(
+            Instant::now() < deadline,
+            "the lone reviews were not published"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let audited = "SELECT COUNT(*) AS n FROM audit_log WHERE action = 'review.published'";
+    assert_eq!(nodes.count(audited).await, 40, "each published once");
+    let (stored, recount) = totals_and_recount(&nodes.db, listing, guest_id).await;
+    assert_eq!(stored, recount);
+    assert_eq!(stored[0], 40);
+}
+
 fn today() -> NaiveDate {
     Utc::now().date_naive()
 }
 
 /// A stay of `listing` by `guest` leaving `days_ago` days ago, written
 /// straight to the database as `confirmed` (the API books no past nights).
-async fn past_stay(app: &TestApp, listing: i64, guest: i64, days_ago: i64, nights: i64) -> i64 {
+async fn past_stay(
+    db: &roost::db::Db,
+    listing: i64,
+    guest: i64,
+    days_ago: i64,
+    nights: i64,
+) -> i64 {
     use roost::db::calendar::{self, KIND_BOOKING, NewEntry};
     let check_out = today() - chrono::Duration::days(days_ago);
     let check_in = check_out - chrono::Duration::days(nights);
@@ -50,21 +105,21 @@ async fn past_stay(app: &TestApp, listing: i64, guest: i64, days_ago: i64, night
         updated_at: at,
         ..Default::default()
     };
-    let mut conn = app.db.get().await.unwrap();
+    let mut conn = db.get().await.unwrap();
     calendar::insert(&mut conn, &new).await.unwrap().id
 }
 
 /// A completed stay whose review window closes at `closes` (as the
 /// completer leaves it; see the first test for the completer itself).
 async fn completed_stay(
-    app: &TestApp,
+    db: &roost::db::Db,
     listing: i64,
     guest: i64,
     days_ago: i64,
     closes: NaiveDateTime,
 ) -> i64 {
-    let id = past_stay(app, listing, guest, days_ago, 2).await;
-    let mut conn = app.db.get().await.unwrap();
+    let id = past_stay(db, listing, guest, days_ago, 2).await;
+    let mut conn = db.get().await.unwrap();
     let done = roost::db::calendar::complete(&mut conn, id, closes, Utc::now().naive_utc())
         .await
         .unwrap();
@@ -76,11 +131,11 @@ fn in_a_week() -> NaiveDateTime {
     (Utc::now() + chrono::Duration::days(7)).naive_utc()
 }
 
-async fn set_closes(app: &TestApp, booking: i64, closes: NaiveDateTime) {
+async fn set_closes(db: &roost::db::Db, booking: i64, closes: NaiveDateTime) {
     use diesel::prelude::*;
     use diesel_async::RunQueryDsl;
     use roost::db::schema::calendar_entries as e;
-    let mut conn = app.db.get().await.unwrap();
+    let mut conn = db.get().await.unwrap();
     roost::with_conn!(&mut conn, |c| {
         diesel::update(e::table.find(booking))
             .set(e::reviews_close_at.eq(Some(closes)))
@@ -130,7 +185,7 @@ async fn listing_reviews(api: &Api, listing: i64) -> Value {
 
 /// The listing's stored totals beside a recount of its published reviews,
 /// and the same for a guest.
-async fn totals_and_recount(app: &TestApp, listing: i64, guest: i64) -> (Vec<i64>, Vec<i64>) {
+async fn totals_and_recount(db: &roost::db::Db, listing: i64, guest: i64) -> (Vec<i64>, Vec<i64>) {
     use diesel::QueryableByName;
     use diesel::sql_types::BigInt;
     use diesel_async::RunQueryDsl;
@@ -148,7 +203,7 @@ async fn totals_and_recount(app: &TestApp, listing: i64, guest: i64) -> (Vec<i64
         e: i64,
     }
     let read = |sql: String| async move {
-        let mut conn = app.db.get().await.unwrap();
+        let mut conn = db.get().await.unwrap();
         let q = diesel::sql_query(sql);
         let r: Row = roost::with_conn!(&mut conn, |c| q.get_result(c).await).unwrap();
         vec![r.a, r.b, r.c, r.d, r.e]
@@ -184,7 +239,7 @@ async fn both_sides_review_blind_and_are_published_at_once(backend: Backend) {
 
     // The completer completes the stay and opens its window: 14 days after
     // check-out, ending at local midnight.
-    let booking = past_stay(&app, listing, guest_id, 2, 3).await;
+    let booking = past_stay(&app.db, listing, guest_id, 2, 3).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let stay = loop {
         let b = app
@@ -301,7 +356,7 @@ async fn both_sides_review_blind_and_are_published_at_once(backend: Backend) {
 
     assert_eq!(app.audit_rows("review.written").await.len(), 2);
     assert_eq!(app.audit_rows("review.published").await.len(), 2);
-    let (stored, recount) = totals_and_recount(&app, listing, guest_id).await;
+    let (stored, recount) = totals_and_recount(&app.db, listing, guest_id).await;
     assert_eq!(stored, recount);
 }
 
@@ -315,8 +370,8 @@ async fn the_window_closes_on_time_and_a_lone_review_is_published_then(backend: 
     let listing = app.create_listing(&host, json!({})).await;
     let minute = chrono::Duration::minutes(1);
     let now = Utc::now().naive_utc();
-    let open = completed_stay(&app, listing, guest_id, 20, now + minute).await;
-    let shut = completed_stay(&app, listing, guest_id, 10, now - minute).await;
+    let open = completed_stay(&app.db, listing, guest_id, 20, now + minute).await;
+    let shut = completed_stay(&app.db, listing, guest_id, 10, now - minute).await;
 
     let lone = written(&app, &guest, open, &guest_review(5, "A minute to spare")).await;
     let res = write(&app, &guest, shut, &guest_review(5, "A minute late")).await;
@@ -331,7 +386,7 @@ async fn the_window_closes_on_time_and_a_lone_review_is_published_then(backend: 
     // The window closes with the host's review unwritten: the job
     // publishes the guest's alone, and the totals move with it.
     set_closes(
-        &app,
+        &app.db,
         open,
         Utc::now().naive_utc() - chrono::Duration::seconds(1),
     )
@@ -359,7 +414,7 @@ async fn the_window_closes_on_time_and_a_lone_review_is_published_then(backend: 
         "review_window_closed",
     )
     .await;
-    let (stored, recount) = totals_and_recount(&app, listing, guest_id).await;
+    let (stored, recount) = totals_and_recount(&app.db, listing, guest_id).await;
     assert_eq!(stored, recount);
 }
 
@@ -370,7 +425,7 @@ async fn every_refusal_is_clear_and_stores_nothing(backend: Backend) {
     let (_, stranger) = app.signed_in("guest").await;
     let (_, admin) = app.signed_in_admin().await;
     let listing = app.create_listing(&host, json!({})).await;
-    let stay = completed_stay(&app, listing, guest_id, 3, in_a_week()).await;
+    let stay = completed_stay(&app.db, listing, guest_id, 3, in_a_week()).await;
     let upcoming = app
         .booked(
             &guest,
@@ -495,6 +550,20 @@ async fn every_refusal_is_clear_and_stores_nothing(backend: Backend) {
     assert_error(res, StatusCode::BAD_REQUEST, "validation_failed").await;
     let res = get(&app, &format!("/api/v1/users/{guest_id}/reviews"), None).await;
     assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let res = get(
+        &app,
+        &format!("/api/v1/bookings/{stay}/reviews"),
+        Some(&stranger),
+    )
+    .await;
+    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    let res = get(
+        &app,
+        &format!("/api/v1/users/{guest_id}/reviews?limit=0"),
+        Some(&host),
+    )
+    .await;
+    assert_error(res, StatusCode::BAD_REQUEST, "validation_failed").await;
     let res = get(&app, "/api/v1/properties/999999/reviews", None).await;
     assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
     let res = get(
@@ -529,7 +598,7 @@ async fn edits_replies_and_removals_move_the_totals_exactly(backend: Backend) {
     let listing = app.create_listing(&host, json!({})).await;
     let mut ids = Vec::new();
     for (days_ago, rating) in [(30, 5), (20, 4)] {
-        let stay = completed_stay(&app, listing, guest_id, days_ago, in_a_week()).await;
+        let stay = completed_stay(&app.db, listing, guest_id, days_ago, in_a_week()).await;
         let r = written(&app, &guest, stay, &guest_review(rating, "Nice")).await;
         written(&app, &host, stay, &host_review(3)).await;
         ids.push(r["id"].as_i64().unwrap());
@@ -565,7 +634,7 @@ async fn edits_replies_and_removals_move_the_totals_exactly(backend: Backend) {
     let summary = listing_reviews(&app, listing).await["summary"].clone();
     assert_eq!(summary["rating_avg"], 3.5);
     assert_eq!(summary["categories"]["cleanliness"], 3.0);
-    let (stored, recount) = totals_and_recount(&app, listing, guest_id).await;
+    let (stored, recount) = totals_and_recount(&app.db, listing, guest_id).await;
     assert_eq!(stored, recount);
 
     // The host replies once, and may rewrite it for 48 hours.
@@ -647,7 +716,7 @@ async fn edits_replies_and_removals_move_the_totals_exactly(backend: Backend) {
         "{}",
         audit[0].details
     );
-    let (stored, recount) = totals_and_recount(&app, listing, guest_id).await;
+    let (stored, recount) = totals_and_recount(&app.db, listing, guest_id).await;
     assert_eq!(stored, recount);
     assert!(host_id > 0);
 }
@@ -659,7 +728,7 @@ async fn racing_publications_keep_the_totals_equal_to_a_recount(backend: Backend
     let listing = app.create_listing(&host, json!({})).await;
     let mut stays = Vec::new();
     for i in 0..50 {
-        stays.push(completed_stay(&app, listing, guest_id, 3 + 3 * i, in_a_week()).await);
+        stays.push(completed_stay(&app.db, listing, guest_id, 3 + 3 * i, in_a_week()).await);
     }
     // The guest's 50 reviews wait; then the host's 50 race, each
     // publishing a pair; and the guest edits the first ten meanwhile.
@@ -696,7 +765,7 @@ async fn racing_publications_keep_the_totals_equal_to_a_recount(backend: Backend
     )
     .await;
     assert!(published.iter().all(|r| r["status"] == "published"));
-    let (stored, recount) = totals_and_recount(&app, listing, guest_id).await;
+    let (stored, recount) = totals_and_recount(&app.db, listing, guest_id).await;
     assert_eq!(stored, recount);
     assert_eq!(stored[0], 50);
     assert_eq!(app.audit_rows("review.published").await.len(), 100);
