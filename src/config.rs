@@ -168,6 +168,8 @@ pub struct Settings {
     /// Whole API, per client IP, per second; 0 = off.
     pub api_rate_limit_per_second: u32,
     pub trusted_proxies: Vec<IpNet>,
+    /// Browser origins allowed to call the API from other sites (CORS).
+    pub cors_origins: CorsOrigins,
     pub shutdown_timeout: Duration,
     /// How long a pending booking holds its dates unpaid.
     pub hold_ttl: Duration,
@@ -311,6 +313,10 @@ impl Settings {
         let trusted_proxies = match get("ROOST_TRUSTED_PROXIES") {
             Some(raw) => parse_proxies(&raw).map_err(|m| err("ROOST_TRUSTED_PROXIES", m))?,
             None => Vec::new(),
+        };
+        let cors_origins = match get("ROOST_CORS_ORIGINS") {
+            Some(raw) => CorsOrigins::parse(&raw).map_err(|m| err("ROOST_CORS_ORIGINS", m))?,
+            None => CorsOrigins::List(Vec::new()),
         };
         let shutdown_timeout = Duration::from_secs(
             get("ROOST_SHUTDOWN_TIMEOUT_SECS")
@@ -475,6 +481,7 @@ impl Settings {
             auth_rate_limit_per_minute,
             api_rate_limit_per_second,
             trusted_proxies,
+            cors_origins,
             shutdown_timeout,
             hold_ttl,
             service_fee_bp,
@@ -488,6 +495,48 @@ impl Settings {
             event_poll_interval,
             websocket,
         })
+    }
+}
+
+/// Which other sites' pages may call the API from a browser: none (the
+/// default), a list of exact origins, or any (`*`; never with credentials,
+/// which Roost does not use: its tokens travel in `Authorization`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CorsOrigins {
+    Any,
+    List(Vec<String>),
+}
+
+impl CorsOrigins {
+    /// `*`, or comma-separated origins as browsers send them:
+    /// `scheme://host[:port]`, http or https, no path.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let items: Vec<&str> = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        if items == ["*"] {
+            return Ok(CorsOrigins::Any);
+        }
+        let mut origins = Vec::with_capacity(items.len());
+        for item in items {
+            let rest = item
+                .strip_prefix("https://")
+                .or_else(|| item.strip_prefix("http://"));
+            let valid = rest.is_some_and(|host| {
+                !host.is_empty()
+                    && !host.contains(['/', '?', '#', '@', '*', ' '])
+                    && item.parse::<actix_web::http::Uri>().is_ok()
+            });
+            if !valid {
+                return Err(format!(
+                    "{item:?} is not an origin: give `*` alone, or origins such as https://app.example.com or http://localhost:3000 (no path)"
+                ));
+            }
+            origins.push(item.to_ascii_lowercase());
+        }
+        Ok(CorsOrigins::List(origins))
     }
 }
 
@@ -539,6 +588,30 @@ mod tests {
         assert!(s.redis_url.is_none());
         assert_eq!(s.auth_rate_limit_per_minute, 10);
         assert_eq!(s.token_ttl, Duration::from_secs(86400));
+    }
+
+    #[test]
+    fn cors_origins_are_exact_origins_or_any_and_none_by_default() {
+        let s = Settings::from_lookup(|_| None).unwrap();
+        assert_eq!(s.cors_origins, CorsOrigins::List(Vec::new()));
+        assert_eq!(
+            CorsOrigins::parse(" https://App.example.com, http://localhost:3000 "),
+            Ok(CorsOrigins::List(vec![
+                "https://app.example.com".into(),
+                "http://localhost:3000".into()
+            ]))
+        );
+        assert_eq!(CorsOrigins::parse("*"), Ok(CorsOrigins::Any));
+        for bad in [
+            "https://app.example.com/",
+            "https://app.example.com/path",
+            "ftp://files.example.com",
+            "app.example.com",
+            "*, https://app.example.com",
+            "https://*.example.com",
+        ] {
+            assert!(CorsOrigins::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -95,6 +95,7 @@ impl Application {
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             let sandbox = app_state.sandbox.clone();
+            let cors = crate::http::cors::cors(&app_state.settings.cors_origins);
             App::new()
                 .app_data(app_state.clone())
                 .app_data(
@@ -104,6 +105,7 @@ impl Application {
                 )
                 .app_data(web::PathConfig::default().error_handler(error::path_error))
                 .app_data(web::QueryConfig::default().error_handler(error::query_error))
+                .wrap(cors)
                 .wrap(ErrorHandlers::new().default_handler(error::envelope_bare_errors))
                 .wrap(from_fn(observe))
                 .configure(api::routes)

@@ -5,6 +5,7 @@
 pub const JSON_LIMIT: usize = 64 * 1024;
 
 pub mod client_ip;
+pub mod cors;
 pub mod idempotency;
 pub mod metrics;
 pub mod observe;

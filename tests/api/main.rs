@@ -11,6 +11,7 @@ mod browser;
 mod changes;
 mod completion;
 mod concurrency;
+mod cors;
 mod errors;
 mod holds;
 mod idempotency;
