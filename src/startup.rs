@@ -93,11 +93,13 @@ impl Application {
         });
 
         let app_state = state.clone();
+        let graphql = web::Data::new(crate::api::graphql::serving(state.clone()));
         let mut server = HttpServer::new(move || {
             let sandbox = app_state.sandbox.clone();
             let cors = crate::http::cors::cors(&app_state.settings.cors_origins);
             App::new()
                 .app_data(app_state.clone())
+                .app_data(graphql.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(JSON_LIMIT)

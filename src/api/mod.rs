@@ -2,6 +2,7 @@
 //! root; live calendars at `/ws` (websocket) and `/` (the page); the
 //! payment gateway's webhooks at `/webhooks/payments/{gateway}`.
 
+pub mod graphql;
 pub mod rest;
 pub mod webhooks;
 pub mod ws;
@@ -16,5 +17,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/webhooks/payments/{gateway}",
             web::post().to(webhooks::receive_payment_webhook),
         )
+        .configure(graphql::routes)
         .configure(rest::routes);
 }

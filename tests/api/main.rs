@@ -13,6 +13,7 @@ mod completion;
 mod concurrency;
 mod cors;
 mod errors;
+mod graphql;
 mod holds;
 mod idempotency;
 mod live;

@@ -14,12 +14,13 @@ use crate::http::request_meta::RequestMeta;
 use crate::services::accounts::{self, NewAccount, Session};
 use crate::state::AppState;
 
+/// A sign-up, as REST's body and GraphQL's `register` arguments both give it.
 #[derive(Deserialize)]
 pub struct RegisterBody {
-    email: Option<String>,
-    password: Option<String>,
-    name: Option<String>,
-    role: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub name: Option<String>,
+    pub role: Option<String>,
 }
 
 fn required(field: &str) -> FieldError {
@@ -27,7 +28,7 @@ fn required(field: &str) -> FieldError {
 }
 
 impl RegisterBody {
-    fn parse(&self) -> Result<NewAccount, ApiError> {
+    pub fn parse(&self) -> Result<NewAccount, ApiError> {
         let mut errors = FieldErrors::new();
         let mut field = |name: &str, value: &Option<String>| {
             if value.is_none() {
@@ -74,10 +75,40 @@ pub async fn register(
     Ok(commit.reply(&user)?.into())
 }
 
+/// A sign-in, as REST's body and GraphQL's `signIn` arguments both give it.
 #[derive(Deserialize)]
 pub struct LoginBody {
-    email: Option<String>,
-    password: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+}
+
+impl LoginBody {
+    /// The email, parsed, and the password as given.
+    pub fn parse(&self) -> Result<(Email, String), ApiError> {
+        let mut errors = FieldErrors::new();
+        let email = match &self.email {
+            None => {
+                errors.push(required("email"));
+                None
+            }
+            Some(e) => errors.check("email", Email::parse(e)),
+        };
+        let password = match &self.password {
+            None => {
+                errors.push(required("password"));
+                None
+            }
+            // Longer than any password we accept: wrong, and not worth hashing.
+            Some(p) if p.chars().count() > Password::MAX_LEN => {
+                return Err(ApiError::InvalidCredentials);
+            }
+            Some(p) => Some(p.clone()),
+        };
+        match (email, password) {
+            (Some(email), Some(password)) => Ok((email, password)),
+            _ => Err(ApiError::Validation(errors.into_vec())),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -104,28 +135,7 @@ pub async fn login(
     meta: RequestMeta,
     body: web::Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut errors = FieldErrors::new();
-    let email = match &body.email {
-        None => {
-            errors.push(required("email"));
-            None
-        }
-        Some(e) => errors.check("email", Email::parse(e)),
-    };
-    let password = match &body.password {
-        None => {
-            errors.push(required("password"));
-            None
-        }
-        // Longer than any password we accept: wrong, and not worth hashing.
-        Some(p) if p.chars().count() > Password::MAX_LEN => {
-            return Err(ApiError::InvalidCredentials);
-        }
-        Some(p) => Some(p.clone()),
-    };
-    let (Some(email), Some(password)) = (email, password) else {
-        return Err(ApiError::Validation(errors.into_vec()));
-    };
+    let (email, password) = body.parse()?;
     let commit = meta.commit(None, |s: &Session| {
         Reply::json(200, &LoginResponse::from(s))
     });

@@ -254,7 +254,7 @@ fn sort_name(sort: Sort) -> &'static str {
 }
 
 /// A search cursor names its sort, so it cannot be replayed under another.
-fn encode_search_cursor(sort: Sort, last: &Property) -> String {
+pub fn encode_search_cursor(sort: Sort, last: &Property) -> String {
     encode_opaque(&format!(
         "{}:{}:{}",
         sort_name(sort),
@@ -277,7 +277,7 @@ fn decode_search_cursor(sort: Sort, raw: &str) -> Result<SearchCursor, FieldErro
     }
 }
 
-fn parse_search(params: Vec<(String, String)>) -> Result<SearchFilter, ApiError> {
+pub fn parse_search(params: Vec<(String, String)>) -> Result<SearchFilter, ApiError> {
     let mut errors = FieldErrors::new();
     let mut get = std::collections::HashMap::new();
     for (name, value) in params {

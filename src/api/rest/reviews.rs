@@ -209,7 +209,11 @@ pub struct ReviewPageQuery {
 }
 
 impl ReviewPageQuery {
-    fn parse(&self) -> Result<(Option<Position>, i64), ApiError> {
+    pub fn new(limit: Option<i64>, cursor: Option<String>) -> Self {
+        Self { limit, cursor }
+    }
+
+    pub fn parse(&self) -> Result<(Option<Position>, i64), ApiError> {
         let mut errors = FieldErrors::new();
         let limit = match self.limit {
             None => DEFAULT_LIMIT,
@@ -235,7 +239,7 @@ impl ReviewPageQuery {
     }
 }
 
-fn encode_review_cursor(r: &Review) -> Option<String> {
+pub fn encode_review_cursor(r: &Review) -> Option<String> {
     let at = r.published_at?.and_utc().timestamp_micros();
     Some(encode_opaque(&format!("review:{at}:{}", r.id)))
 }

@@ -1,0 +1,101 @@
+//! GraphQL at `/graphql`, over the same services (and the same parsing) as
+//! REST, so each rule lives in one place. Errors carry REST's stable code
+//! in `extensions.code` (and its field errors in `extensions.details`).
+//!
+//! Limits, so that one query cannot take the server down: depth at most
+//! [`MAX_DEPTH`], complexity at most [`MAX_COMPLEXITY`] (each field 1; a
+//! list of `first` items costs `first` × its items' fields). A query over
+//! either is refused before it runs (`query_too_deep`, `query_too_complex`).
+//!
+//! The schema's SDL is served at `GET /graphql/schema.graphql`; the copy in
+//! `src/api/graphql/schema.graphql` is checked against it by a test.
+
+mod types;
+
+use actix_web::{HttpResponse, web};
+use async_graphql::{EmptySubscription, Schema};
+use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse};
+
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::http::request_meta::RequestMeta;
+use crate::state::AppState;
+
+pub use types::{Mutation, Query};
+
+pub type RoostSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The deepest a query may nest.
+pub const MAX_DEPTH: usize = 10;
+/// The most a query may cost.
+pub const MAX_COMPLEXITY: usize = 2_000;
+
+/// The schema, with no state: what `schema.graphql` describes.
+pub fn schema() -> RoostSchema {
+    Schema::build(Query, Mutation, EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+/// The schema serving `state`.
+pub fn serving(state: web::Data<AppState>) -> RoostSchema {
+    Schema::build(Query, Mutation, EmptySubscription)
+        .data(state)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+/// The signed-in user of this request, if any.
+pub struct Viewer(pub Option<AuthUser>);
+
+/// `POST /graphql`. A missing, expired or revoked token leaves the request
+/// signed out: fields that need a user then fail with `unauthorized`.
+pub async fn execute(
+    schema: web::Data<RoostSchema>,
+    meta: RequestMeta,
+    auth: Result<AuthUser, ApiError>,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    let request = request.into_inner().data(Viewer(auth.ok())).data(meta);
+    let mut response = schema.execute(request).await;
+    for error in &mut response.errors {
+        let coded = error
+            .extensions
+            .as_ref()
+            .is_some_and(|e| e.get("code").is_some());
+        if !coded {
+            let code = if error.message.contains("nested too deep") {
+                "query_too_deep"
+            } else if error.message.contains("too complex") {
+                "query_too_complex"
+            } else {
+                "invalid_query"
+            };
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("code", code);
+        }
+    }
+    response.into()
+}
+
+/// `GET /graphql/schema.graphql`: the SDL.
+pub async fn sdl(schema: web::Data<RoostSchema>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(schema.sdl())
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/graphql")
+            .wrap(actix_web::middleware::from_fn(
+                crate::http::rate_limit::api_limit,
+            ))
+            .route("", web::post().to(execute))
+            .route("/schema.graphql", web::get().to(sdl)),
+    );
+}

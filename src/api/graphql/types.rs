@@ -1,0 +1,506 @@
+//! The GraphQL types: views over the database models (never the models
+//! themselves), and the root query and mutation, each a thin call into
+//! the services REST uses.
+
+use actix_web::ResponseError;
+use actix_web::web;
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, ErrorExtensions, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::Viewer;
+use crate::api::rest::auth::{LoginBody, RegisterBody};
+use crate::api::rest::properties::{encode_search_cursor, parse_search};
+use crate::auth::AuthUser;
+use crate::commit::Reply;
+use crate::db::properties::Property;
+use crate::db::reviews::Review as ReviewRow;
+use crate::db::users::User as UserRow;
+use crate::domain::review::{CATEGORIES, Side};
+use crate::domain::{Amenities, PropertyId, UserId};
+use crate::error::ApiError;
+use crate::http::request_meta::RequestMeta;
+use crate::services::{accounts, properties, reviews};
+use crate::state::AppState;
+
+type Result<T> = std::result::Result<T, async_graphql::Error>;
+
+/// An `ApiError` as a GraphQL error: its message, and REST's code (with
+/// the field errors and the HTTP status REST would answer) in extensions.
+pub fn fail(e: ApiError) -> async_graphql::Error {
+    let status = e.status_code();
+    let message = match &e {
+        ApiError::Internal(cause) => {
+            tracing::error!(error = format!("{cause:#}"), "graphql request failed");
+            "something went wrong on our side".to_owned()
+        }
+        ApiError::Unavailable(_) => {
+            "the service is temporarily unavailable, try again shortly".to_owned()
+        }
+        other => other.to_string(),
+    };
+    let details = match &e {
+        ApiError::Validation(fields) => serde_json::to_value(fields).ok(),
+        ApiError::BadRequest { details, .. } => details.clone(),
+        ApiError::PriceChanged(quote) => Some((**quote).clone()),
+        _ => None,
+    };
+    let code = e.code();
+    async_graphql::Error::new(message).extend_with(|_, ext| {
+        ext.set("code", code);
+        ext.set("status", status.as_u16());
+        if let Some(details) = &details
+            && let Ok(value) = async_graphql::Value::from_json(details.clone())
+        {
+            ext.set("details", value);
+        }
+    })
+}
+
+fn state<'a>(ctx: &Context<'a>) -> Result<&'a web::Data<AppState>> {
+    ctx.data::<web::Data<AppState>>()
+}
+
+fn viewer<'a>(ctx: &Context<'a>) -> Option<&'a AuthUser> {
+    ctx.data::<Viewer>().ok().and_then(|v| v.0.as_ref())
+}
+
+fn signed_in<'a>(ctx: &Context<'a>) -> Result<&'a AuthUser> {
+    viewer(ctx).ok_or_else(|| fail(ApiError::Unauthorized))
+}
+
+fn meta<'a>(ctx: &Context<'a>) -> Result<&'a RequestMeta> {
+    ctx.data::<RequestMeta>()
+}
+
+/// An object id: a positive whole number, given as an `ID`.
+fn id_of(id: &ID, field: &str) -> Result<i64> {
+    id.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+        fail(ApiError::validation(crate::domain::FieldError::new(
+            field,
+            "invalid_id",
+            "must be a positive whole number",
+        )))
+    })
+}
+
+/// No Idempotency-Key over GraphQL: a change's answer is its result.
+fn unkeyed<T>(meta: &RequestMeta, user: Option<UserId>) -> crate::commit::Commit<T> {
+    meta.commit(user, |_: &T| Ok(Reply::empty(200)))
+}
+
+/// A user's own account.
+pub struct User(UserRow);
+
+#[Object]
+impl User {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn role(&self) -> &str {
+        &self.0.role
+    }
+    async fn active(&self) -> bool {
+        self.0.active
+    }
+    /// Hosts' published reviews of them as a guest.
+    async fn guest_review_count(&self) -> i64 {
+        self.0.guest_review_count
+    }
+    async fn guest_rating_avg(&self) -> Option<f64> {
+        self.0.guest_totals().rating_avg()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at.and_utc()
+    }
+}
+
+/// What anyone may see of a user: a listing's host, a reviewed guest.
+pub struct PublicUser(UserRow);
+
+#[Object]
+impl PublicUser {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn guest_review_count(&self) -> i64 {
+        self.0.guest_review_count
+    }
+    async fn guest_rating_avg(&self) -> Option<f64> {
+        self.0.guest_totals().rating_avg()
+    }
+}
+
+/// A listing's rating in one category.
+#[derive(SimpleObject)]
+pub struct CategoryRating {
+    pub category: &'static str,
+    /// Two decimals, rounded half up; null with no reviews.
+    pub average: Option<f64>,
+}
+
+/// A listing, as anyone sees it.
+pub struct Listing(Property);
+
+#[Object]
+impl Listing {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+    async fn city(&self) -> &str {
+        &self.0.city
+    }
+    async fn country(&self) -> &str {
+        &self.0.country
+    }
+    async fn latitude(&self) -> f64 {
+        self.0.latitude
+    }
+    async fn longitude(&self) -> f64 {
+        self.0.longitude
+    }
+    /// In minor units of `currency`.
+    async fn price_per_night(&self) -> i64 {
+        self.0.price_per_night
+    }
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+    async fn cleaning_fee(&self) -> i64 {
+        self.0.cleaning_fee
+    }
+    async fn max_guests(&self) -> i64 {
+        self.0.max_guests
+    }
+    async fn min_nights(&self) -> i64 {
+        self.0.min_nights
+    }
+    async fn max_nights(&self) -> i64 {
+        self.0.max_nights
+    }
+    async fn amenities(&self) -> Vec<&'static str> {
+        Amenities::from_mask(self.0.amenities).names()
+    }
+    async fn time_zone(&self) -> &str {
+        &self.0.time_zone
+    }
+    async fn cancellation_policy(&self) -> &'static str {
+        self.0.policy().as_str()
+    }
+    async fn check_in_time(&self) -> String {
+        self.0.check_in_time().to_hhmm()
+    }
+    async fn review_count(&self) -> i64 {
+        self.0.review_count
+    }
+    /// Two decimals, rounded half up; null with no reviews.
+    async fn rating_avg(&self) -> Option<f64> {
+        self.0.review_totals().rating_avg()
+    }
+    async fn category_ratings(&self) -> Vec<CategoryRating> {
+        CATEGORIES
+            .iter()
+            .zip(self.0.review_totals().category_avgs())
+            .map(|(category, average)| CategoryRating { category, average })
+            .collect()
+    }
+    async fn host(&self, ctx: &Context<'_>) -> Result<PublicUser> {
+        let state = state(ctx)?;
+        let user = accounts::get(&state.db, UserId(self.0.host_id))
+            .await
+            .map_err(fail)?;
+        Ok(PublicUser(user))
+    }
+    /// Its published reviews, newest first.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn reviews(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, ListingReview>> {
+        let state = state(ctx)?;
+        let query = crate::api::rest::reviews::ReviewPageQuery::new(first.map(i64::from), after);
+        let (before, limit) = query.parse().map_err(fail)?;
+        let (_, rows) = reviews::of_listing(&state.db, PropertyId(self.0.id), before, limit)
+            .await
+            .map_err(fail)?;
+        let mut connection = Connection::new(false, rows.len() as i64 == limit);
+        for row in rows {
+            let cursor = crate::api::rest::reviews::encode_review_cursor(&row).unwrap_or_default();
+            connection.edges.push(Edge::new(cursor, ListingReview(row)));
+        }
+        Ok(connection)
+    }
+}
+
+/// A published review.
+pub struct ListingReview(ReviewRow);
+
+#[Object(name = "Review")]
+impl ListingReview {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// `GUEST` (of the listing) or `HOST` (of the guest).
+    async fn side(&self) -> &'static str {
+        match self.0.side() {
+            Side::Guest => "GUEST",
+            Side::Host => "HOST",
+        }
+    }
+    async fn rating(&self) -> i64 {
+        self.0.rating
+    }
+    async fn cleanliness(&self) -> Option<i64> {
+        self.0.cleanliness
+    }
+    async fn accuracy(&self) -> Option<i64> {
+        self.0.accuracy
+    }
+    async fn communication(&self) -> Option<i64> {
+        self.0.communication
+    }
+    async fn location(&self) -> Option<i64> {
+        self.0.location
+    }
+    async fn check_in(&self) -> Option<i64> {
+        self.0.check_in
+    }
+    async fn value(&self) -> Option<i64> {
+        self.0.value
+    }
+    /// Plain text: show it as text, never as markup.
+    async fn comment(&self) -> &str {
+        &self.0.comment
+    }
+    async fn published_at(&self) -> Option<DateTime<Utc>> {
+        self.0.published_at.map(|t| t.and_utc())
+    }
+    /// The reviewed party's public reply.
+    async fn reply(&self) -> Option<&str> {
+        self.0.reply.as_deref()
+    }
+}
+
+/// A signed-in session: the bearer token and its user.
+pub struct Session(accounts::Session);
+
+#[Object]
+impl Session {
+    /// Send as `Authorization: Bearer <token>`.
+    async fn token(&self) -> &str {
+        &self.0.token
+    }
+    async fn expires_at(&self) -> DateTime<Utc> {
+        self.0.expires_at
+    }
+    async fn user(&self) -> User {
+        User(self.0.user.clone())
+    }
+}
+
+/// How search results are ordered.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+pub enum SearchSort {
+    PriceAsc,
+    PriceDesc,
+    Newest,
+    RatingDesc,
+}
+
+impl SearchSort {
+    fn rest_name(self) -> &'static str {
+        match self {
+            SearchSort::PriceAsc => "price_asc",
+            SearchSort::PriceDesc => "price_desc",
+            SearchSort::Newest => "newest",
+            SearchSort::RatingDesc => "rating_desc",
+        }
+    }
+}
+
+/// Search's filters: the same as REST's query parameters, and checked by
+/// the same code (field errors name REST's parameters).
+#[derive(async_graphql::InputObject, Default)]
+pub struct SearchFilter {
+    pub city: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub country: Option<String>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    pub guests: Option<i64>,
+    /// Every one of these.
+    pub amenities: Option<Vec<String>>,
+    /// `YYYY-MM-DD`, with `checkOut`: free for those nights.
+    pub check_in: Option<String>,
+    pub check_out: Option<String>,
+    /// 1 to 5, at most two decimals.
+    pub min_rating: Option<f64>,
+    pub min_lat: Option<f64>,
+    pub max_lat: Option<f64>,
+    pub min_lon: Option<f64>,
+    pub max_lon: Option<f64>,
+}
+
+impl SearchFilter {
+    fn params(
+        self,
+        sort: Option<SearchSort>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Vec<(String, String)> {
+        let mut params: Vec<(String, String)> = Vec::new();
+        let mut put = |name: &str, value: Option<String>| {
+            if let Some(value) = value {
+                params.push((name.to_owned(), value));
+            }
+        };
+        let num = |v: Option<i64>| v.map(|n| n.to_string());
+        let float = |v: Option<f64>| v.map(|n| n.to_string());
+        put("city", self.city);
+        put("country", self.country);
+        put("min_price", num(self.min_price));
+        put("max_price", num(self.max_price));
+        put("guests", num(self.guests));
+        put("amenities", self.amenities.map(|a| a.join(",")));
+        put("check_in", self.check_in);
+        put("check_out", self.check_out);
+        put("min_rating", float(self.min_rating));
+        put("min_lat", float(self.min_lat));
+        put("max_lat", float(self.max_lat));
+        put("min_lon", float(self.min_lon));
+        put("max_lon", float(self.max_lon));
+        put("sort", sort.map(|s| s.rest_name().to_owned()));
+        put("limit", first.map(|n| n.to_string()));
+        put("cursor", after);
+        params
+    }
+}
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    /// The signed-in user.
+    async fn me(&self, ctx: &Context<'_>) -> Result<User> {
+        let auth = signed_in(ctx)?;
+        let user = accounts::get(&state(ctx)?.db, auth.id)
+            .await
+            .map_err(fail)?;
+        Ok(User(user))
+    }
+
+    /// A live listing.
+    async fn listing(&self, ctx: &Context<'_>, id: ID) -> Result<Listing> {
+        let id = PropertyId(id_of(&id, "id")?);
+        let listing = properties::get(&state(ctx)?.db, id).await.map_err(fail)?;
+        Ok(Listing(listing))
+    }
+
+    /// Live listings matching every filter given, in `sort` order (by
+    /// price, lowest first, by default); `first` 1 to 100 (20), `after` a
+    /// previous page's `endCursor`.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn search(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<SearchFilter>,
+        sort: Option<SearchSort>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Listing>> {
+        let params = filter.unwrap_or_default().params(sort, first, after);
+        let filter = parse_search(params).map_err(fail)?;
+        let (sort, limit) = (filter.sort, filter.limit);
+        let rows = properties::search(&state(ctx)?.db, filter)
+            .await
+            .map_err(fail)?;
+        let mut connection = Connection::new(false, rows.len() as i64 == limit);
+        for row in rows {
+            let cursor = encode_search_cursor(sort, &row);
+            connection.edges.push(Edge::new(cursor, Listing(row)));
+        }
+        Ok(connection)
+    }
+}
+
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    /// A new account (a guest unless `role` is `host`).
+    async fn register(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+        name: String,
+        role: Option<String>,
+    ) -> Result<User> {
+        let account = RegisterBody {
+            email: Some(email),
+            password: Some(password),
+            name: Some(name),
+            role,
+        }
+        .parse()
+        .map_err(fail)?;
+        let commit = unkeyed(meta(ctx)?, None);
+        let user = accounts::create(&state(ctx)?.db, &commit, account)
+            .await
+            .map_err(fail)?;
+        Ok(User(user))
+    }
+
+    /// Signs in: a bearer token for the other requests.
+    async fn sign_in(&self, ctx: &Context<'_>, email: String, password: String) -> Result<Session> {
+        let body = LoginBody {
+            email: Some(email),
+            password: Some(password),
+        };
+        let (email, password) = body.parse().map_err(fail)?;
+        let state = state(ctx)?;
+        let commit = unkeyed(meta(ctx)?, None);
+        let session = accounts::login(
+            &state.db,
+            &commit,
+            &state.decoy_hash,
+            state.token_ttl(),
+            email,
+            password,
+        )
+        .await
+        .map_err(fail)?;
+        Ok(Session(session))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn http_statuses_ride_along_with_the_codes() {
+        let e = super::fail(crate::error::ApiError::NotFound("property"));
+        let ext = e.extensions.unwrap();
+        assert_eq!(
+            ext.get("code"),
+            Some(&async_graphql::Value::from("not_found"))
+        );
+        assert_eq!(ext.get("status"), Some(&async_graphql::Value::from(404)));
+    }
+}

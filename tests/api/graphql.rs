@@ -1,0 +1,294 @@
+//! GraphQL at `/graphql`: the same services, rules and error codes as
+//! REST; limits that refuse a query before it runs; an SDL that cannot
+//! drift from its checked-in copy.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::{Api, Backend, TestApp};
+
+both_backends!(
+    register_sign_in_and_read_through_graphql,
+    search_walks_the_same_pages_as_rest,
+    errors_carry_the_same_codes_as_rest,
+    too_deep_and_too_complex_queries_are_refused_before_they_run,
+);
+
+const SDL_FILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/src/api/graphql/schema.graphql"
+);
+
+/// Runs a GraphQL request; answers its JSON (always HTTP 200).
+pub async fn gql(api: &Api, token: Option<&str>, query: &str, variables: Value) -> Value {
+    let mut req = api
+        .post("/graphql")
+        .json(&json!({"query": query, "variables": variables}));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    let res = req.send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    res.json().await.unwrap()
+}
+
+fn code(answer: &Value) -> &str {
+    answer["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no code: {answer}"))
+}
+
+#[test]
+fn the_checked_in_sdl_is_the_schemas() {
+    let sdl = roost::api::graphql::schema().sdl();
+    if std::env::var("ROOST_WRITE_SDL").is_ok() {
+        std::fs::write(SDL_FILE, &sdl).unwrap();
+    }
+    let checked_in = std::fs::read_to_string(SDL_FILE).unwrap_or_default();
+    assert!(
+        checked_in == sdl,
+        "the GraphQL schema changed: review the change, then run \
+         `ROOST_WRITE_SDL=1 cargo test --test api the_checked_in_sdl` and commit \
+         src/api/graphql/schema.graphql"
+    );
+}
+
+async fn register_sign_in_and_read_through_graphql(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let registered = gql(
+        &app,
+        None,
+        "mutation($e: String!) { register(email: $e, password: \"long enough pw\", name: \"Ada\", role: \"host\") { id email role } }",
+        json!({"e": "Ada@Example.com"}),
+    )
+    .await;
+    assert_eq!(
+        registered["data"]["register"]["email"], "ada@example.com",
+        "{registered}"
+    );
+    assert_eq!(registered["data"]["register"]["role"], "host");
+    let session = gql(
+        &app,
+        None,
+        "mutation { signIn(email: \"ada@example.com\", password: \"long enough pw\") { token user { id name } } }",
+        json!({}),
+    )
+    .await;
+    let token = session["data"]["signIn"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The token works for REST too: one account system.
+    let me_rest = app.get_ok("/api/v1/users/me", &token).await;
+    let me = gql(
+        &app,
+        Some(&token),
+        "{ me { id name guestReviewCount guestRatingAvg } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        me["data"]["me"]["id"],
+        me_rest["id"].as_i64().unwrap().to_string()
+    );
+    assert_eq!(me["data"]["me"]["guestRatingAvg"], Value::Null);
+
+    let listing = app
+        .create_listing(&token, json!({"title": "Harbour flat"}))
+        .await;
+    let read = gql(
+        &app,
+        None,
+        "query($id: ID!) { listing(id: $id) { id title pricePerNight currency reviewCount ratingAvg host { id name } reviews(first: 5) { edges { node { id } } pageInfo { hasNextPage } } } }",
+        json!({"id": listing.to_string()}),
+    )
+    .await;
+    let l = &read["data"]["listing"];
+    assert_eq!(l["title"], "Harbour flat", "{read}");
+    assert_eq!(l["host"]["name"], "Ada");
+    assert_eq!(
+        (l["reviewCount"].clone(), l["ratingAvg"].clone()),
+        (json!(0), Value::Null)
+    );
+    assert_eq!(l["reviews"]["edges"], json!([]));
+    // The SDL served is the checked-in one.
+    let served = app
+        .get("/graphql/schema.graphql")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(served, std::fs::read_to_string(SDL_FILE).unwrap());
+    // Audited like REST's: the sign-up and the sign-in.
+    assert_eq!(app.audit_rows("user.registered").await.len(), 1);
+    assert_eq!(app.audit_rows("user.login_succeeded").await.len(), 1);
+}
+
+async fn search_walks_the_same_pages_as_rest(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, host) = app.signed_in("host").await;
+    for price in [9_000, 12_000, 12_000, 15_000, 20_000, 7_500, 12_000] {
+        app.create_listing(
+            &host,
+            json!({"price_per_night": price, "city": "Porto", "country": "PT"}),
+        )
+        .await;
+    }
+    app.create_listing(&host, json!({"city": "Lisbon", "country": "PT"}))
+        .await;
+    let mut rest = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = "/api/v1/properties?city=porto&sort=price_desc&limit=3".to_owned();
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page: Value = app.get(&url).send().await.unwrap().json().await.unwrap();
+        rest.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["id"].as_i64().unwrap().to_string()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let mut graph = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let answer = gql(
+            &app,
+            None,
+            "query($after: String) { search(filter: {city: \"porto\"}, sort: PRICE_DESC, first: 3, after: $after) { edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }",
+            json!({"after": after}),
+        )
+        .await;
+        let page = &answer["data"]["search"];
+        graph.extend(
+            page["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["id"].as_str().unwrap().to_owned()),
+        );
+        if page["pageInfo"]["hasNextPage"] == true {
+            after = page["pageInfo"]["endCursor"].clone();
+        } else {
+            break;
+        }
+    }
+    assert_eq!(rest.len(), 7);
+    assert_eq!(graph, rest);
+}
+
+async fn errors_carry_the_same_codes_as_rest(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // Signed out.
+    let answer = gql(&app, None, "{ me { id } }", json!({})).await;
+    assert_eq!(code(&answer), "unauthorized");
+    let answer = gql(&app, Some("not-a-token"), "{ me { id } }", json!({})).await;
+    assert_eq!(code(&answer), "unauthorized");
+    // Bad fields: the same field errors as REST's 400.
+    let answer = gql(
+        &app,
+        None,
+        "mutation { register(email: \"nope\", password: \"short\", name: \"\") { id } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(code(&answer), "validation_failed");
+    let rest: Value = app
+        .post("/api/v1/auth/register")
+        .json(&json!({"email": "nope", "password": "short", "name": ""}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["errors"][0]["extensions"]["details"],
+        rest["error"]["details"]
+    );
+    assert_eq!(answer["errors"][0]["extensions"]["status"], 400);
+    assert_eq!(answer["data"], Value::Null);
+    assert_eq!(app.count("users").await, 0, "nothing stored");
+    // Wrong password; unknown listing; a bad id; bad search input.
+    let answer = gql(
+        &app,
+        None,
+        "mutation { signIn(email: \"a@b.co\", password: \"whatever-long\") { token } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(code(&answer), "invalid_credentials");
+    let answer = gql(&app, None, "{ listing(id: \"999999\") { id } }", json!({})).await;
+    assert_eq!(code(&answer), "not_found");
+    let answer = gql(&app, None, "{ listing(id: \"x\") { id } }", json!({})).await;
+    assert_eq!(code(&answer), "validation_failed");
+    let answer = gql(
+        &app,
+        None,
+        "{ search(filter: {minRating: 4.567}) { edges { cursor } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(code(&answer), "validation_failed");
+    assert_eq!(
+        answer["errors"][0]["extensions"]["details"][0]["field"],
+        "min_rating"
+    );
+    let answer = gql(
+        &app,
+        None,
+        "{ search(first: 0) { edges { cursor } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["details"][0]["field"],
+        "limit"
+    );
+    // Not GraphQL at all.
+    let answer = gql(&app, None, "{ nosuchfield }", json!({})).await;
+    assert_eq!(code(&answer), "invalid_query");
+}
+
+async fn too_deep_and_too_complex_queries_are_refused_before_they_run(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, host) = app.signed_in("host").await;
+    let listing = app.create_listing(&host, json!({})).await;
+    // Within the limits: seven levels, twenty listings of twenty reviews.
+    let fine = format!(
+        "{{ listing(id: \"{listing}\") {{ host {{ id }} }} \
+         search {{ edges {{ node {{ reviews {{ edges {{ node {{ id }} }} }} }} }} }} }}"
+    );
+    let answer = gql(&app, None, &fine, json!({})).await;
+    assert!(answer["errors"].is_null(), "within the limits: {answer}");
+    // Eleven levels (the limit is ten): refused, nothing run.
+    let answer = gql(
+        &app,
+        None,
+        "{ me { id } __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(code(&answer), "query_too_deep", "{answer}");
+    assert!(answer["data"].is_null(), "refused before it ran: {answer}");
+    // Too complex: 100 listings × 100 reviews each.
+    let answer = gql(
+        &app,
+        None,
+        "{ search(first: 100) { edges { node { id title reviews(first: 100) { edges { node { id comment rating } } } } } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(code(&answer), "query_too_complex", "{answer}");
+    assert!(answer["data"].is_null());
+}
