@@ -13,6 +13,7 @@ both_backends!(
     search_walks_the_same_pages_as_rest,
     errors_carry_the_same_codes_as_rest,
     too_deep_and_too_complex_queries_are_refused_before_they_run,
+    the_booking_journey_through_mutations_refuses_the_wrong_user,
 );
 
 const SDL_FILE: &str = concat!(
@@ -121,7 +122,10 @@ async fn register_sign_in_and_read_through_graphql(backend: Backend) {
         .text()
         .await
         .unwrap();
-    assert_eq!(served, std::fs::read_to_string(SDL_FILE).unwrap());
+    assert!(
+        served == std::fs::read_to_string(SDL_FILE).unwrap(),
+        "the served SDL is not the checked-in one"
+    );
     // Audited like REST's: the sign-up and the sign-in.
     assert_eq!(app.audit_rows("user.registered").await.len(), 1);
     assert_eq!(app.audit_rows("user.login_succeeded").await.len(), 1);
@@ -291,4 +295,126 @@ async fn too_deep_and_too_complex_queries_are_refused_before_they_run(backend: B
     .await;
     assert_eq!(code(&answer), "query_too_complex", "{answer}");
     assert!(answer["data"].is_null());
+}
+
+async fn the_booking_journey_through_mutations_refuses_the_wrong_user(backend: Backend) {
+    let app = crate::payments::spawn(backend, |_| {}).await;
+    let (_, host) = app.signed_in("host").await;
+    let (guest_id, guest) = app.signed_in("guest").await;
+    let (_, stranger) = app.signed_in("guest").await;
+    let create = "mutation($input: ListingFields!) { createListing(input: $input) { id title pricePerNight } }";
+    let mut fields = crate::helpers::listing(json!({}));
+    // The same field errors as REST, by REST's names; a guest may not list.
+    fields["price_per_night"] = json!(0);
+    let input = |f: &Value| {
+        let mut camel = serde_json::Map::new();
+        for (k, v) in f.as_object().unwrap() {
+            let mut name = String::new();
+            let mut upper = false;
+            for c in k.chars() {
+                if c == '_' {
+                    upper = true;
+                } else if upper {
+                    name.extend(c.to_uppercase());
+                    upper = false;
+                } else {
+                    name.push(c);
+                }
+            }
+            camel.insert(name, v.clone());
+        }
+        json!({"input": camel})
+    };
+    let answer = gql(&app, Some(&host), create, input(&fields)).await;
+    assert_eq!(code(&answer), "validation_failed");
+    assert_eq!(
+        answer["errors"][0]["extensions"]["details"][0]["field"],
+        "price_per_night"
+    );
+    fields["price_per_night"] = json!(10_000);
+    let answer = gql(&app, Some(&guest), create, input(&fields)).await;
+    assert_eq!(code(&answer), "forbidden", "{answer}");
+    let answer = gql(&app, Some(&host), create, input(&fields)).await;
+    let listing = answer["data"]["createListing"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The guest books through GraphQL; REST sees the same booking.
+    let book = "mutation($p: ID!, $a: String!, $b: String!) { book(propertyId: $p, checkIn: $a, checkOut: $b, guests: 2) { id status total currency listing { id } } }";
+    let vars = json!({"p": listing, "a": crate::helpers::day(20), "b": crate::helpers::day(23)});
+    let answer = gql(&app, Some(&guest), book, vars.clone()).await;
+    let booked = &answer["data"]["book"];
+    assert_eq!(booked["status"], "pending", "{answer}");
+    assert_eq!(booked["listing"]["id"], listing);
+    let id = booked["id"].as_str().unwrap().to_owned();
+    let rest = app.get_ok(&format!("/api/v1/bookings/{id}"), &guest).await;
+    assert_eq!(
+        (rest["total"].clone(), rest["guest_id"].clone()),
+        (booked["total"].clone(), json!(guest_id))
+    );
+    // The same nights again: REST's conflict.
+    let answer = gql(&app, Some(&stranger), book, vars).await;
+    assert_eq!(code(&answer), "dates_unavailable");
+
+    // The wrong user, for every object and change.
+    let read = "query($id: ID!) { booking(id: $id) { id status payment { status } } }";
+    let answer = gql(&app, Some(&stranger), read, json!({"id": id})).await;
+    assert_eq!(code(&answer), "not_found");
+    let answer = gql(&app, None, read, json!({"id": id})).await;
+    assert_eq!(code(&answer), "unauthorized");
+    let answer = gql(&app, Some(&host), read, json!({"id": id})).await;
+    assert_eq!(answer["data"]["booking"]["status"], "pending");
+    let pay = "mutation($id: ID!) { pay(bookingId: $id) { id status amount confirmUrl } }";
+    let answer = gql(&app, Some(&host), pay, json!({"id": id})).await;
+    assert_eq!(code(&answer), "forbidden");
+    let cancel = "mutation($id: ID!) { cancelBooking(id: $id) { id status } }";
+    let answer = gql(&app, Some(&stranger), cancel, json!({"id": id})).await;
+    assert_eq!(code(&answer), "not_found");
+    let review = "mutation($id: ID!) { writeReview(bookingId: $id, input: {rating: 5, comment: \"x\"}) { id } }";
+    let answer = gql(&app, Some(&host), review, json!({"id": id})).await;
+    assert_eq!(code(&answer), "stay_not_completed");
+
+    // The guest pays at the processor; the booking is confirmed.
+    let answer = gql(&app, Some(&guest), pay, json!({"id": id})).await;
+    let payment = &answer["data"]["pay"];
+    assert_eq!(payment["status"], "requires_payment_method", "{answer}");
+    let started = json!({"next_action": {"confirm_url": payment["confirmUrl"]}});
+    let (status, _) = crate::payments::post_card(&app, &started, "4242424242424242").await;
+    assert!(status.is_success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let answer = gql(&app, Some(&guest), read, json!({"id": id})).await;
+        let b = &answer["data"]["booking"];
+        if b["status"] == "confirmed" {
+            assert_eq!(b["payment"]["status"], "succeeded");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never confirmed: {answer}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mine = gql(
+        &app,
+        Some(&host),
+        "{ myBookings(role: HOST) { edges { node { id status } } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(mine["data"]["myBookings"]["edges"][0]["node"]["id"], id);
+    let trips = gql(
+        &app,
+        Some(&stranger),
+        "{ myBookings { edges { node { id } } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(trips["data"]["myBookings"]["edges"], json!([]));
+    let answer = gql(&app, Some(&guest), cancel, json!({"id": id})).await;
+    assert_eq!(
+        answer["data"]["cancelBooking"]["status"], "cancelled",
+        "{answer}"
+    );
 }

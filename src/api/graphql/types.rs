@@ -9,10 +9,16 @@ use async_graphql::{Context, ErrorExtensions, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::Viewer;
+use crate::actors::property::effective_status;
 use crate::api::rest::auth::{LoginBody, RegisterBody};
-use crate::api::rest::properties::{encode_search_cursor, parse_search};
+use crate::api::rest::bookings::booking_request;
+use crate::api::rest::pagination::{PageQuery, encode_cursor};
+use crate::api::rest::properties::{encode_search_cursor, listing_input, parse_search};
+use crate::api::rest::reviews::review_input;
 use crate::auth::AuthUser;
 use crate::commit::Reply;
+use crate::db::calendar::{BookingsOf, Entry};
+use crate::db::payments::Payment as PaymentRow;
 use crate::db::properties::Property;
 use crate::db::reviews::Review as ReviewRow;
 use crate::db::users::User as UserRow;
@@ -20,7 +26,7 @@ use crate::domain::review::{CATEGORIES, Side};
 use crate::domain::{Amenities, PropertyId, UserId};
 use crate::error::ApiError;
 use crate::http::request_meta::RequestMeta;
-use crate::services::{accounts, properties, reviews};
+use crate::services::{accounts, bookings, properties, reviews};
 use crate::state::AppState;
 
 type Result<T> = std::result::Result<T, async_graphql::Error>;
@@ -285,6 +291,14 @@ impl ListingReview {
     async fn value(&self) -> Option<i64> {
         self.0.value
     }
+    /// `waiting` (its author alone sees it), `published` or `removed`.
+    async fn status(&self) -> &'static str {
+        match (self.0.removed_at, self.0.published_at) {
+            (Some(_), _) => "removed",
+            (None, Some(_)) => "published",
+            (None, None) => "waiting",
+        }
+    }
     /// Plain text: show it as text, never as markup.
     async fn comment(&self) -> &str {
         &self.0.comment
@@ -393,6 +407,146 @@ impl SearchFilter {
     }
 }
 
+/// A booking, as its guest and its listing's host see it.
+pub struct Booking(Entry);
+
+#[Object]
+impl Booking {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// As of now: a hold past its expiry reads `expired`.
+    async fn status(&self) -> &'static str {
+        effective_status(&self.0, crate::db::now())
+            .map(crate::domain::BookingStatus::as_str)
+            .unwrap_or("unknown")
+    }
+    async fn check_in(&self) -> chrono::NaiveDate {
+        self.0.check_in
+    }
+    async fn check_out(&self) -> chrono::NaiveDate {
+        self.0.check_out
+    }
+    async fn guests(&self) -> Option<i64> {
+        self.0.guests
+    }
+    /// What it was sold at, in minor units of `currency`.
+    async fn total(&self) -> Option<i64> {
+        self.0.total
+    }
+    async fn currency(&self) -> Option<&str> {
+        self.0.currency.as_deref()
+    }
+    async fn hold_expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.hold_expires_at.map(|t| t.and_utc())
+    }
+    async fn reviews_close_at(&self) -> Option<DateTime<Utc>> {
+        self.0.reviews_close_at.map(|t| t.and_utc())
+    }
+    async fn guest_id(&self) -> Option<ID> {
+        self.0.guest_id.map(|g| ID(g.to_string()))
+    }
+    async fn listing(&self, ctx: &Context<'_>) -> Result<Listing> {
+        let id = PropertyId(self.0.property_id);
+        let found = properties::find_any(&state(ctx)?.db, id)
+            .await
+            .map_err(fail)?;
+        Ok(Listing(found))
+    }
+    /// Its latest payment.
+    async fn payment(&self, ctx: &Context<'_>) -> Result<Option<Payment>> {
+        let id = crate::domain::BookingId(self.0.id);
+        let (payment, _) = bookings::money_of(&state(ctx)?.db, id)
+            .await
+            .map_err(fail)?;
+        Ok(payment.map(|p| Payment(p, None)))
+    }
+}
+
+/// A payment: never a card number.
+pub struct Payment(PaymentRow, Option<String>);
+
+#[Object]
+impl Payment {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+    async fn amount(&self) -> i64 {
+        self.0.amount
+    }
+    async fn amount_refunded(&self) -> i64 {
+        self.0.amount_refunded
+    }
+    async fn currency(&self) -> &str {
+        &self.0.currency
+    }
+    /// Just started: where the payer's client posts the card.
+    async fn confirm_url(&self) -> Option<&str> {
+        self.1.as_deref()
+    }
+}
+
+/// Whose bookings: my trips, or my listings'.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+pub enum BookingRole {
+    Guest,
+    Host,
+}
+
+/// A listing's fields, as REST's body names them (checked by the same
+/// code; field errors name them in snake_case).
+#[derive(async_graphql::InputObject, serde::Serialize, Default)]
+pub struct ListingFields {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub country: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub price_per_night: Option<i64>,
+    pub currency: Option<String>,
+    pub cleaning_fee: Option<i64>,
+    pub max_guests: Option<i64>,
+    pub min_nights: Option<i64>,
+    pub max_nights: Option<i64>,
+    pub amenities: Option<Vec<String>>,
+    pub advance_notice_days: Option<i64>,
+    pub booking_window_days: Option<i64>,
+    pub check_in_days: Option<Vec<String>>,
+    pub check_out_days: Option<Vec<String>>,
+    pub time_zone: Option<String>,
+    pub cancellation_policy: Option<String>,
+    pub check_in_time: Option<String>,
+}
+
+/// A review's fields: a guest gives all eight, a host `rating` and `comment`.
+#[derive(async_graphql::InputObject, serde::Serialize, Default)]
+pub struct ReviewFields {
+    pub rating: Option<i64>,
+    pub cleanliness: Option<i64>,
+    pub accuracy: Option<i64>,
+    pub communication: Option<i64>,
+    pub location: Option<i64>,
+    pub check_in: Option<i64>,
+    pub value: Option<i64>,
+    pub comment: Option<String>,
+}
+
+/// An input object as the JSON body REST would parse, nulls dropped.
+fn as_body<T: serde::Serialize>(input: &T) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let value = serde_json::to_value(input).map_err(|e| fail(ApiError::Internal(e.into())))?;
+    let mut map = match value {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    map.retain(|_, v| !v.is_null());
+    Ok(map)
+}
+
 pub struct Query;
 
 #[Object]
@@ -404,6 +558,50 @@ impl Query {
             .await
             .map_err(fail)?;
         Ok(User(user))
+    }
+
+    /// A booking its guest, its listing's host or an admin may see.
+    async fn booking(&self, ctx: &Context<'_>, id: ID) -> Result<Booking> {
+        let auth = signed_in(ctx)?;
+        let id = crate::domain::BookingId(id_of(&id, "id")?);
+        let actor = meta(ctx)?.actor(Some(auth.id));
+        let (entry, _) = bookings::get(&state(ctx)?.db, &actor, auth, id, "booking.read")
+            .await
+            .map_err(fail)?;
+        Ok(Booking(entry))
+    }
+
+    /// My trips (`GUEST`, the default) or my listings' bookings (`HOST`),
+    /// newest first.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn my_bookings(
+        &self,
+        ctx: &Context<'_>,
+        role: Option<BookingRole>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, Booking>> {
+        let auth = signed_in(ctx)?;
+        let of = match role.unwrap_or(BookingRole::Guest) {
+            BookingRole::Guest => BookingsOf::Guest(auth.id.0),
+            BookingRole::Host => BookingsOf::Host(auth.id.0),
+        };
+        let request = PageQuery {
+            limit: first.map(i64::from),
+            cursor: after,
+        }
+        .parse()
+        .map_err(fail)?;
+        let rows = bookings::list(&state(ctx)?.db, of, request.before_id(), request.limit)
+            .await
+            .map_err(fail)?;
+        let mut connection = Connection::new(false, rows.len() as i64 == request.limit);
+        for row in rows {
+            connection
+                .edges
+                .push(Edge::new(encode_cursor(row.id), Booking(row)));
+        }
+        Ok(connection)
     }
 
     /// A live listing.
@@ -466,6 +664,102 @@ impl Mutation {
             .await
             .map_err(fail)?;
         Ok(User(user))
+    }
+
+    /// A new listing (a host or an admin).
+    async fn create_listing(&self, ctx: &Context<'_>, input: ListingFields) -> Result<Listing> {
+        let auth = signed_in(ctx)?;
+        let input = listing_input(as_body(&input)?).map_err(fail)?;
+        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        let created = properties::create(&state(ctx)?.db, &commit, auth, input)
+            .await
+            .map_err(fail)?;
+        Ok(Listing(created))
+    }
+
+    /// Holds nights: a pending booking, priced now (as `POST /bookings`).
+    async fn book(
+        &self,
+        ctx: &Context<'_>,
+        property_id: ID,
+        check_in: String,
+        check_out: String,
+        guests: Option<i64>,
+        expected_total: Option<i64>,
+    ) -> Result<Booking> {
+        let auth = signed_in(ctx)?;
+        let mut body = serde_json::Map::new();
+        body.insert(
+            "property_id".into(),
+            id_of(&property_id, "property_id")?.into(),
+        );
+        body.insert("check_in".into(), check_in.into());
+        body.insert("check_out".into(), check_out.into());
+        if let Some(guests) = guests {
+            body.insert("guests".into(), guests.into());
+        }
+        if let Some(total) = expected_total {
+            body.insert("expected_total".into(), total.into());
+        }
+        let request = booking_request(body).map_err(fail)?;
+        let state = state(ctx)?;
+        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        let entry = bookings::create(&state.properties, &state.settings, &commit, auth, request)
+            .await
+            .map_err(fail)?;
+        Ok(Booking(entry))
+    }
+
+    /// Its guest or its listing's host (or an admin) cancels; a paid
+    /// stay's refund is decided in the same transaction.
+    async fn cancel_booking(&self, ctx: &Context<'_>, id: ID) -> Result<Booking> {
+        let auth = signed_in(ctx)?;
+        let id = crate::domain::BookingId(id_of(&id, "id")?);
+        let state = state(ctx)?;
+        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        let cancelled = bookings::cancel(&state.db, &state.properties, &commit, auth, id)
+            .await
+            .map_err(fail)?;
+        state.settlement().send_refunds(id).await;
+        Ok(Booking(cancelled.entry))
+    }
+
+    /// Its guest starts paying a pending booking (as `POST
+    /// /bookings/{id}/payments`): the card goes to `confirmUrl`.
+    async fn pay(&self, ctx: &Context<'_>, booking_id: ID) -> Result<Payment> {
+        let auth = signed_in(ctx)?;
+        let booking = crate::domain::BookingId(id_of(&booking_id, "booking_id")?);
+        let state = state(ctx)?;
+        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        let started = crate::services::payments::start(
+            &state.db,
+            state.payments.as_ref(),
+            &commit,
+            auth,
+            booking,
+        )
+        .await
+        .map_err(fail)?;
+        let confirm = started.next_action.and_then(|a| a.confirm_url);
+        Ok(Payment(started.payment, confirm))
+    }
+
+    /// Reviews a completed stay: the guest the listing, the host the guest.
+    async fn write_review(
+        &self,
+        ctx: &Context<'_>,
+        booking_id: ID,
+        input: ReviewFields,
+    ) -> Result<ListingReview> {
+        let auth = signed_in(ctx)?;
+        let booking = crate::domain::BookingId(id_of(&booking_id, "booking_id")?);
+        let input = review_input(as_body(&input)?, None).map_err(fail)?;
+        let state = state(ctx)?;
+        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        let review = reviews::write(&state.db, &state.bus, &commit, auth, booking, input)
+            .await
+            .map_err(fail)?;
+        Ok(ListingReview(review))
     }
 
     /// Signs in: a bearer token for the other requests.

@@ -243,15 +243,12 @@ impl From<Entry> for BookingResponse {
     }
 }
 
-/// `POST /bookings {property_id, check_in, check_out, guests}` → 201, pending.
-pub async fn create_booking(
-    state: web::Data<AppState>,
-    meta: RequestMeta,
-    auth: AuthUser,
-    body: web::Json<Map<String, Value>>,
-) -> Result<HttpResponse, ApiError> {
+/// A booking's body (`{property_id, check_in, check_out, guests,
+/// expected_total?}`), every bad field reported at once: REST's and
+/// GraphQL's `book`.
+pub fn booking_request(body: Map<String, Value>) -> Result<bookings::BookingRequest, ApiError> {
     let mut form = Form::new(
-        body.into_inner(),
+        body,
         &[
             "property_id",
             "check_in",
@@ -281,15 +278,25 @@ pub async fn create_booking(
     let (Some(property_id), Some(dates), Some(guests)) = (property_id, dates, guests) else {
         return Err(ApiError::Validation(Vec::new()));
     };
-    let commit = meta.commit(Some(auth.id), |e: &Entry| {
-        Reply::json(201, &BookingResponse::from(e.clone()))
-    });
-    let request = bookings::BookingRequest {
+    Ok(bookings::BookingRequest {
         property: PropertyId(property_id),
         dates,
         guests,
         expected_total,
-    };
+    })
+}
+
+/// `POST /bookings {property_id, check_in, check_out, guests}` → 201, pending.
+pub async fn create_booking(
+    state: web::Data<AppState>,
+    meta: RequestMeta,
+    auth: AuthUser,
+    body: web::Json<Map<String, Value>>,
+) -> Result<HttpResponse, ApiError> {
+    let request = booking_request(body.into_inner())?;
+    let commit = meta.commit(Some(auth.id), |e: &Entry| {
+        Reply::json(201, &BookingResponse::from(e.clone()))
+    });
     let booking =
         bookings::create(&state.properties, &state.settings, &commit, &auth, request).await?;
     Ok(commit.reply(&booking)?.into())

@@ -122,7 +122,7 @@ const LISTING_FIELDS: [&str; 21] = [
 ];
 
 /// A listing body's fields, each read with its type checked.
-fn listing_input(body: Map<String, Value>) -> Result<ListingInput, ApiError> {
+pub fn listing_input(body: Map<String, Value>) -> Result<ListingInput, ApiError> {
     let mut form = Form::new(body, &LISTING_FIELDS);
     let input = ListingInput {
         title: form.string("title"),

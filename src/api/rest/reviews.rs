@@ -135,7 +135,7 @@ impl RatingSummary {
 }
 
 /// A review body's fields, each type-checked, for `side` (none: either).
-fn review_input(body: Map<String, Value>, side: Option<Side>) -> Result<ReviewInput, ApiError> {
+pub fn review_input(body: Map<String, Value>, side: Option<Side>) -> Result<ReviewInput, ApiError> {
     let known = side.map_or(Side::Guest.fields(), Side::fields);
     let mut form = Form::new(body, known);
     let mut input = ReviewInput {
