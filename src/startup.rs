@@ -96,7 +96,7 @@ impl Application {
         let graphql = web::Data::new(crate::api::graphql::serving(state.clone()));
         let mut server = HttpServer::new(move || {
             let sandbox = app_state.sandbox.clone();
-            let cors = crate::http::cors::cors(&app_state.settings.cors_origins);
+            let cors = app_state.settings.cors_origins.clone();
             App::new()
                 .app_data(app_state.clone())
                 .app_data(graphql.clone())
@@ -107,10 +107,9 @@ impl Application {
                 )
                 .app_data(web::PathConfig::default().error_handler(error::path_error))
                 .app_data(web::QueryConfig::default().error_handler(error::query_error))
-                .wrap(cors)
                 .wrap(ErrorHandlers::new().default_handler(error::envelope_bare_errors))
                 .wrap(from_fn(observe))
-                .configure(api::routes)
+                .configure(|cfg| api::routes(cfg, &cors))
                 .configure(|cfg| {
                     if let Some(sandbox) = sandbox {
                         processor::routes(sandbox)(cfg);

@@ -9,14 +9,15 @@ pub mod ws;
 
 use actix_web::web;
 
-/// Every route Roost serves.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// Every route Roost serves; the API's (REST and GraphQL) open to the
+/// browser origins in `cors` (the sandbox processor keeps its own rules).
+pub fn routes(cfg: &mut web::ServiceConfig, cors: &crate::config::CorsOrigins) {
     cfg.route("/", web::get().to(ws::calendar_page))
         .route("/ws", web::get().to(ws::connect))
         .route(
             "/webhooks/payments/{gateway}",
             web::post().to(webhooks::receive_payment_webhook),
         )
-        .configure(graphql::routes)
-        .configure(rest::routes);
+        .configure(|cfg| graphql::routes(cfg, cors))
+        .configure(|cfg| rest::routes(cfg, cors));
 }

@@ -3,7 +3,9 @@
 //!
 //! A request from an origin not on the list is served as usual, with no
 //! CORS headers: the browser then keeps the answer from the page. That is
-//! also what the same-origin pages Roost serves (`/`, the sandbox's) get.
+//! also what the same-origin page Roost serves (`/`) gets. It wraps the
+//! API's scopes only: the sandbox processor's card endpoint answers any
+//! origin itself, as a real processor's does.
 //! Credentials (cookies) are never allowed: Roost's tokens travel in
 //! `Authorization`, which pages send explicitly.
 

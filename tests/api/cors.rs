@@ -122,6 +122,24 @@ async fn an_allowed_origin_is_answered_and_others_get_no_cors_headers(backend: B
             "{origin}"
         );
     }
+    // The sandbox processor keeps its own rules: any page may post a card.
+    let res = app
+        .api
+        .client
+        .request(
+            Method::OPTIONS,
+            app.url("/sandbox/v1/payment_intents/pi_x/confirm"),
+        )
+        .header("Origin", "https://shop.example")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        header(&res, "access-control-allow-origin").as_deref(),
+        Some("*")
+    );
     // Roost's own pages post to their own origin: served as ever.
     let own = app.address.clone();
     let res = app

@@ -89,12 +89,13 @@ pub async fn sdl(schema: web::Data<RoostSchema>) -> HttpResponse {
         .body(schema.sdl())
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut web::ServiceConfig, cors: &crate::config::CorsOrigins) {
     cfg.service(
         web::scope("/graphql")
             .wrap(actix_web::middleware::from_fn(
                 crate::http::rate_limit::api_limit,
             ))
+            .wrap(crate::http::cors::cors(cors))
             .route("", web::post().to(execute))
             .route("/schema.graphql", web::get().to(sdl)),
     );

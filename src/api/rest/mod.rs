@@ -35,15 +35,17 @@ impl From<Reply> for HttpResponse {
 }
 
 /// The REST API and the operations endpoints.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut web::ServiceConfig, cors: &crate::config::CorsOrigins) {
     cfg.route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
         .route("/metrics", web::get().to(ops::metrics))
         .service(
             web::scope("/api/v1")
-                // Outermost first: the rate limit, then the Idempotency-Key.
+                // The last wrapped runs first: CORS (a preflight is answered
+                // before any limit), the rate limit, then the Idempotency-Key.
                 .wrap(from_fn(idempotency))
                 .wrap(from_fn(api_limit))
+                .wrap(crate::http::cors::cors(cors))
                 .service(
                     web::resource("/auth/register")
                         .wrap(from_fn(auth_limit))
