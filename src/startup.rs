@@ -48,8 +48,14 @@ impl Application {
         if !applied.is_empty() {
             tracing::info!(?applied, "migrations applied");
         }
-        let db = Db::connect(&settings.database_url, settings.database_pool_size)
-            .context("DATABASE_URL")?;
+        let metrics = Metrics::new()?;
+        let statements = Some(metrics.db_statements.clone());
+        let db = Db::connect_counted(
+            &settings.database_url,
+            settings.database_pool_size,
+            statements,
+        )
+        .context("DATABASE_URL")?;
         let redis = settings
             .redis_url
             .as_ref()
@@ -60,7 +66,6 @@ impl Application {
             .run(|mut conn| async move { Ok::<_, ApiError>(events::channel(&mut conn).await?) })
             .await
             .context("reading the deployment's event channel")?;
-        let metrics = Metrics::new()?;
         let bus = Arc::new(EventBus::new(
             settings.websocket.max_connections_per_ip,
             metrics.clone(),

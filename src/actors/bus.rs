@@ -250,6 +250,19 @@ impl EventBus {
         self.metrics.ws_sessions.dec();
     }
 
+    /// A session that signed in after joining (GraphQL's `connection_init`)
+    /// hears its user's channel from now on.
+    pub fn identify(&self, id: SessionId, user: UserId) {
+        let mut routes = self.lock();
+        let Some(member) = routes.members.get_mut(&id) else {
+            return;
+        };
+        if let Some(previous) = member.user.replace(user) {
+            remove_from(&mut routes.by_user, &previous, id);
+        }
+        routes.by_user.entry(user).or_default().insert(id);
+    }
+
     pub fn subscribe(&self, id: SessionId, property: PropertyId) {
         let mut routes = self.lock();
         if let Some(member) = routes.members.get_mut(&id) {

@@ -45,7 +45,7 @@ use crate::state::AppState;
 const MAX_REPLAY: i64 = 1000;
 /// Events held for one listing while its log is read, before the session
 /// counts as too slow.
-const MAX_HELD: usize = 1024;
+pub const MAX_HELD: usize = 1024;
 
 /// Why the server ends a session, and the close frame that says so.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -613,8 +613,8 @@ impl Handler<Deliver> for Session {
     }
 }
 
-/// What a sync read found.
-enum Synced {
+/// What a sync read found (the GraphQL subscriptions' too).
+pub enum Synced {
     Snapshot(Snapshot),
     /// Every event after `since` (possibly none).
     Events {
@@ -623,7 +623,7 @@ enum Synced {
     },
 }
 
-async fn read_sync(
+pub async fn read_sync(
     state: web::Data<AppState>,
     property: PropertyId,
     since: Option<i64>,

@@ -35,7 +35,7 @@ pub fn remember_socket(conn: &dyn Any, ext: &mut Extensions) {
 
 impl ConnSocket {
     /// A handle of our own on the socket.
-    fn duplicate(self) -> Option<std::net::TcpStream> {
+    pub fn duplicate(self) -> Option<std::net::TcpStream> {
         // SAFETY: the descriptor is this request's connection, which stays
         // open at least while its handler runs; it is duplicated at once.
         let fd = unsafe { BorrowedFd::borrow_raw(self.0) };
@@ -45,7 +45,7 @@ impl ConnSocket {
 
 #[derive(Deserialize)]
 pub struct ConnectQuery {
-    access_token: Option<String>,
+    pub access_token: Option<String>,
 }
 
 pub async fn connect(

@@ -27,7 +27,9 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use diesel::SqliteConnection;
+use diesel::connection::InstrumentationEvent;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use prometheus::IntCounter;
 // Pooled connections are recycled the `Fast` way: a connection whose socket
 // closed or whose transaction broke is dropped, and no `SELECT 1` is sent on
 // every checkout (measured: 2.5 extra round trips per booking).
@@ -153,11 +155,29 @@ macro_rules! write_tx {
 impl Db {
     /// Opens a pool for `url`. Nothing is connected until the first `get`.
     pub fn connect(url: &DatabaseUrl, pool_size: Option<usize>) -> anyhow::Result<Self> {
+        Self::connect_counted(url, pool_size, None)
+    }
+
+    /// As [`Db::connect`], each statement its connections send counted in
+    /// `statements` (the server's `roost_db_statements_total`).
+    pub fn connect_counted(
+        url: &DatabaseUrl,
+        pool_size: Option<usize>,
+        statements: Option<IntCounter>,
+    ) -> anyhow::Result<Self> {
         match url {
             DatabaseUrl::Sqlite(path) => {
                 let mut config = ManagerConfig::<SqliteConn>::default();
                 config.recycling_method = RecyclingMethod::Fast;
-                config.custom_setup = Box::new(|url| establish_sqlite(url.to_owned()).boxed());
+                config.custom_setup = Box::new(move |url| {
+                    let counter = statements.clone();
+                    async move {
+                        let mut conn = establish_sqlite(url.to_owned()).await?;
+                        count_statements(&mut conn, counter);
+                        Ok(conn)
+                    }
+                    .boxed()
+                });
                 let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(
                     path.to_string_lossy(),
                     config,
@@ -167,6 +187,15 @@ impl Db {
             DatabaseUrl::Postgres(url) => {
                 let mut config = ManagerConfig::<AsyncPgConnection>::default();
                 config.recycling_method = RecyclingMethod::Fast;
+                config.custom_setup = Box::new(move |url| {
+                    let (url, counter) = (url.to_owned(), statements.clone());
+                    async move {
+                        let mut conn = AsyncPgConnection::establish(&url).await?;
+                        count_statements(&mut conn, counter);
+                        Ok(conn)
+                    }
+                    .boxed()
+                });
                 let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
                     url.as_str(),
                     config,
@@ -246,6 +275,18 @@ where
         .create_timeout(Some(POOL_TIMEOUT))
         .recycle_timeout(Some(POOL_TIMEOUT))
         .build()?)
+}
+
+/// Counts every statement `conn` starts (transactions' BEGIN and COMMIT
+/// included) in `counter`, if there is one.
+fn count_statements(conn: &mut impl AsyncConnection, counter: Option<IntCounter>) {
+    if let Some(counter) = counter {
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::StartQuery { .. } = event {
+                counter.inc();
+            }
+        });
+    }
 }
 
 /// Opens one SQLite connection the way Roost needs it: WAL (readers never

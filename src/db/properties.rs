@@ -273,6 +273,17 @@ pub async fn find(conn: &mut impl AsConn, id: i64) -> QueryResult<Option<Propert
     })
 }
 
+/// The listings of `ids` that exist, deleted or not, in no particular order.
+pub async fn find_many(conn: &mut impl AsConn, ids: &[i64]) -> QueryResult<Vec<Property>> {
+    with_conn!(conn, |c| {
+        properties::table
+            .filter(properties::id.eq_any(ids))
+            .select(Property::as_select())
+            .load(c)
+            .await
+    })
+}
+
 /// Locks the listing's calendar for the rest of this write transaction and
 /// reads the listing as committed. Every calendar write starts here, so
 /// writers of one calendar take turns on any node: `SELECT … FOR UPDATE` on

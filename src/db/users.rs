@@ -105,6 +105,17 @@ pub async fn find(conn: &mut impl AsConn, id: i64) -> QueryResult<Option<User>> 
     })
 }
 
+/// The users of `ids` that exist, in no particular order.
+pub async fn find_many(conn: &mut impl AsConn, ids: &[i64]) -> QueryResult<Vec<User>> {
+    with_conn!(conn, |c| {
+        users::table
+            .filter(users::id.eq_any(ids))
+            .select(User::as_select())
+            .load(c)
+            .await
+    })
+}
+
 pub async fn find_by_email(conn: &mut impl AsConn, email: &str) -> QueryResult<Option<User>> {
     with_conn!(conn, |c| {
         users::table

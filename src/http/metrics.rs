@@ -26,6 +26,8 @@ pub struct Metrics {
     pub holds_swept: IntCounter,
     /// Listing actors running on this node (set when rendered).
     pub property_actors: IntGauge,
+    /// Statements sent to the database (BEGIN and COMMIT included).
+    pub db_statements: IntCounter,
 }
 
 impl Metrics {
@@ -80,6 +82,11 @@ impl Metrics {
         registry.register(Box::new(redis_publish_failures.clone()))?;
         registry.register(Box::new(holds_swept.clone()))?;
         registry.register(Box::new(property_actors.clone()))?;
+        let db_statements = IntCounter::new(
+            "db_statements_total",
+            "Statements sent to the database (BEGIN and COMMIT included)",
+        )?;
+        registry.register(Box::new(db_statements.clone()))?;
         Ok(Self {
             registry,
             requests,
@@ -90,6 +97,7 @@ impl Metrics {
             redis_publish_failures,
             holds_swept,
             property_actors,
+            db_statements,
         })
     }
 

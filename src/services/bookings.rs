@@ -191,6 +191,7 @@ pub async fn cancellation_terms(
 
 /// Blocks nights (the caller has checked that `auth` owns the listing).
 pub async fn add_block(
+    db: &Db,
     registry: &PropertyRegistry,
     commit: &Commit<Entry>,
     auth: &AuthUser,
@@ -198,6 +199,7 @@ pub async fn add_block(
     dates: StayDates,
     reason: String,
 ) -> Result<Entry, ApiError> {
+    properties::get_owned(db, &commit.actor, auth, property, "block.add").await?;
     let block = AddBlock {
         by: auth.id,
         dates,

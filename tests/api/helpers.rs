@@ -602,6 +602,8 @@ pub struct WsClient {
     >,
     /// The server's `hello` frame.
     pub hello: Value,
+    /// GraphQL messages read while waiting for another operation's.
+    pub pending: Vec<Value>,
 }
 
 /// How long a test waits for a frame before failing.
@@ -623,6 +625,7 @@ impl Api {
         let mut client = WsClient {
             stream,
             hello: Value::Null,
+            pending: Vec::new(),
         };
         client.hello = client.recv().await;
         assert_eq!(client.hello["type"], "hello", "{}", client.hello);
@@ -630,7 +633,77 @@ impl Api {
     }
 }
 
+impl Api {
+    pub fn graphql_ws_url(&self, query: &str) -> String {
+        let base = self.address.replacen("http://", "ws://", 1);
+        format!("{base}/graphql/ws{query}")
+    }
+
+    /// Connects to `/graphql/ws` offering `graphql-transport-ws`; the
+    /// upgrade's answer is returned if it is refused.
+    pub async fn graphql_ws_raw(
+        &self,
+        query: &str,
+    ) -> Result<WsClient, tokio_tungstenite::tungstenite::Error> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = self.graphql_ws_url(query).into_client_request().unwrap();
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        let (stream, response) = tokio_tungstenite::connect_async(request).await?;
+        let protocol = response.headers().get("sec-websocket-protocol");
+        assert_eq!(protocol.unwrap(), "graphql-transport-ws");
+        Ok(WsClient {
+            stream,
+            hello: Value::Null,
+            pending: Vec::new(),
+        })
+    }
+
+    /// A `/graphql/ws` connection, initialized (signed in when `token` is
+    /// given, in `connection_init`'s payload): `hello` is the ack.
+    pub async fn graphql_ws(&self, token: Option<&str>) -> WsClient {
+        let mut client = self.graphql_ws_raw("").await.expect("websocket connect");
+        let payload = match token {
+            Some(token) => json!({"authorization": format!("Bearer {token}")}),
+            None => json!({}),
+        };
+        client
+            .send(json!({"type": "connection_init", "payload": payload}))
+            .await;
+        client.hello = client.recv().await;
+        assert_eq!(client.hello["type"], "connection_ack", "{}", client.hello);
+        client
+    }
+}
+
 impl WsClient {
+    /// Starts a GraphQL operation `id` over `/graphql/ws`.
+    pub async fn start(&mut self, id: &str, query: &str, variables: Value) {
+        let payload = json!({"query": query, "variables": variables});
+        self.send(json!({"type": "subscribe", "id": id, "payload": payload}))
+            .await;
+    }
+
+    /// The next `next` message's payload for operation `id`; other
+    /// operations' messages are kept for later.
+    pub async fn next_of(&mut self, id: &str) -> Value {
+        if let Some(i) = self.pending.iter().position(|m| m["id"] == id) {
+            let message = self.pending.remove(i);
+            assert_eq!(message["type"], "next", "{message}");
+            return message["payload"].clone();
+        }
+        loop {
+            let message = self.recv().await;
+            if message["id"] == id {
+                assert_eq!(message["type"], "next", "{message}");
+                return message["payload"].clone();
+            }
+            self.pending.push(message);
+        }
+    }
+
     pub async fn send(&mut self, frame: Value) {
         use futures_util::SinkExt;
         self.stream

@@ -14,6 +14,7 @@ mod concurrency;
 mod cors;
 mod errors;
 mod graphql;
+mod graphql_live;
 mod holds;
 mod idempotency;
 mod live;

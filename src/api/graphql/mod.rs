@@ -10,10 +10,14 @@
 //! The schema's SDL is served at `GET /graphql/schema.graphql`; the copy in
 //! `src/api/graphql/schema.graphql` is checked against it by a test.
 
+mod live;
+mod loaders;
+mod pricing;
+mod socket;
 mod types;
 
 use actix_web::{HttpResponse, web};
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::Schema;
 use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse};
 
 use crate::auth::AuthUser;
@@ -21,9 +25,10 @@ use crate::error::ApiError;
 use crate::http::request_meta::RequestMeta;
 use crate::state::AppState;
 
+pub use live::SubscriptionRoot;
 pub use types::{Mutation, Query};
 
-pub type RoostSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type RoostSchema = Schema<Query, Mutation, SubscriptionRoot>;
 
 /// The deepest a query may nest.
 pub const MAX_DEPTH: usize = 10;
@@ -32,7 +37,7 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 
 /// The schema, with no state: what `schema.graphql` describes.
 pub fn schema() -> RoostSchema {
-    Schema::build(Query, Mutation, EmptySubscription)
+    Schema::build(Query, Mutation, SubscriptionRoot)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()
@@ -40,7 +45,7 @@ pub fn schema() -> RoostSchema {
 
 /// The schema serving `state`.
 pub fn serving(state: web::Data<AppState>) -> RoostSchema {
-    Schema::build(Query, Mutation, EmptySubscription)
+    Schema::build(Query, Mutation, SubscriptionRoot)
         .data(state)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
@@ -54,11 +59,18 @@ pub struct Viewer(pub Option<AuthUser>);
 /// signed out: fields that need a user then fail with `unauthorized`.
 pub async fn execute(
     schema: web::Data<RoostSchema>,
+    state: web::Data<AppState>,
     meta: RequestMeta,
     auth: Result<AuthUser, ApiError>,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
-    let request = request.into_inner().data(Viewer(auth.ok())).data(meta);
+    let (users, listings) = loaders::for_request(&state);
+    let request = request
+        .into_inner()
+        .data(Viewer(auth.ok()))
+        .data(meta)
+        .data(users)
+        .data(listings);
     let mut response = schema.execute(request).await;
     for error in &mut response.errors {
         let coded = error
@@ -97,6 +109,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, cors: &crate::config::CorsOrigins) {
             ))
             .wrap(crate::http::cors::cors(cors))
             .route("", web::post().to(execute))
-            .route("/schema.graphql", web::get().to(sdl)),
+            .route("/schema.graphql", web::get().to(sdl))
+            .route("/ws", web::get().to(socket::connect)),
     );
 }

@@ -9,6 +9,8 @@ use async_graphql::{Context, ErrorExtensions, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::Viewer;
+use super::loaders::{Listings, Users};
+use super::pricing::{Availability, Block, ListingPricing, PricingFields, Quote};
 use crate::actors::property::effective_status;
 use crate::api::rest::auth::{LoginBody, RegisterBody};
 use crate::api::rest::bookings::booking_request;
@@ -28,6 +30,7 @@ use crate::error::ApiError;
 use crate::http::request_meta::RequestMeta;
 use crate::services::{accounts, bookings, properties, reviews};
 use crate::state::AppState;
+use async_graphql::dataloader::DataLoader;
 
 type Result<T> = std::result::Result<T, async_graphql::Error>;
 
@@ -63,7 +66,7 @@ pub fn fail(e: ApiError) -> async_graphql::Error {
     })
 }
 
-fn state<'a>(ctx: &Context<'a>) -> Result<&'a web::Data<AppState>> {
+pub(super) fn state<'a>(ctx: &Context<'a>) -> Result<&'a web::Data<AppState>> {
     ctx.data::<web::Data<AppState>>()
 }
 
@@ -71,7 +74,7 @@ fn viewer<'a>(ctx: &Context<'a>) -> Option<&'a AuthUser> {
     ctx.data::<Viewer>().ok().and_then(|v| v.0.as_ref())
 }
 
-fn signed_in<'a>(ctx: &Context<'a>) -> Result<&'a AuthUser> {
+pub(super) fn signed_in<'a>(ctx: &Context<'a>) -> Result<&'a AuthUser> {
     viewer(ctx).ok_or_else(|| fail(ApiError::Unauthorized))
 }
 
@@ -80,7 +83,7 @@ fn meta<'a>(ctx: &Context<'a>) -> Result<&'a RequestMeta> {
 }
 
 /// An object id: a positive whole number, given as an `ID`.
-fn id_of(id: &ID, field: &str) -> Result<i64> {
+pub(super) fn id_of(id: &ID, field: &str) -> Result<i64> {
     id.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
         fail(ApiError::validation(crate::domain::FieldError::new(
             field,
@@ -225,11 +228,52 @@ impl Listing {
             .map(|(category, average)| CategoryRating { category, average })
             .collect()
     }
+    /// What the host charges beside the nightly price.
+    async fn pricing(&self, ctx: &Context<'_>) -> Result<ListingPricing> {
+        let fee = state(ctx)?.settings.service_fee_bp;
+        Ok(ListingPricing::of(&self.0, fee))
+    }
+    /// Its nights over `[from, to)` (`YYYY-MM-DD`, at most a year): which
+    /// are taken, and each free one's price.
+    async fn availability(
+        &self,
+        ctx: &Context<'_>,
+        from: String,
+        to: String,
+    ) -> Result<Availability> {
+        let id = PropertyId(self.0.id);
+        let found =
+            crate::api::rest::properties::availability(state(ctx)?, id, Some(from), Some(to))
+                .await
+                .map_err(fail)?;
+        Ok(Availability(found))
+    }
+    /// A stay's price line by line (`guests` 1 by default), and whether it
+    /// can be booked now.
+    async fn quote(
+        &self,
+        ctx: &Context<'_>,
+        check_in: String,
+        check_out: String,
+        guests: Option<i64>,
+    ) -> Result<Quote> {
+        let id = PropertyId(self.0.id);
+        let guests = guests.map(|g| g.to_string());
+        let quoted = crate::api::rest::pricing::quote(
+            state(ctx)?,
+            id,
+            Some(check_in),
+            Some(check_out),
+            guests,
+        )
+        .await
+        .map_err(fail)?;
+        Ok(Quote(quoted))
+    }
     async fn host(&self, ctx: &Context<'_>) -> Result<PublicUser> {
-        let state = state(ctx)?;
-        let user = accounts::get(&state.db, UserId(self.0.host_id))
-            .await
-            .map_err(fail)?;
+        let users = ctx.data::<DataLoader<Users>>()?;
+        let user = users.load_one(self.0.host_id).await?;
+        let user = user.ok_or_else(|| fail(ApiError::NotFound("user")))?;
         Ok(PublicUser(user))
     }
     /// Its published reviews, newest first.
@@ -447,10 +491,9 @@ impl Booking {
         self.0.guest_id.map(|g| ID(g.to_string()))
     }
     async fn listing(&self, ctx: &Context<'_>) -> Result<Listing> {
-        let id = PropertyId(self.0.property_id);
-        let found = properties::find_any(&state(ctx)?.db, id)
-            .await
-            .map_err(fail)?;
+        let listings = ctx.data::<DataLoader<Listings>>()?;
+        let found = listings.load_one(self.0.property_id).await?;
+        let found = found.ok_or_else(|| fail(ApiError::NotFound("property")))?;
         Ok(Listing(found))
     }
     /// Its latest payment.
@@ -677,6 +720,100 @@ impl Mutation {
         Ok(Listing(created))
     }
 
+    /// Changes a listing's fields (its host or an admin); the ones not
+    /// given stay as they are.
+    async fn update_listing(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: ListingFields,
+    ) -> Result<Listing> {
+        let auth = signed_in(ctx)?;
+        let id = PropertyId(id_of(&id, "id")?);
+        let state = state(ctx)?;
+        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        // Who may change it is settled before what the change says.
+        properties::get_owned(&state.db, &commit.actor, auth, id, "property.update")
+            .await
+            .map_err(fail)?;
+        let input = listing_input(as_body(&input)?).map_err(fail)?;
+        let updated = properties::update(&state.db, &commit, auth, id, input)
+            .await
+            .map_err(fail)?;
+        Ok(Listing(updated))
+    }
+
+    /// Replaces a listing's pricing (as `PUT /properties/{id}/pricing`).
+    async fn set_pricing(
+        &self,
+        ctx: &Context<'_>,
+        property_id: ID,
+        input: PricingFields,
+    ) -> Result<Listing> {
+        let auth = signed_in(ctx)?;
+        let id = PropertyId(id_of(&property_id, "property_id")?);
+        let state = state(ctx)?;
+        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        properties::get_owned(&state.db, &commit.actor, auth, id, "pricing.update")
+            .await
+            .map_err(fail)?;
+        let pricing = crate::api::rest::pricing::pricing_input(as_body(&input)?).map_err(fail)?;
+        let updated = crate::services::pricing::set_pricing(&state.db, &commit, auth, id, pricing)
+            .await
+            .map_err(fail)?;
+        Ok(Listing(updated))
+    }
+
+    /// Its host blocks nights `[start, end)` (`YYYY-MM-DD`).
+    async fn block_nights(
+        &self,
+        ctx: &Context<'_>,
+        property_id: ID,
+        start: String,
+        end: String,
+        reason: Option<String>,
+    ) -> Result<Block> {
+        let auth = signed_in(ctx)?;
+        let id = PropertyId(id_of(&property_id, "property_id")?);
+        let state = state(ctx)?;
+        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        properties::get_owned(&state.db, &commit.actor, auth, id, "block.add")
+            .await
+            .map_err(fail)?;
+        let mut body = serde_json::Map::new();
+        body.insert("start".into(), start.into());
+        body.insert("end".into(), end.into());
+        if let Some(reason) = reason {
+            body.insert("reason".into(), reason.into());
+        }
+        let (dates, reason) = crate::api::rest::properties::block_input(body).map_err(fail)?;
+        let block = bookings::add_block(
+            &state.db,
+            &state.properties,
+            &commit,
+            auth,
+            id,
+            dates,
+            reason,
+        )
+        .await
+        .map_err(fail)?;
+        Ok(Block(block))
+    }
+
+    /// Its host frees a block's nights.
+    async fn remove_block(&self, ctx: &Context<'_>, property_id: ID, block_id: ID) -> Result<bool> {
+        let auth = signed_in(ctx)?;
+        let id = PropertyId(id_of(&property_id, "property_id")?);
+        let block = crate::domain::BlockId(id_of(&block_id, "block_id")?);
+        let state = state(ctx)?;
+        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        bookings::remove_block(&state.db, &state.properties, &commit, auth, id, block)
+            .await
+            .map_err(fail)?;
+        Ok(true)
+    }
+
     /// Holds nights: a pending booking, priced now (as `POST /bookings`).
     async fn book(
         &self,
@@ -708,6 +845,48 @@ impl Mutation {
             .await
             .map_err(fail)?;
         Ok(Booking(entry))
+    }
+
+    /// Its guest moves a booking or changes its guests (as `PATCH
+    /// /bookings/{id}`): re-priced; a paid stay's difference is charged or
+    /// refunded.
+    async fn change_booking(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        check_in: Option<String>,
+        check_out: Option<String>,
+        guests: Option<i64>,
+    ) -> Result<Booking> {
+        let auth = signed_in(ctx)?;
+        let id = crate::domain::BookingId(id_of(&id, "id")?);
+        let mut body = serde_json::Map::new();
+        let given = [
+            ("check_in", check_in.map(Into::into)),
+            ("check_out", check_out.map(Into::into)),
+            ("guests", guests.map(Into::into)),
+        ];
+        for (name, value) in given {
+            if let Some(value) = value {
+                body.insert(name.into(), value);
+            }
+        }
+        let change = crate::api::rest::bookings::change_input(body).map_err(fail)?;
+        let state = state(ctx)?;
+        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        let changed = bookings::change(
+            &state.db,
+            &state.properties,
+            &state.settings,
+            &commit,
+            auth,
+            id,
+            change,
+        )
+        .await
+        .map_err(fail)?;
+        crate::api::rest::bookings::settle_change(state, id, &changed).await;
+        Ok(Booking(changed.entry))
     }
 
     /// Its guest or its listing's host (or an admin) cancels; a paid
@@ -757,6 +936,41 @@ impl Mutation {
         let state = state(ctx)?;
         let commit = unkeyed(meta(ctx)?, Some(auth.id));
         let review = reviews::write(&state.db, &state.bus, &commit, auth, booking, input)
+            .await
+            .map_err(fail)?;
+        Ok(ListingReview(review))
+    }
+
+    /// Its author changes a review within 48 hours of its publication.
+    async fn edit_review(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: ReviewFields,
+    ) -> Result<ListingReview> {
+        let auth = signed_in(ctx)?;
+        let id = id_of(&id, "id")?;
+        let input = review_input(as_body(&input)?, None).map_err(fail)?;
+        let state = state(ctx)?;
+        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        let review = reviews::edit(&state.db, &commit, auth, id, input)
+            .await
+            .map_err(fail)?;
+        Ok(ListingReview(review))
+    }
+
+    /// The reviewed party's one public reply (editable for 48 hours).
+    async fn reply_to_review(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        comment: String,
+    ) -> Result<ListingReview> {
+        let auth = signed_in(ctx)?;
+        let id = id_of(&id, "id")?;
+        let state = state(ctx)?;
+        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        let review = reviews::reply(&state.db, &commit, auth, id, Some(comment))
             .await
             .map_err(fail)?;
         Ok(ListingReview(review))

@@ -311,7 +311,32 @@ pub async fn change_booking(
     path: web::Path<i64>,
     body: web::Json<Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut form = Form::new(body.into_inner(), &["check_in", "check_out", "guests"]);
+    let change = change_input(body.into_inner())?;
+    let commit = meta.commit(Some(auth.id), |c: &Changed| {
+        let mut response = BookingResponse::from(c.entry.clone());
+        response.refund = c.refund.clone();
+        response.pending_change = c.awaiting.clone().map(ChangeResponse::from);
+        Reply::json(200, &response)
+    });
+    let id = BookingId(path.into_inner());
+    let booking = bookings::change(
+        &state.db,
+        &state.properties,
+        &state.settings,
+        &commit,
+        &auth,
+        id,
+        change,
+    )
+    .await?;
+    let reply = commit.reply(&booking)?;
+    settle_change(&state, id, &booking).await;
+    Ok(reply.into())
+}
+
+/// A change's body `{check_in?, check_out?, guests?}`.
+pub fn change_input(body: Map<String, Value>) -> Result<bookings::BookingChange, ApiError> {
+    let mut form = Form::new(body, &["check_in", "check_out", "guests"]);
     let check_in = form
         .string("check_in")
         .and_then(|raw| form.check("check_in", crate::domain::stay::parse_date(&raw)));
@@ -325,37 +350,23 @@ pub async fn change_booking(
         )
     });
     form.finish()?;
-    let commit = meta.commit(Some(auth.id), |c: &Changed| {
-        let mut response = BookingResponse::from(c.entry.clone());
-        response.refund = c.refund.clone();
-        response.pending_change = c.awaiting.clone().map(ChangeResponse::from);
-        Reply::json(200, &response)
-    });
-    let change = bookings::BookingChange {
+    Ok(bookings::BookingChange {
         check_in,
         check_out,
         guests,
-    };
-    let id = BookingId(path.into_inner());
-    let booking = bookings::change(
-        &state.db,
-        &state.properties,
-        &state.settings,
-        &commit,
-        &auth,
-        id,
-        change,
-    )
-    .await?;
-    let reply = commit.reply(&booking)?;
+    })
+}
+
+/// After a change commits: the guest told of a difference to pay, and a
+/// refund of a shortened stay sent.
+pub async fn settle_change(state: &AppState, id: BookingId, changed: &Changed) {
     let settlement = state.settlement();
-    if let Some(waiting) = &booking.awaiting {
-        settlement.tell_change(booking.entry.guest_id, waiting, "change_awaiting_payment");
+    if let Some(waiting) = &changed.awaiting {
+        settlement.tell_change(changed.entry.guest_id, waiting, "change_awaiting_payment");
     }
-    if booking.refund.as_ref().is_some_and(|r| r.total > 0) {
+    if changed.refund.as_ref().is_some_and(|r| r.total > 0) {
         settlement.send_refunds(id).await;
     }
-    Ok(reply.into())
 }
 
 #[derive(Deserialize)]

@@ -67,7 +67,7 @@ const PRICING_FIELDS: [&str; 6] = [
 
 /// The pricing a body sets: every field optional (absent or `null`: none),
 /// each checked; a percentage or rate of 0 also means none.
-fn pricing_input(body: Map<String, Value>) -> Result<Pricing, ApiError> {
+pub fn pricing_input(body: Map<String, Value>) -> Result<Pricing, ApiError> {
     let mut form = Form::new(body, &PRICING_FIELDS);
     let field = |form: &mut Form, name: &str, min: i64, max: i64| {
         form.int(name)
@@ -234,17 +234,28 @@ pub async fn get_quote(
     query: web::Query<QuoteQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = PropertyId(path.into_inner());
+    let query = query.into_inner();
+    let q = quote(&state, id, query.check_in, query.check_out, query.guests).await?;
+    Ok(HttpResponse::Ok().json(QuoteView::new(&q.prices, &q.quote, q.refusal)))
+}
+
+/// A stay's quote from raw `check_in`, `check_out` (`YYYY-MM-DD`) and
+/// `guests` (1 when absent), checked here: REST's and GraphQL's.
+pub async fn quote(
+    state: &AppState,
+    id: PropertyId,
+    check_in: Option<String>,
+    check_out: Option<String>,
+    guests: Option<String>,
+) -> Result<pricing::StayQuote, ApiError> {
     let mut errors = FieldErrors::new();
     let mut date = |name: &str, raw: &Option<String>| query_date(&mut errors, name, raw);
-    let (check_in, check_out) = (
-        date("check_in", &query.check_in),
-        date("check_out", &query.check_out),
-    );
+    let (check_in, check_out) = (date("check_in", &check_in), date("check_out", &check_out));
     let dates = match (check_in, check_out) {
         (Some(a), Some(b)) => errors.check("check_out", StayDates::new(a, b)),
         _ => None,
     };
-    let guests = match query.guests.as_deref() {
+    let guests = match guests.as_deref() {
         None => Some(1),
         Some(raw) => match raw.trim().parse::<i64>() {
             Ok(n) => errors.check("guests", in_range(n, 1, MAX_GUESTS)),
@@ -262,6 +273,5 @@ pub async fn get_quote(
         return Err(ApiError::Validation(errors.into_vec()));
     };
     let fee = state.settings.service_fee_bp;
-    let q = pricing::quote(&state.db, &state.properties, fee, id, dates, guests).await?;
-    Ok(HttpResponse::Ok().json(QuoteView::new(&q.prices, &q.quote, q.refusal)))
+    pricing::quote(&state.db, &state.properties, fee, id, dates, guests).await
 }

@@ -488,9 +488,22 @@ pub async fn get_availability(
     query: web::Query<AvailabilityQuery>,
 ) -> Result<web::Json<AvailabilityResponse>, ApiError> {
     let id = PropertyId(path.into_inner());
+    let query = query.into_inner();
+    let found = availability(&state, id, query.from, query.to).await?;
+    Ok(web::Json(found))
+}
+
+/// A listing's taken nights and free nights' prices over `[from, to)`
+/// (dates as `YYYY-MM-DD`, checked here): REST's and GraphQL's.
+pub async fn availability(
+    state: &AppState,
+    id: PropertyId,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<AvailabilityResponse, ApiError> {
     let mut errors = FieldErrors::new();
     let mut date = |name: &str, raw: &Option<String>| query_date(&mut errors, name, raw);
-    let (from, to) = (date("from", &query.from), date("to", &query.to));
+    let (from, to) = (date("from", &from), date("to", &to));
     let range = match (from, to) {
         (Some(from), Some(to)) => errors.check("to", window(from, to)),
         _ => None,
@@ -512,7 +525,7 @@ pub async fn get_availability(
         })
         .map(|d| prices.night(d))
         .collect();
-    Ok(web::Json(AvailabilityResponse {
+    Ok(AvailabilityResponse {
         property_id: id.0,
         from: range.check_in(),
         to: range.check_out(),
@@ -526,7 +539,7 @@ pub async fn get_availability(
                 kind,
             })
             .collect(),
-    }))
+    })
 }
 
 /// A host's block as clients see it.
@@ -565,7 +578,23 @@ pub async fn create_block(
         Reply::json(201, &BlockResponse::from(e.clone()))
     });
     properties::get_owned(&state.db, &commit.actor, &auth, id, "block.add").await?;
-    let mut form = Form::new(body.into_inner(), &["start", "end", "reason"]);
+    let (dates, reason) = block_input(body.into_inner())?;
+    let block = bookings::add_block(
+        &state.db,
+        &state.properties,
+        &commit,
+        &auth,
+        id,
+        dates,
+        reason,
+    )
+    .await?;
+    Ok(commit.reply(&block)?.into())
+}
+
+/// A block's body `{start, end, reason?}`: its nights and its reason.
+pub fn block_input(body: Map<String, Value>) -> Result<(StayDates, String), ApiError> {
+    let mut form = Form::new(body, &["start", "end", "reason"]);
     let (start, end) = (form.date("start"), form.date("end"));
     let dates = match (start, end) {
         (Some(start), Some(end)) => form.check("end", StayDates::new(start, end)),
@@ -574,11 +603,10 @@ pub async fn create_block(
     let reason = form.string("reason").unwrap_or_default();
     let reason = form.check("reason", bounded_text(&reason, 0, 500));
     form.finish()?;
-    let (Some(dates), Some(reason)) = (dates, reason) else {
-        return Err(ApiError::Validation(Vec::new()));
-    };
-    let block = bookings::add_block(&state.properties, &commit, &auth, id, dates, reason).await?;
-    Ok(commit.reply(&block)?.into())
+    match (dates, reason) {
+        (Some(dates), Some(reason)) => Ok((dates, reason)),
+        _ => Err(ApiError::Validation(Vec::new())),
+    }
 }
 
 pub async fn delete_block(

@@ -1,0 +1,240 @@
+//! GraphQL over `/graphql/ws` (graphql-transport-ws): a listing's calendar
+//! and my user channel, by `/ws`'s rules (seq order, resume from a seq);
+//! and the connection's refusals.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::both_backends;
+use crate::helpers::{Backend, TestApp, day};
+
+both_backends!(
+    subscriptions_follow_rest_bookings_in_seq_order_and_resume,
+    the_graphql_socket_refuses_what_it_must,
+);
+
+const CALENDAR: &str = "subscription($p: ID!, $since: Int) { calendar(propertyId: $p, sinceSeq: $since) { __typename \
+    ... on CalendarSnapshot { propertyId seq unavailable { entryId checkIn checkOut busy } } \
+    ... on CalendarResumed { sinceSeq seq } \
+    ... on CalendarChange { propertyId seq kind entryId checkIn checkOut status busy } } }";
+
+const MINE: &str = "subscription { myEvents { __typename \
+    ... on BookingUpdate { kind bookingId propertyId status role } \
+    ... on AccountNotice { type } } }";
+
+/// The next calendar update of operation `id`.
+async fn update(ws: &mut crate::helpers::WsClient, id: &str) -> Value {
+    let payload = ws.next_of(id).await;
+    assert!(payload.get("errors").is_none(), "{payload}");
+    payload["data"]["calendar"].clone()
+}
+
+async fn subscriptions_follow_rest_bookings_in_seq_order_and_resume(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (host_id, host) = app.signed_in("host").await;
+    let (_, guest) = app.signed_in("guest").await;
+    let listing = app.create_listing(&host, json!({})).await;
+    let block = app.block(&host, listing, &day(40), &day(42)).await;
+
+    // The guest follows the calendar and their own channel; the host signs
+    // in with the upgrade's token instead of connection_init's.
+    let mut ws = app.graphql_ws(Some(&guest)).await;
+    ws.start("cal", CALENDAR, json!({"p": listing.to_string()}))
+        .await;
+    let snapshot = update(&mut ws, "cal").await;
+    assert_eq!(snapshot["__typename"], "CalendarSnapshot", "{snapshot}");
+    assert_eq!(snapshot["seq"], 1);
+    assert_eq!(
+        snapshot["unavailable"],
+        json!([{"entryId": block.to_string(), "checkIn": day(40), "checkOut": day(42), "busy": "BLOCKED"}])
+    );
+    ws.start("me", MINE, json!({})).await;
+    let mut hosting = app
+        .graphql_ws_raw(&format!("?access_token={host}"))
+        .await
+        .unwrap();
+    hosting.send(json!({"type": "connection_init"})).await;
+    assert_eq!(hosting.recv().await["type"], "connection_ack");
+    hosting.start("me", MINE, json!({})).await;
+    // A query over the socket works too, as the signed-in host.
+    hosting.start("who", "{ me { id } }", json!({})).await;
+    let me = hosting.next_of("who").await;
+    assert_eq!(me["data"]["me"]["id"], host_id.to_string(), "{me}");
+
+    // Bookings made through REST arrive in seq order.
+    let first = app.booked(&guest, listing, &day(10), &day(12)).await;
+    let second = app.booked(&guest, listing, &day(20), &day(22)).await;
+    app.cancel(&guest, first).await;
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let change = update(&mut ws, "cal").await;
+        assert_eq!(change["__typename"], "CalendarChange", "{change}");
+        assert!(change.get("guestId").is_none());
+        seen.push((
+            change["seq"].as_i64().unwrap(),
+            change["kind"].as_str().unwrap().to_owned(),
+            change["entryId"].as_str().unwrap().parse::<i64>().unwrap(),
+        ));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (2, "booking_held".into(), first),
+            (3, "booking_held".into(), second),
+            (4, "booking_cancelled".into(), first),
+        ]
+    );
+    for (ws, role) in [(&mut ws, "guest"), (&mut hosting, "host")] {
+        let mut mine = Vec::new();
+        for _ in 0..3 {
+            let payload = ws.next_of("me").await;
+            let event = &payload["data"]["myEvents"];
+            assert_eq!(event["__typename"], "BookingUpdate", "{payload}");
+            assert_eq!(event["role"], role);
+            mine.push((event["kind"].clone(), event["bookingId"].clone()));
+        }
+        assert_eq!(
+            mine,
+            vec![
+                (json!("booking_held"), json!(first.to_string())),
+                (json!("booking_held"), json!(second.to_string())),
+                (json!("booking_cancelled"), json!(first.to_string())),
+            ]
+        );
+    }
+
+    // Resuming from seq 2 (signed out): exactly the events after it, then
+    // live ones, on both connections.
+    let mut late = app.graphql_ws(None).await;
+    late.start(
+        "cal",
+        CALENDAR,
+        json!({"p": listing.to_string(), "since": 2}),
+    )
+    .await;
+    let resumed = update(&mut late, "cal").await;
+    assert_eq!(
+        resumed,
+        json!({"__typename": "CalendarResumed", "sinceSeq": 2, "seq": 4})
+    );
+    let replayed: Vec<_> = [
+        update(&mut late, "cal").await,
+        update(&mut late, "cal").await,
+    ]
+    .iter()
+    .map(|c| c["seq"].as_i64().unwrap())
+    .collect();
+    assert_eq!(replayed, vec![3, 4]);
+    let third = app.booked(&guest, listing, &day(30), &day(31)).await;
+    for ws in [&mut ws, &mut late] {
+        let change = update(ws, "cal").await;
+        assert_eq!(
+            (change["seq"].clone(), change["entryId"].clone()),
+            (json!(5), json!(third.to_string()))
+        );
+    }
+    // Signed out, my channel is refused, as REST would.
+    late.start("me", MINE, json!({})).await;
+    let refused = late.next_of("me").await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "unauthorized",
+        "{refused}"
+    );
+
+    let payload = ws.next_of("me").await;
+    assert_eq!(payload["data"]["myEvents"]["kind"], "booking_held");
+
+    // Completing a subscription stops its updates; the other goes on.
+    ws.send(json!({"type": "complete", "id": "cal"})).await;
+    app.cancel(&guest, third).await;
+    let payload = ws.next_of("me").await;
+    assert_eq!(payload["data"]["myEvents"]["kind"], "booking_cancelled");
+    let change = update(&mut late, "cal").await;
+    assert_eq!(change["seq"], 6);
+    ws.quiet(std::time::Duration::from_millis(300)).await;
+    // (async-graphql acknowledges a client's complete with its own.)
+    assert_eq!(ws.pending, vec![json!({"type": "complete", "id": "cal"})]);
+}
+
+async fn the_graphql_socket_refuses_what_it_must(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, host) = app.signed_in("host").await;
+    let listing = app.create_listing(&host, json!({})).await;
+
+    // A websocket that does not offer the protocol, and a plain GET.
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let request = app.graphql_ws_url("").into_client_request().unwrap();
+    match tokio_tungstenite::connect_async(request).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+            let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
+            assert_eq!(body["error"]["code"], "unsupported_protocol");
+        }
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+    // A bad token with the upgrade: 401, as /ws.
+    match app.graphql_ws_raw("?access_token=nope").await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        }
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+    // A bad token in connection_init: closed with 4403.
+    let mut ws = app.graphql_ws_raw("").await.unwrap();
+    ws.send(json!({"type": "connection_init", "payload": {"authorization": "Bearer nope"}}))
+        .await;
+    assert_eq!(close_code(&mut ws).await, 4403);
+    // An operation before connection_init: closed with 4401.
+    let mut ws = app.graphql_ws_raw("").await.unwrap();
+    ws.start("cal", CALENDAR, json!({"p": listing.to_string()}))
+        .await;
+    assert_eq!(close_code(&mut ws).await, 4401);
+
+    // A listing that does not exist, and a bad id: REST's codes.
+    let mut ws = app.graphql_ws(None).await;
+    ws.start("a", CALENDAR, json!({"p": "999999"})).await;
+    let payload = ws.next_of("a").await;
+    assert_eq!(
+        payload["errors"][0]["extensions"]["code"], "not_found",
+        "{payload}"
+    );
+    ws.start("b", CALENDAR, json!({"p": "x"})).await;
+    let payload = ws.next_of("b").await;
+    assert_eq!(
+        payload["errors"][0]["extensions"]["code"], "validation_failed",
+        "{payload}"
+    );
+    ws.start(
+        "c",
+        CALENDAR,
+        json!({"p": listing.to_string(), "since": -1}),
+    )
+    .await;
+    let payload = ws.next_of("c").await;
+    assert_eq!(
+        payload["errors"][0]["extensions"]["code"],
+        "validation_failed"
+    );
+
+    // A subscription over HTTP is pointed at the socket.
+    let answer = crate::graphql::gql(
+        &app,
+        None,
+        "subscription($p: ID!) { calendar(propertyId: $p) { __typename } }",
+        json!({"p": listing.to_string()}),
+    )
+    .await;
+    assert!(answer["errors"].is_array(), "{answer}");
+}
+
+/// The close code the server ends the connection with.
+async fn close_code(ws: &mut crate::helpers::WsClient) -> u16 {
+    loop {
+        match ws.next_message(crate::helpers::FRAME_WAIT).await {
+            Some(Message::Close(Some(frame))) => return frame.code.into(),
+            Some(Message::Close(None)) | None => panic!("closed without a code"),
+            Some(_) => continue,
+        }
+    }
+}
