@@ -315,3 +315,47 @@ async fn a_guest_holds_nights_and_pays_on_the_page_and_sees_the_confirmation() {
     assert_eq!(read["payment"]["card_last4"], "4242");
     browser.quit().await;
 }
+
+#[actix_web::test]
+async fn the_graphql_explorer_runs_a_query_and_browses_the_schema() {
+    let Some(browser) = Driver::start().await else {
+        return;
+    };
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (_, host) = app.signed_in("host").await;
+    app.create_listing(&host, json!({"title": "Lighthouse keeper's room"}))
+        .await;
+
+    browser.open(&app.url("/graphql")).await;
+    // The schema, read by introspection, is browsable.
+    let roots = "return Array.from(document.querySelectorAll('#docs a')).slice(0, 3).map(a => a.textContent).join(',')";
+    browser
+        .wait_for(roots, json!("Query,Mutation,SubscriptionRoot"))
+        .await;
+    browser.click("#docs a").await;
+    let fields = browser
+        .eval("return document.getElementById('docs').textContent")
+        .await;
+    assert!(
+        fields.to_string().contains("search(filter: SearchFilter"),
+        "{fields}"
+    );
+    // A query, signed in with a token typed in, and its answer shown.
+    browser.fill("token", &host).await;
+    browser
+        .fill(
+            "query",
+            "{ me { role } search { edges { node { title } } } }",
+        )
+        .await;
+    browser.click("#run").await;
+    let result = "return document.getElementById('result').textContent.includes(\"Lighthouse keeper's room\") && document.getElementById('result').textContent.includes('\"role\": \"host\"')";
+    browser.wait_for(result, json!(true)).await;
+    // Nothing on the page came from anywhere but the server.
+    let elsewhere = format!(
+        "return performance.getEntriesByType('resource').map(r => r.name).filter(n => !n.startsWith({})).length",
+        json!(app.url(""))
+    );
+    assert_eq!(browser.eval(&elsewhere).await, json!(0));
+    browser.quit().await;
+}

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Api, Backend, TestApp};
+use crate::helpers::{Api, Backend, TestApp, day};
 
 both_backends!(
     register_sign_in_and_read_through_graphql,
@@ -14,6 +14,8 @@ both_backends!(
     errors_carry_the_same_codes_as_rest,
     too_deep_and_too_complex_queries_are_refused_before_they_run,
     the_booking_journey_through_mutations_refuses_the_wrong_user,
+    a_search_page_with_hosts_costs_a_fixed_number_of_statements,
+    host_mutations_and_listing_reads_match_rest_and_refuse_the_wrong_user,
 );
 
 const SDL_FILE: &str = concat!(
@@ -306,25 +308,7 @@ async fn the_booking_journey_through_mutations_refuses_the_wrong_user(backend: B
     let mut fields = crate::helpers::listing(json!({}));
     // The same field errors as REST, by REST's names; a guest may not list.
     fields["price_per_night"] = json!(0);
-    let input = |f: &Value| {
-        let mut camel = serde_json::Map::new();
-        for (k, v) in f.as_object().unwrap() {
-            let mut name = String::new();
-            let mut upper = false;
-            for c in k.chars() {
-                if c == '_' {
-                    upper = true;
-                } else if upper {
-                    name.extend(c.to_uppercase());
-                    upper = false;
-                } else {
-                    name.push(c);
-                }
-            }
-            camel.insert(name, v.clone());
-        }
-        json!({"input": camel})
-    };
+    let input = |f: &Value| json!({"input": gql_input(f)});
     let answer = gql(&app, Some(&host), create, input(&fields)).await;
     assert_eq!(code(&answer), "validation_failed");
     assert_eq!(
@@ -417,4 +401,281 @@ async fn the_booking_journey_through_mutations_refuses_the_wrong_user(backend: B
         answer["data"]["cancelBooking"]["status"], "cancelled",
         "{answer}"
     );
+}
+
+/// The statements one GraphQL request costs (the fewest of five tries, so
+/// a background job's statements in between do not count).
+async fn statements_of(app: &TestApp, query: &str) -> f64 {
+    let mut fewest = f64::MAX;
+    for _ in 0..5 {
+        let before = app.metric("roost_db_statements_total").await;
+        let answer = gql(app, None, query, json!({})).await;
+        assert!(answer.get("errors").is_none(), "{answer}");
+        let after = app.metric("roost_db_statements_total").await;
+        fewest = fewest.min(after - before);
+    }
+    fewest
+}
+
+async fn a_search_page_with_hosts_costs_a_fixed_number_of_statements(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut hosts = std::collections::HashMap::new();
+    for _ in 0..10 {
+        let (host_id, host) = app.signed_in("host").await;
+        for _ in 0..2 {
+            let id = app.create_listing(&host, json!({})).await;
+            hosts.insert(id.to_string(), host_id.to_string());
+        }
+    }
+    let page = |n: usize| {
+        format!(
+            "{{ search(first: {n}) {{ edges {{ node {{ id title ratingAvg reviewCount categoryRatings {{ average }} host {{ id name guestReviewCount }} }} }} }} }}"
+        )
+    };
+    let answer = gql(&app, None, &page(20), json!({})).await;
+    let edges = answer["data"]["search"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 20);
+    for edge in edges {
+        let node = &edge["node"];
+        assert_eq!(node["host"]["id"], hosts[node["id"].as_str().unwrap()]);
+    }
+    let two = statements_of(&app, &page(2)).await;
+    let twenty = statements_of(&app, &page(20)).await;
+    // The search, then one batch of hosts: the same for 2 or 20 listings.
+    assert_eq!(
+        twenty, two,
+        "a page of 20 cost {twenty} statements, of 2 {two}"
+    );
+    assert!(twenty <= 2.0, "{twenty} statements");
+}
+
+fn gql_input(fields: &Value) -> Value {
+    let mut camel = serde_json::Map::new();
+    for (k, v) in fields.as_object().unwrap() {
+        let mut name = String::new();
+        let mut upper = false;
+        for c in k.chars() {
+            if c == '_' {
+                upper = true;
+            } else if upper {
+                name.extend(c.to_uppercase());
+                upper = false;
+            } else {
+                name.push(c);
+            }
+        }
+        camel.insert(name, v.clone());
+    }
+    Value::Object(camel)
+}
+
+async fn host_mutations_and_listing_reads_match_rest_and_refuse_the_wrong_user(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, host) = app.signed_in("host").await;
+    let (_, other_host) = app.signed_in("host").await;
+    let (_, guest) = app.signed_in("guest").await;
+    let listing = app
+        .create_listing(&host, json!({"price_per_night": 10_000}))
+        .await;
+    let id = listing.to_string();
+
+    // updateListing: the wrong host, bad input, then the change.
+    let update = "mutation($id: ID!, $input: ListingFields!) { updateListing(id: $id, input: $input) { id title maxGuests } }";
+    let vars = |fields: Value| json!({"id": id, "input": gql_input(&fields)});
+    let answer = gql(
+        &app,
+        Some(&other_host),
+        update,
+        vars(json!({"title": "Mine now"})),
+    )
+    .await;
+    assert_eq!(code(&answer), "forbidden", "{answer}");
+    let answer = gql(&app, Some(&host), update, vars(json!({"max_guests": 0}))).await;
+    assert_eq!(code(&answer), "validation_failed");
+    assert_eq!(
+        answer["errors"][0]["extensions"]["details"][0]["field"],
+        "max_guests"
+    );
+    let answer = gql(
+        &app,
+        Some(&host),
+        update,
+        vars(json!({"title": "Sea view loft"})),
+    )
+    .await;
+    assert_eq!(
+        answer["data"]["updateListing"]["title"], "Sea view loft",
+        "{answer}"
+    );
+    let rest = app.get_ok(&format!("/api/v1/properties/{id}"), &host).await;
+    assert_eq!(rest["title"], "Sea view loft");
+
+    // setPricing, and Listing.pricing as REST's pricing.
+    let set = "mutation($id: ID!, $input: PricingFields!) { setPricing(propertyId: $id, input: $input) { pricing { weekendPrice weeklyDiscountPct taxRateBp serviceFeeBp } } }";
+    let pricing = json!({"id": id, "input": {"weekendPrice": 14_000, "weeklyDiscountPct": 10}});
+    let answer = gql(&app, Some(&other_host), set, pricing.clone()).await;
+    assert_eq!(code(&answer), "forbidden");
+    let bad = json!({"id": id, "input": {"extraGuestFee": 500}});
+    let answer = gql(&app, Some(&host), set, bad).await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["details"][0]["field"],
+        "extra_guest_after"
+    );
+    let answer = gql(&app, Some(&host), set, pricing).await;
+    let got = &answer["data"]["setPricing"]["pricing"];
+    let rest = app
+        .get_ok(&format!("/api/v1/properties/{id}/pricing"), &host)
+        .await;
+    assert_eq!(got["weekendPrice"], rest["weekend_price"], "{answer}");
+    assert_eq!(got["weeklyDiscountPct"], rest["weekly_discount_pct"]);
+    assert_eq!(got["serviceFeeBp"], rest["service_fee_bp"]);
+
+    // blockNights and removeBlock.
+    let block = "mutation($id: ID!, $a: String!, $b: String!) { blockNights(propertyId: $id, start: $a, end: $b, reason: \"paint\") { id start end reason } }";
+    let nights = json!({"id": id, "a": day(30), "b": day(32)});
+    let answer = gql(&app, Some(&guest), block, nights.clone()).await;
+    assert_eq!(code(&answer), "forbidden");
+    let backwards = json!({"id": id, "a": day(32), "b": day(30)});
+    let answer = gql(&app, Some(&host), block, backwards).await;
+    assert_eq!(code(&answer), "validation_failed");
+    let answer = gql(&app, Some(&host), block, nights).await;
+    let blocked = &answer["data"]["blockNights"];
+    assert_eq!(
+        (blocked["start"].clone(), blocked["reason"].clone()),
+        (json!(day(30)), json!("paint")),
+        "{answer}"
+    );
+    let block_id = blocked["id"].as_str().unwrap().to_owned();
+
+    // Availability and a quote, the same as REST's.
+    let (from, to) = (day(28), day(35));
+    let read = "query($id: ID!, $from: String!, $to: String!, $a: String!, $b: String!) { listing(id: $id) { availability(from: $from, to: $to) { from to currency unavailable { start end kind } prices { date amount rate } } quote(checkIn: $a, checkOut: $b, guests: 2) { bookable refusal total lines { kind amount } nights { date amount } } } }";
+    let answer = gql(
+        &app,
+        None,
+        read,
+        json!({"id": id, "from": from, "to": to, "a": day(29), "b": day(31)}),
+    )
+    .await;
+    let l = &answer["data"]["listing"];
+    let rest: Value = app
+        .get(&format!(
+            "/api/v1/properties/{id}/availability?from={from}&to={to}"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        l["availability"]["unavailable"],
+        json!([{"start": day(30), "end": day(32), "kind": "BLOCKED"}]),
+        "{answer}"
+    );
+    let prices: Vec<_> = rest["prices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["date"].clone(), p["amount"].clone()))
+        .collect();
+    let graph: Vec<_> = l["availability"]["prices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["date"].clone(), p["amount"].clone()))
+        .collect();
+    assert_eq!(graph, prices);
+    let rest: Value = app
+        .get(&format!(
+            "/api/v1/properties/{id}/quote?check_in={}&check_out={}&guests=2",
+            day(29),
+            day(31)
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(l["quote"]["total"], rest["total"]);
+    assert_eq!(l["quote"]["bookable"], false);
+    assert_eq!(l["quote"]["refusal"], rest["refusal"]);
+    assert_eq!(
+        l["quote"]["lines"].as_array().unwrap().len(),
+        rest["lines"].as_array().unwrap().len()
+    );
+    let answer = gql(
+        &app,
+        None,
+        read,
+        json!({"id": id, "from": to, "to": from, "a": day(29), "b": day(31)}),
+    )
+    .await;
+    assert_eq!(code(&answer), "validation_failed");
+
+    let unblock = "mutation($id: ID!, $b: ID!) { removeBlock(propertyId: $id, blockId: $b) }";
+    let answer = gql(
+        &app,
+        Some(&other_host),
+        unblock,
+        json!({"id": id, "b": block_id}),
+    )
+    .await;
+    assert_eq!(code(&answer), "forbidden");
+    let answer = gql(&app, Some(&host), unblock, json!({"id": id, "b": block_id})).await;
+    assert_eq!(answer["data"]["removeBlock"], true, "{answer}");
+    assert!(app.live_claims(listing).await.is_empty());
+
+    // changeBooking: the guest's alone.
+    let booking = app.booked(&guest, listing, &day(40), &day(42)).await;
+    let change = "mutation($id: ID!, $b: String) { changeBooking(id: $id, checkOut: $b) { id checkIn checkOut status total } }";
+    let answer = gql(
+        &app,
+        Some(&other_host),
+        change,
+        json!({"id": booking.to_string(), "b": day(43)}),
+    )
+    .await;
+    let rest = app
+        .patch(&format!("/api/v1/bookings/{booking}"))
+        .bearer_auth(&other_host)
+        .json(&json!({"check_out": day(43)}))
+        .send()
+        .await
+        .unwrap();
+    let rest_code = rest.json::<Value>().await.unwrap()["error"]["code"].clone();
+    assert_eq!(json!(code(&answer)), rest_code);
+    let answer = gql(
+        &app,
+        Some(&guest),
+        change,
+        json!({"id": booking.to_string(), "b": "43"}),
+    )
+    .await;
+    assert_eq!(code(&answer), "validation_failed");
+    let answer = gql(
+        &app,
+        Some(&guest),
+        change,
+        json!({"id": booking.to_string(), "b": day(43)}),
+    )
+    .await;
+    let changed = &answer["data"]["changeBooking"];
+    assert_eq!(changed["checkOut"], day(43), "{answer}");
+    let rest = app
+        .get_ok(&format!("/api/v1/bookings/{booking}"), &guest)
+        .await;
+    assert_eq!(
+        (rest["check_out"].clone(), rest["total"].clone()),
+        (changed["checkOut"].clone(), changed["total"].clone())
+    );
+
+    // Reviews: not found for a review that is not there, signed out refused.
+    let edit = "mutation($id: ID!) { editReview(id: $id, input: {rating: 4}) { id } }";
+    let answer = gql(&app, Some(&guest), edit, json!({"id": "987654"})).await;
+    assert_eq!(code(&answer), "not_found");
+    let reply = "mutation($id: ID!) { replyToReview(id: $id, comment: \"thanks\") { id } }";
+    let answer = gql(&app, None, reply, json!({"id": "987654"})).await;
+    assert_eq!(code(&answer), "unauthorized");
 }

@@ -12,6 +12,7 @@ use crate::helpers::{Backend, TestApp, day};
 both_backends!(
     subscriptions_follow_rest_bookings_in_seq_order_and_resume,
     the_graphql_socket_refuses_what_it_must,
+    a_graphql_client_that_never_reads_is_disconnected,
 );
 
 const CALENDAR: &str = "subscription($p: ID!, $since: Int) { calendar(propertyId: $p, sinceSeq: $since) { __typename \
@@ -237,4 +238,88 @@ async fn close_code(ws: &mut crate::helpers::WsClient) -> u16 {
             Some(_) => continue,
         }
     }
+}
+
+/// As on `/ws`: a client that subscribes and never reads backs up, its
+/// connection's bounded mailbox fills, and it is cut off, not buffered.
+async fn a_graphql_client_that_never_reads_is_disconnected(backend: Backend) {
+    use futures_util::SinkExt;
+    use std::time::Duration;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let app = TestApp::spawn_with(backend, |s| {
+        s.websocket.queue_capacity = 8;
+        s.websocket.send_buffer_bytes = 8192;
+        s.websocket.heartbeat = Duration::from_secs(1);
+        // Long enough that only the slow-consumer rule can end it.
+        s.websocket.client_timeout = Duration::from_secs(600);
+        s.websocket.max_frame_bytes = 1 << 16;
+        s.websocket.max_subscriptions = 1000;
+    })
+    .await;
+    let (_, host) = app.signed_in("host").await;
+    let id = app.create_listing(&host, json!({})).await;
+    // A calendar with a large snapshot: 150 blocks.
+    for i in 0..150 {
+        app.block(&host, id, &day(1 + 2 * i), &day(2 + 2 * i)).await;
+    }
+    let port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    let mut request = app.graphql_ws_url("").into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .unwrap();
+    let init = json!({"type": "connection_init"}).to_string();
+    ws.send(Message::text(init)).await.unwrap();
+    // Ask for the snapshot over and over, reading none of it.
+    for n in 0..500 {
+        let payload = json!({"query": CALENDAR, "variables": {"p": id.to_string()}});
+        let subscribe = json!({"type": "subscribe", "id": n.to_string(), "payload": payload});
+        let send = ws.send(Message::text(subscribe.to_string()));
+        if tokio::time::timeout(Duration::from_millis(200), send)
+            .await
+            .is_err()
+        {
+            break; // the server stopped reading us: its side is backed up
+        }
+    }
+    assert_eq!(app.metric("roost_ws_sessions").await, 1.0);
+    // Changes keep coming; its queues fill and it is ended.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while app
+        .metric("roost_ws_disconnects_total{reason=\"slow_consumer\"}")
+        .await
+        < 1.0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slow client was never cut off"
+        );
+        let block = app.block(&host, id, &day(330), &day(331)).await;
+        app.unblock(&host, id, block).await;
+    }
+    // Its connection is gone, and its socket shut: reading what is left
+    // ends, not hangs.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while app.metric("roost_ws_sessions").await > 0.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slow connection was not released"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    crate::live::read_to_end(ws.into_inner()).await;
+    // Others are served as before.
+    let mut ws = app.graphql_ws(None).await;
+    ws.start("cal", CALENDAR, json!({"p": id.to_string()}))
+        .await;
+    assert_eq!(
+        update(&mut ws, "cal").await["__typename"],
+        "CalendarSnapshot"
+    );
 }

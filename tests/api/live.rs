@@ -494,7 +494,7 @@ async fn a_client_that_never_reads_is_disconnected(backend: Backend) {
 }
 
 /// Everything the server sends until it closes the connection (20 s at most).
-async fn read_to_end(mut socket: tokio::net::TcpStream) -> Vec<u8> {
+pub async fn read_to_end(mut socket: tokio::net::TcpStream) -> Vec<u8> {
     use tokio::io::AsyncReadExt;
     let mut out = Vec::new();
     let mut buf = vec![0u8; 1 << 16];

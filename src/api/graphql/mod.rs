@@ -7,8 +7,11 @@
 //! list of `first` items costs `first` × its items' fields). A query over
 //! either is refused before it runs (`query_too_deep`, `query_too_complex`).
 //!
-//! The schema's SDL is served at `GET /graphql/schema.graphql`; the copy in
-//! `src/api/graphql/schema.graphql` is checked against it by a test.
+//! Subscriptions are served over a websocket at `GET /graphql/ws`
+//! (`socket.rs`, `live.rs`), and a browser's `GET /graphql` gets the
+//! explorer page. The schema's SDL is served at `GET /graphql/schema.graphql`;
+//! the copy in `src/api/graphql/schema.graphql` is checked against it by a
+//! test.
 
 mod live;
 mod loaders;
@@ -94,6 +97,21 @@ pub async fn execute(
     response.into()
 }
 
+/// `GET /graphql`: the explorer (query and variables editors, the schema
+/// browsable from introspection), a page of our own in the binary. Its
+/// Content-Security-Policy lets it load nothing from anywhere else.
+pub async fn explorer() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+             connect-src 'self'; base-uri 'none'; form-action 'none'",
+        ))
+        .body(include_str!("explorer.html"))
+}
+
 /// `GET /graphql/schema.graphql`: the SDL.
 pub async fn sdl(schema: web::Data<RoostSchema>) -> HttpResponse {
     HttpResponse::Ok()
@@ -109,6 +127,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, cors: &crate::config::CorsOrigins) {
             ))
             .wrap(crate::http::cors::cors(cors))
             .route("", web::post().to(execute))
+            .route("", web::get().to(explorer))
             .route("/schema.graphql", web::get().to(sdl))
             .route("/ws", web::get().to(socket::connect)),
     );
