@@ -243,20 +243,44 @@ impl From<Entry> for BookingResponse {
     }
 }
 
+crate::raw_body! {
+    /// A booking: a listing's nights `[check_in, check_out)`.
+    BookingBody {
+        #[schema(required = true, minimum = 1)]
+        property_id: i64,
+        /// `YYYY-MM-DD`.
+        #[schema(required = true, format = Date)]
+        check_in: String,
+        /// `YYYY-MM-DD`, after `check_in`.
+        #[schema(required = true, format = Date)]
+        check_out: String,
+        /// 1 by default.
+        #[schema(minimum = 1, maximum = 50)]
+        guests: i64,
+        /// The total the client was quoted, in minor units: if the price is
+        /// not that now, 409 `price_changed` with the new quote.
+        #[schema(minimum = 0)]
+        expected_total: i64,
+    }
+}
+
+crate::raw_body! {
+    /// A change to a booking: any of its dates and its guests.
+    ChangeBody {
+        #[schema(format = Date)]
+        check_in: String,
+        #[schema(format = Date)]
+        check_out: String,
+        #[schema(minimum = 1, maximum = 50)]
+        guests: i64,
+    }
+}
+
 /// A booking's body (`{property_id, check_in, check_out, guests,
 /// expected_total?}`), every bad field reported at once: REST's and
 /// GraphQL's `book`.
 pub fn booking_request(body: Map<String, Value>) -> Result<bookings::BookingRequest, ApiError> {
-    let mut form = Form::new(
-        body,
-        &[
-            "property_id",
-            "check_in",
-            "check_out",
-            "guests",
-            "expected_total",
-        ],
-    );
+    let mut form = Form::new(body, BookingBody::FIELDS);
     let property_id = form.int("property_id");
     if property_id.is_none() {
         form.missing("property_id");
@@ -291,9 +315,9 @@ pub async fn create_booking(
     state: web::Data<AppState>,
     meta: RequestMeta,
     auth: AuthUser,
-    body: web::Json<Map<String, Value>>,
+    body: web::Json<BookingBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = booking_request(body.into_inner())?;
+    let request = booking_request(body.into_inner().into_map())?;
     let commit = meta.commit(Some(auth.id), |e: &Entry| {
         Reply::json(201, &BookingResponse::from(e.clone()))
     });
@@ -309,9 +333,9 @@ pub async fn change_booking(
     meta: RequestMeta,
     auth: AuthUser,
     path: web::Path<i64>,
-    body: web::Json<Map<String, Value>>,
+    body: web::Json<ChangeBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let change = change_input(body.into_inner())?;
+    let change = change_input(body.into_inner().into_map())?;
     let commit = meta.commit(Some(auth.id), |c: &Changed| {
         let mut response = BookingResponse::from(c.entry.clone());
         response.refund = c.refund.clone();
@@ -336,7 +360,7 @@ pub async fn change_booking(
 
 /// A change's body `{check_in?, check_out?, guests?}`.
 pub fn change_input(body: Map<String, Value>) -> Result<bookings::BookingChange, ApiError> {
-    let mut form = Form::new(body, &["check_in", "check_out", "guests"]);
+    let mut form = Form::new(body, ChangeBody::FIELDS);
     let check_in = form
         .string("check_in")
         .and_then(|raw| form.check("check_in", crate::domain::stay::parse_date(&raw)));

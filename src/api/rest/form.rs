@@ -143,3 +143,60 @@ pub fn query_date(
         Some(raw) => errors.check(name, crate::domain::stay::parse_date(raw)),
     }
 }
+
+/// Declares a request body as its handler reads it and as OpenAPI
+/// describes it, from one definition: each field holds the raw JSON value
+/// (so a [`Form`] can report every bad field at once, a wrong type
+/// included) and is documented as the type it should have; names not
+/// declared are kept, to be refused as `unknown_field`.
+///
+/// ```ignore
+/// raw_body! {
+///     /// A host's block of nights.
+///     BlockBody {
+///         /// The first blocked night.
+///         #[schema(required = true, format = Date)] start: String,
+///         reason: Option<String>,
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! raw_body {
+    (
+        $(#[$meta:meta])*
+        $name:ident {
+            $( $(#[$fmeta:meta])* $field:ident : $ty:ty ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+        pub struct $name {
+            $(
+                $(#[$fmeta])*
+                #[serde(default)]
+                #[schema(value_type = $ty)]
+                pub $field: Option<serde_json::Value>,
+            )*
+            /// Names not declared: each is refused as `unknown_field`.
+            #[serde(flatten)]
+            #[schema(ignore)]
+            pub unknown: serde_json::Map<String, serde_json::Value>,
+        }
+
+        impl $name {
+            /// The names this body may have.
+            pub const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
+
+            /// The body as the JSON object it came as (nulls as absent).
+            pub fn into_map(self) -> serde_json::Map<String, serde_json::Value> {
+                let mut map = self.unknown;
+                $(
+                    if let Some(value) = self.$field {
+                        map.insert(stringify!($field).to_owned(), value);
+                    }
+                )*
+                map
+            }
+        }
+    };
+}

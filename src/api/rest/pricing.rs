@@ -56,19 +56,49 @@ pub async fn get_pricing(
     )))
 }
 
-const PRICING_FIELDS: [&str; 6] = [
-    "weekend_price",
-    "extra_guest_fee",
-    "extra_guest_after",
-    "weekly_discount_pct",
-    "monthly_discount_pct",
-    "tax_rate_bp",
-];
+crate::raw_body! {
+    /// A listing's pricing beside its nightly price; each absent or `null`
+    /// (or a percentage or rate of 0): none.
+    PricingBody {
+        /// Friday and Saturday nights, minor units.
+        #[schema(minimum = 1)]
+        weekend_price: Option<i64>,
+        /// Per extra guest per night, minor units (with `extra_guest_after`).
+        #[schema(minimum = 1)]
+        extra_guest_fee: Option<i64>,
+        /// Guests included in the price (with `extra_guest_fee`).
+        #[schema(minimum = 1, maximum = 50)]
+        extra_guest_after: Option<i64>,
+        #[schema(minimum = 0, maximum = 99)]
+        weekly_discount_pct: Option<i64>,
+        #[schema(minimum = 0, maximum = 99)]
+        monthly_discount_pct: Option<i64>,
+        /// Basis points of the stay.
+        #[schema(minimum = 0, maximum = 10000)]
+        tax_rate_bp: Option<i64>,
+    }
+}
+
+crate::raw_body! {
+    /// A season: nights `[start, end)` cost `price`.
+    RateBody {
+        #[schema(required = true, format = Date)]
+        start: String,
+        #[schema(required = true, format = Date)]
+        end: String,
+        /// Minor units per night.
+        #[schema(required = true, minimum = 1)]
+        price: i64,
+        /// A stay touching the season is at least this long.
+        #[schema(minimum = 1)]
+        min_nights: i64,
+    }
+}
 
 /// The pricing a body sets: every field optional (absent or `null`: none),
 /// each checked; a percentage or rate of 0 also means none.
 pub fn pricing_input(body: Map<String, Value>) -> Result<Pricing, ApiError> {
-    let mut form = Form::new(body, &PRICING_FIELDS);
+    let mut form = Form::new(body, PricingBody::FIELDS);
     let field = |form: &mut Form, name: &str, min: i64, max: i64| {
         form.int(name)
             .and_then(|v| form.check(name, in_range(v, min, max)))
@@ -111,7 +141,7 @@ pub async fn put_pricing(
     meta: RequestMeta,
     auth: AuthUser,
     path: web::Path<i64>,
-    body: web::Json<Map<String, Value>>,
+    body: web::Json<PricingBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = PropertyId(path.into_inner());
     let fee = state.settings.service_fee_bp;
@@ -121,7 +151,7 @@ pub async fn put_pricing(
     // Who may change it is settled before what the change says.
     crate::services::properties::get_owned(&state.db, &commit.actor, &auth, id, "pricing.update")
         .await?;
-    let pricing = pricing_input(body.into_inner())?;
+    let pricing = pricing_input(body.into_inner().into_map())?;
     let property = pricing::set_pricing(&state.db, &commit, &auth, id, pricing).await?;
     Ok(commit.reply(&property)?.into())
 }
@@ -174,14 +204,14 @@ pub async fn create_rate(
     meta: RequestMeta,
     auth: AuthUser,
     path: web::Path<i64>,
-    body: web::Json<Map<String, Value>>,
+    body: web::Json<RateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = PropertyId(path.into_inner());
     let commit = meta.commit(Some(auth.id), |r: &Rate| {
         Reply::json(201, &RateResponse::from(r))
     });
     crate::services::properties::get_owned(&state.db, &commit.actor, &auth, id, "rate.add").await?;
-    let mut form = Form::new(body.into_inner(), &["start", "end", "price", "min_nights"]);
+    let mut form = Form::new(body.into_inner().into_map(), RateBody::FIELDS);
     let (start, end) = (form.date("start"), form.date("end"));
     let nights = match (start, end) {
         (Some(start), Some(end)) => form.check("end", window(start, end)),

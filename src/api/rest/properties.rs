@@ -97,33 +97,58 @@ impl From<Property> for PropertyResponse {
     }
 }
 
-const LISTING_FIELDS: [&str; 21] = [
-    "title",
-    "description",
-    "address",
-    "city",
-    "country",
-    "latitude",
-    "longitude",
-    "price_per_night",
-    "currency",
-    "cleaning_fee",
-    "max_guests",
-    "min_nights",
-    "max_nights",
-    "amenities",
-    "advance_notice_days",
-    "booking_window_days",
-    "check_in_days",
-    "check_out_days",
-    "time_zone",
-    "cancellation_policy",
-    "check_in_time",
-];
+crate::raw_body! {
+    /// A listing's fields. Creating one needs `title`, `address`, `city`,
+    /// `country`, `latitude`, `longitude`, `price_per_night`, `currency`
+    /// and `max_guests`; a change gives only what changes.
+    ListingBody {
+        #[schema(min_length = 1, max_length = 200)]
+        title: String,
+        #[schema(max_length = 5000)]
+        description: String,
+        address: String,
+        city: String,
+        /// ISO 3166-1 alpha-2.
+        #[schema(min_length = 2, max_length = 2)]
+        country: String,
+        #[schema(minimum = -90, maximum = 90)]
+        latitude: f64,
+        #[schema(minimum = -180, maximum = 180)]
+        longitude: f64,
+        /// Minor units of `currency`.
+        #[schema(minimum = 1)]
+        price_per_night: i64,
+        /// ISO 4217.
+        #[schema(min_length = 3, max_length = 3)]
+        currency: String,
+        #[schema(minimum = 0)]
+        cleaning_fee: i64,
+        #[schema(minimum = 1, maximum = 50)]
+        max_guests: i64,
+        #[schema(minimum = 1)]
+        min_nights: i64,
+        #[schema(minimum = 1)]
+        max_nights: i64,
+        amenities: Vec<String>,
+        #[schema(minimum = 0)]
+        advance_notice_days: i64,
+        #[schema(minimum = 1)]
+        booking_window_days: i64,
+        /// Weekdays a stay may start (`mon` … `sun`).
+        check_in_days: Vec<String>,
+        check_out_days: Vec<String>,
+        /// An IANA time zone, e.g. `Europe/Lisbon`.
+        time_zone: String,
+        /// `flexible`, `moderate` or `strict`.
+        cancellation_policy: String,
+        /// `HH:MM`, listing-local.
+        check_in_time: String,
+    }
+}
 
 /// A listing body's fields, each read with its type checked.
 pub fn listing_input(body: Map<String, Value>) -> Result<ListingInput, ApiError> {
-    let mut form = Form::new(body, &LISTING_FIELDS);
+    let mut form = Form::new(body, ListingBody::FIELDS);
     let input = ListingInput {
         title: form.string("title"),
         description: form.string("description"),
@@ -160,9 +185,9 @@ pub async fn create_property(
     state: web::Data<AppState>,
     meta: RequestMeta,
     auth: AuthUser,
-    body: web::Json<Map<String, Value>>,
+    body: web::Json<ListingBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = listing_input(body.into_inner())?;
+    let input = listing_input(body.into_inner().into_map())?;
     let commit = meta.commit(Some(auth.id), |p: &Property| {
         Reply::json(201, &PropertyResponse::from(p.clone()))
     });
@@ -183,7 +208,7 @@ pub async fn update_property(
     meta: RequestMeta,
     auth: AuthUser,
     path: web::Path<i64>,
-    body: web::Json<Map<String, Value>>,
+    body: web::Json<ListingBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = PropertyId(path.into_inner());
     let commit = meta.commit(Some(auth.id), |p: &Property| {
@@ -191,7 +216,7 @@ pub async fn update_property(
     });
     // Who may change it is settled before what the change says.
     properties::get_owned(&state.db, &commit.actor, &auth, id, "property.update").await?;
-    let input = listing_input(body.into_inner())?;
+    let input = listing_input(body.into_inner().into_map())?;
     let property = properties::update(&state.db, &commit, &auth, id, input).await?;
     Ok(commit.reply(&property)?.into())
 }
@@ -571,14 +596,14 @@ pub async fn create_block(
     meta: RequestMeta,
     auth: AuthUser,
     path: web::Path<i64>,
-    body: web::Json<Map<String, Value>>,
+    body: web::Json<BlockBody>,
 ) -> Result<HttpResponse, ApiError> {
     let id = PropertyId(path.into_inner());
     let commit = meta.commit(Some(auth.id), |e: &Entry| {
         Reply::json(201, &BlockResponse::from(e.clone()))
     });
     properties::get_owned(&state.db, &commit.actor, &auth, id, "block.add").await?;
-    let (dates, reason) = block_input(body.into_inner())?;
+    let (dates, reason) = block_input(body.into_inner().into_map())?;
     let block = bookings::add_block(
         &state.db,
         &state.properties,
@@ -592,9 +617,23 @@ pub async fn create_block(
     Ok(commit.reply(&block)?.into())
 }
 
+crate::raw_body! {
+    /// A host's block of nights `[start, end)`.
+    BlockBody {
+        /// The first blocked night, `YYYY-MM-DD`.
+        #[schema(required = true, format = Date)]
+        start: String,
+        /// The night after the last, `YYYY-MM-DD`.
+        #[schema(required = true, format = Date)]
+        end: String,
+        #[schema(max_length = 500)]
+        reason: String,
+    }
+}
+
 /// A block's body `{start, end, reason?}`: its nights and its reason.
 pub fn block_input(body: Map<String, Value>) -> Result<(StayDates, String), ApiError> {
-    let mut form = Form::new(body, &["start", "end", "reason"]);
+    let mut form = Form::new(body, BlockBody::FIELDS);
     let (start, end) = (form.date("start"), form.date("end"));
     let dates = match (start, end) {
         (Some(start), Some(end)) => form.check("end", StayDates::new(start, end)),

@@ -134,6 +134,46 @@ impl RatingSummary {
     }
 }
 
+crate::raw_body! {
+    /// A review: the guest's of the listing gives all eight fields; the
+    /// host's of the guest `rating` and `comment` only. Ratings 1 to 5.
+    ReviewBody {
+        #[schema(minimum = 1, maximum = 5)]
+        rating: i64,
+        #[schema(minimum = 1, maximum = 5)]
+        cleanliness: i64,
+        #[schema(minimum = 1, maximum = 5)]
+        accuracy: i64,
+        #[schema(minimum = 1, maximum = 5)]
+        communication: i64,
+        #[schema(minimum = 1, maximum = 5)]
+        location: i64,
+        #[schema(minimum = 1, maximum = 5)]
+        check_in: i64,
+        #[schema(minimum = 1, maximum = 5)]
+        value: i64,
+        /// Plain text, 1 to 2,000 characters; never rendered as markup.
+        #[schema(min_length = 1, max_length = 2000)]
+        comment: String,
+    }
+}
+
+crate::raw_body! {
+    /// The reviewed party's public reply.
+    ReplyBody {
+        #[schema(required = true, min_length = 1, max_length = 2000)]
+        comment: String,
+    }
+}
+
+crate::raw_body! {
+    /// Why an admin removes a review.
+    RemovalBody {
+        #[schema(required = true, min_length = 1, max_length = 500)]
+        reason: String,
+    }
+}
+
 /// A review body's fields, each type-checked, for `side` (none: either).
 pub fn review_input(body: Map<String, Value>, side: Option<Side>) -> Result<ReviewInput, ApiError> {
     let known = side.map_or(Side::Guest.fields(), Side::fields);
@@ -159,11 +199,11 @@ pub async fn create_review(
     meta: RequestMeta,
     auth: AuthUser,
     path: web::Path<i64>,
-    body: web::Json<Map<String, Value>>,
+    body: web::Json<ReviewBody>,
 ) -> Result<HttpResponse, ApiError> {
     // Which fields are allowed depends on the caller's side, decided by
     // the service; here every field either side may give is read.
-    let input = review_input(body.into_inner(), None)?;
+    let input = review_input(body.into_inner().into_map(), None)?;
     let commit = meta.commit(Some(auth.id), |r: &Review| {
         Reply::json(201, &ReviewResponse::of(r.clone(), false))
     });
@@ -343,9 +383,9 @@ pub async fn update_review(
     meta: RequestMeta,
     auth: AuthUser,
     path: web::Path<i64>,
-    body: web::Json<Map<String, Value>>,
+    body: web::Json<ReviewBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = review_input(body.into_inner(), None)?;
+    let input = review_input(body.into_inner().into_map(), None)?;
     let commit = meta.commit(Some(auth.id), |r: &Review| {
         Reply::json(200, &ReviewResponse::of(r.clone(), false))
     });
@@ -360,9 +400,9 @@ pub async fn reply_to_review(
     meta: RequestMeta,
     auth: AuthUser,
     path: web::Path<i64>,
-    body: web::Json<Map<String, Value>>,
+    body: web::Json<ReplyBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut form = Form::new(body.into_inner(), &["comment"]);
+    let mut form = Form::new(body.into_inner().into_map(), ReplyBody::FIELDS);
     let comment = form.string("comment");
     form.finish()?;
     let commit = meta.commit(Some(auth.id), |r: &Review| {
@@ -379,11 +419,11 @@ pub async fn delete_review(
     meta: RequestMeta,
     auth: AuthUser,
     path: web::Path<i64>,
-    body: Option<web::Json<Map<String, Value>>>,
+    body: Option<web::Json<RemovalBody>>,
 ) -> Result<HttpResponse, ApiError> {
     let mut form = Form::new(
-        body.map(|b| b.into_inner()).unwrap_or_default(),
-        &["reason"],
+        body.map(|b| b.into_inner().into_map()).unwrap_or_default(),
+        RemovalBody::FIELDS,
     );
     let reason = match form.string("reason") {
         Some(raw) => form.check(
@@ -403,4 +443,29 @@ pub async fn delete_review(
     let id = path.into_inner();
     let review = reviews::remove(&state.db, &commit, &auth, id, reason).await?;
     Ok(commit.reply(&review)?.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_review_body_declares_what_each_side_may_give() {
+        assert_eq!(ReviewBody::FIELDS, Side::Guest.fields());
+        let host = Side::Host.fields();
+        assert!(host.iter().all(|f| ReviewBody::FIELDS.contains(f)));
+    }
+
+    #[test]
+    fn a_raw_body_keeps_unknown_names_and_drops_nulls() {
+        let body: ReplyBody =
+            serde_json::from_value(serde_json::json!({"comment": "thanks", "extra": 1, "x": null}))
+                .unwrap();
+        let map = body.into_map();
+        assert_eq!(map.get("comment"), Some(&Value::from("thanks")));
+        assert_eq!(map.get("extra"), Some(&Value::from(1)));
+        let empty: ReplyBody =
+            serde_json::from_value(serde_json::json!({"comment": null})).unwrap();
+        assert!(empty.into_map().is_empty());
+    }
 }
