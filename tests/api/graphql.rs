@@ -558,16 +558,8 @@ async fn host_mutations_and_listing_reads_match_rest_and_refuse_the_wrong_user(b
     )
     .await;
     let l = &answer["data"]["listing"];
-    let rest: Value = app
-        .get(&format!(
-            "/api/v1/properties/{id}/availability?from={from}&to={to}"
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let availability = format!("/api/v1/properties/{id}/availability?from={from}&to={to}");
+    let rest = app.get_ok(&availability, &guest).await;
     assert_eq!(
         l["availability"]["unavailable"],
         json!([{"start": day(30), "end": day(32), "kind": "BLOCKED"}]),
@@ -586,18 +578,12 @@ async fn host_mutations_and_listing_reads_match_rest_and_refuse_the_wrong_user(b
         .map(|p| (p["date"].clone(), p["amount"].clone()))
         .collect();
     assert_eq!(graph, prices);
-    let rest: Value = app
-        .get(&format!(
-            "/api/v1/properties/{id}/quote?check_in={}&check_out={}&guests=2",
-            day(29),
-            day(31)
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let quote = format!(
+        "/api/v1/properties/{id}/quote?check_in={}&check_out={}&guests=2",
+        day(29),
+        day(31)
+    );
+    let rest = app.get_ok(&quote, &guest).await;
     assert_eq!(l["quote"]["total"], rest["total"]);
     assert_eq!(l["quote"]["bookable"], false);
     assert_eq!(l["quote"]["refusal"], rest["refusal"]);

@@ -247,12 +247,7 @@ async fn a_graphql_client_that_never_reads_is_disconnected(backend: Backend) {
     use std::time::Duration;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let app = TestApp::spawn_with(backend, |s| {
-        s.websocket.queue_capacity = 8;
-        s.websocket.send_buffer_bytes = 8192;
-        s.websocket.heartbeat = Duration::from_secs(1);
-        // Long enough that only the slow-consumer rule can end it.
-        s.websocket.client_timeout = Duration::from_secs(600);
-        s.websocket.max_frame_bytes = 1 << 16;
+        crate::live::slow_limits(s);
         s.websocket.max_subscriptions = 1000;
     })
     .await;
@@ -288,31 +283,7 @@ async fn a_graphql_client_that_never_reads_is_disconnected(backend: Backend) {
             break; // the server stopped reading us: its side is backed up
         }
     }
-    assert_eq!(app.metric("roost_ws_sessions").await, 1.0);
-    // Changes keep coming; its queues fill and it is ended.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while app
-        .metric("roost_ws_disconnects_total{reason=\"slow_consumer\"}")
-        .await
-        < 1.0
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the slow client was never cut off"
-        );
-        let block = app.block(&host, id, &day(330), &day(331)).await;
-        app.unblock(&host, id, block).await;
-    }
-    // Its connection is gone, and its socket shut: reading what is left
-    // ends, not hangs.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while app.metric("roost_ws_sessions").await > 0.0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the slow connection was not released"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    crate::live::cut_off_as_slow(&app, &host, id).await;
     crate::live::read_to_end(ws.into_inner()).await;
     // Others are served as before.
     let mut ws = app.graphql_ws(None).await;

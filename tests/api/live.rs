@@ -428,15 +428,7 @@ async fn a_silent_client_is_dropped_by_the_heartbeat(backend: Backend) {
 /// A client that subscribes and then never reads: its output backs up, its
 /// session's bounded mailbox fills, and it is cut off, not buffered.
 async fn a_client_that_never_reads_is_disconnected(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |s| {
-        s.websocket.queue_capacity = 8;
-        s.websocket.send_buffer_bytes = 8192;
-        s.websocket.heartbeat = Duration::from_secs(1);
-        // Long enough that only the slow-consumer rule can end it.
-        s.websocket.client_timeout = Duration::from_secs(600);
-        s.websocket.max_frame_bytes = 1 << 16;
-    })
-    .await;
+    let app = TestApp::spawn_with(backend, slow_limits).await;
     let (_, host) = app.signed_in("host").await;
     let id = app.create_listing(&host, json!({})).await;
     // A calendar with a large snapshot: 150 blocks.
@@ -462,8 +454,29 @@ async fn a_client_that_never_reads_is_disconnected(backend: Backend) {
             break; // the server stopped reading us: its side is backed up
         }
     }
+    cut_off_as_slow(&app, &host, id).await;
+    read_to_end(ws.into_inner()).await;
+    // Others are served as before.
+    let mut ws = app.ws(None).await;
+    assert_eq!(ws.subscribe(id, None).await["type"], "snapshot");
+}
+
+/// Small queues and buffers, so a client that does not read backs up soon;
+/// a silence timeout long enough that only the slow-consumer rule ends it.
+pub fn slow_limits(s: &mut roost::config::Settings) {
+    s.websocket.queue_capacity = 8;
+    s.websocket.send_buffer_bytes = 8192;
+    s.websocket.heartbeat = Duration::from_secs(1);
+    s.websocket.client_timeout = Duration::from_secs(600);
+    s.websocket.max_frame_bytes = 1 << 16;
+}
+
+/// With one connection open that does not read, changes `id`'s calendar
+/// until the server ends that connection as a slow consumer, then waits
+/// for its session to be released.
+pub async fn cut_off_as_slow(app: &TestApp, host: &str, id: i64) {
     assert_eq!(app.metric("roost_ws_sessions").await, 1.0);
-    // Changes keep coming; its mailbox fills and it is ended.
+    // Changes keep coming; its queues fill and it is ended.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while app
         .metric("roost_ws_disconnects_total{reason=\"slow_consumer\"}")
@@ -474,8 +487,8 @@ async fn a_client_that_never_reads_is_disconnected(backend: Backend) {
             tokio::time::Instant::now() < deadline,
             "the slow client was never cut off"
         );
-        let block = app.block(&host, id, &day(330), &day(331)).await;
-        app.unblock(&host, id, block).await;
+        let block = app.block(host, id, &day(330), &day(331)).await;
+        app.unblock(host, id, block).await;
     }
     // Its session is gone (and with it whatever it held), and its socket is
     // shut: reading what is left ends in EOF or a reset, not a hang.
@@ -487,10 +500,6 @@ async fn a_client_that_never_reads_is_disconnected(backend: Backend) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    read_to_end(ws.into_inner()).await;
-    // Others are served as before.
-    let mut ws = app.ws(None).await;
-    assert_eq!(ws.subscribe(id, None).await["type"], "snapshot");
 }
 
 /// Everything the server sends until it closes the connection (20 s at most).

@@ -148,15 +148,23 @@ impl Quote {
     }
 }
 
-/// What the host charges beside the nightly price (null: none).
-#[derive(SimpleObject)]
-pub struct ListingPricing {
+/// What the host charges beside the nightly price (absent or null: none):
+/// read on a listing, and given to `setPricing` (checked by REST's code).
+#[derive(SimpleObject, async_graphql::InputObject, serde::Serialize, Default)]
+#[graphql(input_name = "PricingFields")]
+pub struct PricingValues {
     pub weekend_price: Option<i64>,
     pub extra_guest_fee: Option<i64>,
     pub extra_guest_after: Option<i64>,
     pub weekly_discount_pct: Option<i64>,
     pub monthly_discount_pct: Option<i64>,
     pub tax_rate_bp: Option<i64>,
+}
+
+#[derive(SimpleObject)]
+pub struct ListingPricing {
+    #[graphql(flatten)]
+    pub values: PricingValues,
     /// The platform's fee on every stay (a server setting).
     pub service_fee_bp: i64,
 }
@@ -164,28 +172,19 @@ pub struct ListingPricing {
 impl ListingPricing {
     pub fn of(p: &Property, service_fee_bp: i64) -> Self {
         let pricing = p.pricing();
-        Self {
+        let values = PricingValues {
             weekend_price: pricing.weekend_price,
             extra_guest_fee: pricing.extra_guest_fee,
             extra_guest_after: pricing.extra_guest_after,
             weekly_discount_pct: pricing.weekly_discount_pct,
             monthly_discount_pct: pricing.monthly_discount_pct,
             tax_rate_bp: pricing.tax_rate_bp,
+        };
+        Self {
+            values,
             service_fee_bp,
         }
     }
-}
-
-/// The pricing a host sets, as `PUT /properties/{id}/pricing` names it
-/// (each absent or null: none; checked by the same code).
-#[derive(async_graphql::InputObject, serde::Serialize, Default)]
-pub struct PricingFields {
-    pub weekend_price: Option<i64>,
-    pub extra_guest_fee: Option<i64>,
-    pub extra_guest_after: Option<i64>,
-    pub weekly_discount_pct: Option<i64>,
-    pub monthly_discount_pct: Option<i64>,
-    pub tax_rate_bp: Option<i64>,
 }
 
 /// A host's block of nights.

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::Viewer;
 use super::loaders::{Listings, Users};
-use super::pricing::{Availability, Block, ListingPricing, PricingFields, Quote};
+use super::pricing::{Availability, Block, ListingPricing, PricingValues, Quote};
 use crate::actors::property::effective_status;
 use crate::api::rest::auth::{LoginBody, RegisterBody};
 use crate::api::rest::bookings::booking_request;
@@ -748,7 +748,7 @@ impl Mutation {
         &self,
         ctx: &Context<'_>,
         property_id: ID,
-        input: PricingFields,
+        input: PricingValues,
     ) -> Result<Listing> {
         let auth = signed_in(ctx)?;
         let id = PropertyId(id_of(&property_id, "property_id")?);
