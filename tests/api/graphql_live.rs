@@ -218,6 +218,21 @@ async fn the_graphql_socket_refuses_what_it_must(backend: Backend) {
         "validation_failed"
     );
 
+    // The limits and the codes hold over the socket too.
+    let deep = "{ me { id } __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } }";
+    ws.start("d", deep, json!({})).await;
+    let payload = ws.next_of("d").await;
+    assert_eq!(
+        payload["errors"][0]["extensions"]["code"], "query_too_deep",
+        "{payload}"
+    );
+    ws.start("e", "subscription { nope }", json!({})).await;
+    let payload = ws.next_of("e").await;
+    assert_eq!(
+        payload["errors"][0]["extensions"]["code"], "invalid_query",
+        "{payload}"
+    );
+
     // A subscription over HTTP is pointed at the socket.
     let answer = crate::graphql::gql(
         &app,

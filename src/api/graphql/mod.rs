@@ -74,13 +74,19 @@ pub async fn execute(
         .data(meta)
         .data(users)
         .data(listings);
-    let mut response = schema.execute(request).await;
+    coded(schema.execute(request).await).into()
+}
+
+/// Puts a stable code on the errors async-graphql raises itself (a query
+/// that does not parse or validate, over a limit, with bad variables);
+/// ours carry REST's already.
+fn coded(mut response: async_graphql::Response) -> async_graphql::Response {
     for error in &mut response.errors {
-        let coded = error
+        let has_code = error
             .extensions
             .as_ref()
             .is_some_and(|e| e.get("code").is_some());
-        if !coded {
+        if !has_code {
             let code = if error.message.contains("nested too deep") {
                 "query_too_deep"
             } else if error.message.contains("too complex") {
@@ -94,7 +100,31 @@ pub async fn execute(
                 .set("code", code);
         }
     }
-    response.into()
+    response
+}
+
+/// The schema as the websocket runs it: every answer [`coded`], as over
+/// HTTP.
+#[derive(Clone)]
+pub struct Coded(pub RoostSchema);
+
+impl async_graphql::Executor for Coded {
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        coded(self.0.execute(request).await)
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session_data: Option<std::sync::Arc<async_graphql::Data>>,
+    ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
+        use futures_util::StreamExt;
+        let data = session_data.unwrap_or_default();
+        self.0
+            .execute_stream_with_session_data(request, data)
+            .map(coded)
+            .boxed()
+    }
 }
 
 /// `GET /graphql`: the explorer (query and variables editors, the schema

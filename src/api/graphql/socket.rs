@@ -150,7 +150,7 @@ impl GraphqlSocket {
             rx.recv().await.map(|message| (message, rx))
         });
         WebSocket::new(
-            self.schema.clone(),
+            super::Coded(self.schema.clone()),
             Box::pin(messages),
             WebSocketProtocols::GraphQLWS,
         )
