@@ -75,15 +75,23 @@ impl From<diesel::result::Error> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Envelope<'a> {
+/// Every error's body, whatever its status.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct Envelope<'a> {
     error: Body<'a>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = ErrorBody)]
+pub struct Body<'a> {
+    /// Stable and machine-readable: switch on this (`validation_failed`,
+    /// `not_found`, `dates_unavailable`, …).
     code: &'a str,
+    /// For people; may change.
     message: &'a str,
+    /// `validation_failed`: one `{field, code, message}` per bad field;
+    /// `price_changed`: the new quote.
     #[serde(skip_serializing_if = "Option::is_none")]
     details: Option<Value>,
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::stay::StayDates;
 
 /// Why a night is not available, as anyone may see it (never whose it is).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Busy {
     /// A confirmed (or completed) booking.

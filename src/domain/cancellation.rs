@@ -45,7 +45,7 @@ use super::pricing::{Line, LineKind, PriceQuote, share};
 use super::validation::FieldError;
 
 /// A listing's cancellation policy, from the most to the least lenient.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CancellationPolicy {
     Flexible,
@@ -151,7 +151,7 @@ impl CheckInTime {
 
 /// Who cancels: the guest under the policy, or the host or an admin,
 /// which refunds everything.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CancelledBy {
     Guest,
@@ -160,7 +160,7 @@ pub enum CancelledBy {
 }
 
 /// Which rule decided the refund.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundRule {
     /// Cancelled by the host or an admin.
@@ -190,7 +190,7 @@ pub struct Cancellation<'a> {
 }
 
 /// What cancelling gives back, line by line; `total` is their sum.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RefundQuote {
     pub rule: RefundRule,
     pub lines: Vec<Line>,

@@ -25,7 +25,7 @@ pub struct Card {
 /// card to `confirm_url`, the processor's own address (`confirm_card`, the
 /// sandbox), or confirm with the processor's own SDK using `client_secret`
 /// (`stripe_sdk`: Stripe.js `confirmPayment`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NextAction {
     #[serde(rename = "type")]
     pub kind: String,

@@ -33,7 +33,7 @@ pub const MONTHLY_NIGHTS: i64 = 28;
 
 /// The prices a host sets beside the base nightly price and cleaning fee;
 /// each `None` means none.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Pricing {
     pub weekend_price: Option<i64>,
     pub extra_guest_fee: Option<i64>,
@@ -75,7 +75,7 @@ pub struct PriceList {
 }
 
 /// Which price a night was sold at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Rate {
     Base,
@@ -83,14 +83,14 @@ pub enum Rate {
     Override,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct NightPrice {
     pub date: NaiveDate,
     pub amount: i64,
     pub rate: Rate,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LineKind {
     Nights,
@@ -101,7 +101,7 @@ pub enum LineKind {
     Tax,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Line {
     pub kind: LineKind,
     pub amount: i64,
@@ -128,7 +128,8 @@ impl PriceQuote {
 
 /// A quote as clients read it: `GET /properties/{id}/quote`, and the
 /// details of a 409 `price_changed`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Quote)]
 pub struct QuoteView<'a> {
     pub bookable: bool,
     #[serde(skip_serializing_if = "Option::is_none")]

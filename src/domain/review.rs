@@ -37,7 +37,7 @@ pub const CATEGORIES: [&str; 6] = [
 ];
 
 /// Who wrote it: the stay's guest (of the listing) or its host (of the guest).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Guest,

@@ -16,7 +16,7 @@ use crate::services::audit;
 use crate::state::AppState;
 
 /// One row of the trail as clients (and `roost audit`) see it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AuditEntryResponse {
     pub id: i64,
     pub actor_id: Option<i64>,

@@ -111,7 +111,7 @@ impl LoginBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LoginResponse {
     token: String,
     token_type: &'static str,

@@ -28,7 +28,7 @@ use crate::services::payments::{self, Started};
 use crate::state::AppState;
 
 /// A booking as its guest and its host see it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct BookingResponse {
     pub id: i64,
     pub property_id: i64,
@@ -78,7 +78,7 @@ pub struct BookingResponse {
 }
 
 /// A paid booking's change to a dearer stay.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ChangeResponse {
     pub id: i64,
     pub check_in: NaiveDate,
@@ -112,7 +112,7 @@ impl From<BookingChange> for ChangeResponse {
 }
 
 /// A refund of a payment, line by line.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RefundResponse {
     pub id: i64,
     pub payment_id: i64,
@@ -148,7 +148,7 @@ impl From<Refund> for RefundResponse {
 
 /// A payment as its guest and the listing's host see it: never a card
 /// number, only its brand and last four digits.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PaymentResponse {
     pub id: i64,
     pub booking_id: i64,
@@ -461,7 +461,7 @@ pub async fn cancel_booking(
 
 /// What cancelling now would refund, line by line, under the listing's
 /// policy (the guest's view) or in full (the host's or an admin's).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CancellationResponse {
     pub booking_id: i64,
     /// Can it be cancelled now (pending or confirmed)?

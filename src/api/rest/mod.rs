@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod bookings;
 pub mod form;
+pub mod openapi;
 pub mod ops;
 pub mod pagination;
 pub mod pricing;

@@ -21,7 +21,7 @@ use crate::services::pricing;
 use crate::state::AppState;
 
 /// A listing's pricing as clients see it (`null`: none).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PricingResponse {
     pub property_id: i64,
     pub currency: String,
@@ -157,7 +157,7 @@ pub async fn put_pricing(
 }
 
 /// A season as clients see it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RateResponse {
     pub id: i64,
     pub property_id: i64,
@@ -182,7 +182,7 @@ impl From<&Rate> for RateResponse {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RatesResponse {
     pub items: Vec<RateResponse>,
 }

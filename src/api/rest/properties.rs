@@ -23,7 +23,7 @@ use crate::services::{bookings, properties};
 use crate::state::AppState;
 
 /// A listing as clients see it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PropertyResponse {
     pub id: i64,
     pub host_id: i64,
@@ -479,7 +479,7 @@ pub fn parse_search(params: Vec<(String, String)>) -> Result<SearchFilter, ApiEr
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AvailabilityResponse {
     pub property_id: i64,
     pub from: NaiveDate,
@@ -492,7 +492,7 @@ pub struct AvailabilityResponse {
     pub prices: Vec<crate::domain::pricing::NightPrice>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct BusyRange {
     pub start: NaiveDate,
     pub end: NaiveDate,
@@ -568,7 +568,7 @@ pub async fn availability(
 }
 
 /// A host's block as clients see it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct BlockResponse {
     pub id: i64,
     pub property_id: i64,

@@ -19,7 +19,7 @@ use crate::services::reviews;
 use crate::state::AppState;
 
 /// A review as clients see it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ReviewResponse {
     pub id: i64,
     pub booking_id: i64,
@@ -48,7 +48,7 @@ pub struct ReviewResponse {
     pub removal_reason: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ReplyView {
     pub comment: String,
     pub replied_at: DateTime<Utc>,
@@ -102,7 +102,7 @@ fn is_admin(auth: &AuthUser) -> bool {
 }
 
 /// Totals as averages: the overall one and, for a listing, each category's.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RatingSummary {
     pub review_count: i64,
     /// To two decimals, rounded half up; `null` with no reviews.
@@ -212,7 +212,7 @@ pub async fn create_review(
     Ok(commit.reply(&review)?.into())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct BookingReviews {
     pub booking_id: i64,
     /// When the stay's review window closes (`null` until it is completed).
@@ -314,7 +314,7 @@ fn review_page(rows: Vec<Review>, limit: i64) -> Page<ReviewResponse> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ListingReviews {
     pub property_id: i64,
     pub summary: RatingSummary,
@@ -338,7 +338,7 @@ pub async fn list_property_reviews(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct GuestReviews {
     pub user_id: i64,
     pub name: String,

@@ -16,7 +16,7 @@ use crate::services::{accounts, audit};
 use crate::state::AppState;
 
 /// A user as clients see it: never the password hash.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct UserResponse {
     pub id: i64,
     pub email: String,
