@@ -159,7 +159,7 @@ async fn subscriptions_follow_rest_bookings_in_seq_order_and_resume(backend: Bac
 }
 
 async fn the_graphql_socket_refuses_what_it_must(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn_with(backend, |s| s.websocket.max_subscriptions = 2).await;
     let (_, host) = app.signed_in("host").await;
     let listing = app.create_listing(&host, json!({})).await;
 
@@ -242,6 +242,23 @@ async fn the_graphql_socket_refuses_what_it_must(backend: Backend) {
     )
     .await;
     assert!(answer["errors"].is_array(), "{answer}");
+
+    // At most ROOST_WS_MAX_SUBSCRIPTIONS subscriptions of either kind run
+    // on one connection; completing one makes room.
+    let mut ws = app.graphql_ws(Some(&host)).await;
+    let follow = json!({"p": listing.to_string()});
+    ws.start("1", CALENDAR, follow.clone()).await;
+    assert_eq!(update(&mut ws, "1").await["__typename"], "CalendarSnapshot");
+    ws.start("2", MINE, json!({})).await;
+    ws.start("3", CALENDAR, follow.clone()).await;
+    let payload = ws.next_of("3").await;
+    assert_eq!(
+        payload["errors"][0]["extensions"]["code"], "too_many_subscriptions",
+        "{payload}"
+    );
+    ws.send(json!({"type": "complete", "id": "1"})).await;
+    ws.start("4", CALENDAR, follow).await;
+    assert_eq!(update(&mut ws, "4").await["__typename"], "CalendarSnapshot");
 }
 
 /// The close code the server ends the connection with.

@@ -94,14 +94,7 @@ impl Feeds {
     ) -> std::result::Result<(Route, mpsc::Receiver<Arc<CalendarEvent>>), ApiError> {
         let (tx, rx) = mpsc::channel(MAX_HELD);
         let mut routes = self.lock();
-        if routes.calendars.len() >= self.max_subscriptions {
-            let limit = self.max_subscriptions;
-            return Err(ApiError::BadRequest {
-                code: "too_many_subscriptions",
-                message: format!("a connection may follow at most {limit} calendars"),
-                details: None,
-            });
-        }
+        self.room_for_one(&routes)?;
         routes.next += 1;
         let id = routes.next;
         routes.calendars.insert(id, (property, tx));
@@ -114,9 +107,10 @@ impl Feeds {
     }
 
     /// A new feed of the connection's user channel.
-    fn mine(self: &Arc<Self>) -> (Route, mpsc::Receiver<Mine>) {
+    fn mine(self: &Arc<Self>) -> std::result::Result<(Route, mpsc::Receiver<Mine>), ApiError> {
         let (tx, rx) = mpsc::channel(MAX_HELD);
         let mut routes = self.lock();
+        self.room_for_one(&routes)?;
         routes.next += 1;
         let id = routes.next;
         routes.mine.insert(id, tx);
@@ -124,7 +118,21 @@ impl Feeds {
             feeds: self.clone(),
             id,
         };
-        (route, rx)
+        Ok((route, rx))
+    }
+
+    /// A connection runs at most `max_subscriptions` subscriptions of
+    /// either kind (each holds a queue).
+    fn room_for_one(&self, routes: &Routes) -> std::result::Result<(), ApiError> {
+        let limit = self.max_subscriptions;
+        if routes.calendars.len() + routes.mine.len() < limit {
+            return Ok(());
+        }
+        Err(ApiError::BadRequest {
+            code: "too_many_subscriptions",
+            message: format!("a connection may run at most {limit} subscriptions"),
+            details: None,
+        })
     }
 
     fn remove(&self, id: u64) {
@@ -469,7 +477,7 @@ impl SubscriptionRoot {
     /// payments' and reviews' notices. Signed in only.
     async fn my_events(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = MyEvent> + use<>> {
         let user = signed_in(ctx)?.id;
-        let (route, events) = feeds(ctx)?.mine();
+        let (route, events) = feeds(ctx)?.mine().map_err(fail)?;
         let feed = MyFeed {
             user,
             events,
