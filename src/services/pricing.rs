@@ -143,6 +143,41 @@ pub async fn prices_for(
     Ok((property, prices))
 }
 
+/// A listing's nights over a window: the taken ones (clipped to it, never
+/// whose) and each free night's price (before fees, discounts and taxes).
+pub struct Nights {
+    pub taken: Vec<(StayDates, crate::domain::calendar::Busy)>,
+    pub currency: &'static str,
+    pub free: Vec<crate::domain::pricing::NightPrice>,
+}
+
+pub async fn nights(
+    db: &Db,
+    registry: &PropertyRegistry,
+    service_fee_bp: i64,
+    id: PropertyId,
+    window: StayDates,
+) -> Result<Nights, ApiError> {
+    let taken = bookings::availability(registry, id, window).await?;
+    let (_, prices) = prices_for(db, id, window, service_fee_bp).await?;
+    let free = window
+        .check_in()
+        .iter_days()
+        .take_while(|d| *d < window.check_out())
+        .filter(|d| {
+            !taken
+                .iter()
+                .any(|(b, _)| b.check_in() <= *d && *d < b.check_out())
+        })
+        .map(|d| prices.night(d))
+        .collect();
+    Ok(Nights {
+        taken,
+        currency: prices.currency.code(),
+        free,
+    })
+}
+
 /// A stay's price, and the refusal a booking of it would get now (its
 /// rules first, then the calendar), if any.
 pub struct StayQuote {

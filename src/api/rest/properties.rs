@@ -536,27 +536,17 @@ pub async fn availability(
     let Some(range) = range.filter(|_| errors.is_empty()) else {
         return Err(ApiError::Validation(errors.into_vec()));
     };
-    let busy = bookings::availability(&state.properties, id, range).await?;
     let fee = state.settings.service_fee_bp;
-    let (_, prices) = crate::services::pricing::prices_for(&state.db, id, range, fee).await?;
-    let free_nights = range
-        .check_in()
-        .iter_days()
-        .take_while(|d| *d < range.check_out())
-        .filter(|d| {
-            !busy
-                .iter()
-                .any(|(b, _)| b.check_in() <= *d && *d < b.check_out())
-        })
-        .map(|d| prices.night(d))
-        .collect();
+    let nights =
+        crate::services::pricing::nights(&state.db, &state.properties, fee, id, range).await?;
     Ok(AvailabilityResponse {
         property_id: id.0,
         from: range.check_in(),
         to: range.check_out(),
-        currency: prices.currency.code(),
-        prices: free_nights,
-        unavailable: busy
+        currency: nights.currency,
+        prices: nights.free,
+        unavailable: nights
+            .taken
             .into_iter()
             .map(|(dates, kind)| BusyRange {
                 start: dates.check_in(),
