@@ -14,6 +14,18 @@ use crate::http::request_meta::RequestMeta;
 use crate::services::audit as trail;
 use crate::state::AppState;
 
+#[utoipa::path(
+    post,
+    path = "/webhooks/payments/{gateway}",
+    tag = "payments",
+    params(("gateway" = String, Path, description = "The gateway in use (`sandbox` or `stripe`)")),
+    request_body(content = Object, description = "The gateway's event, signed in its signature header (`Roost-Signature` for the sandbox, `Stripe-Signature` for Stripe)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Verified, and processed once (a redelivery changes nothing)", body = Received),
+        (status = 400, description = "Refused: a bad signature or a stale timestamp (`signature_missing`, `signature_malformed`, `signature_stale`, `signature_mismatch`, `webhook_unparsable`); audited", body = crate::error::Envelope),
+        (status = 404, description = "Not the gateway in use", body = crate::error::Envelope),
+    )
+)]
 pub async fn receive_payment_webhook(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -49,5 +61,11 @@ pub async fn receive_payment_webhook(
     if let Some(event) = event {
         state.settlement().settle(&actor, event).await?;
     }
-    Ok(HttpResponse::Ok().json(json!({"received": true})))
+    Ok(HttpResponse::Ok().json(Received { received: true }))
+}
+
+/// A webhook's acknowledgement: the gateway stops sending it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Received {
+    received: bool,
 }

@@ -41,7 +41,7 @@ pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// over (it is then taken to have died, its work rolled back).
 const LEASE: Duration = Duration::from_secs(60);
 
-fn changes_state(method: &Method) -> bool {
+pub fn changes_state(method: &Method) -> bool {
     matches!(
         *method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE

@@ -19,6 +19,7 @@ mod holds;
 mod idempotency;
 mod live;
 mod nodes;
+mod openapi;
 mod ops;
 mod paid_changes;
 mod payments;

@@ -46,7 +46,8 @@ impl From<AuditRow> for AuditEntryResponse {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     actor_id: Option<i64>,
@@ -115,6 +116,19 @@ impl AuditQuery {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "audit",
+    params(AuditQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Audit rows, newest first", body = super::pagination::Page<AuditEntryResponse>),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Admins only", body = crate::error::Envelope),
+    )
+)]
 pub async fn list_audit(
     state: web::Data<AppState>,
     meta: RequestMeta,

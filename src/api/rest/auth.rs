@@ -15,11 +15,17 @@ use crate::services::accounts::{self, NewAccount, Session};
 use crate::state::AppState;
 
 /// A sign-up, as REST's body and GraphQL's `register` arguments both give it.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct RegisterBody {
+    #[schema(required = true, value_type = String, format = Email)]
     pub email: Option<String>,
+    /// At least 8 characters.
+    #[schema(required = true, value_type = String, format = Password, min_length = 8, max_length = 128)]
     pub password: Option<String>,
+    #[schema(required = true, value_type = String, min_length = 1, max_length = 100)]
     pub name: Option<String>,
+    /// `guest` (the default) or `host`.
+    #[schema(value_type = String, pattern = "^(guest|host)$")]
     pub role: Option<String>,
 }
 
@@ -62,6 +68,17 @@ impl RegisterBody {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/register",
+    tag = "accounts",
+    request_body = RegisterBody,
+    responses(
+        (status = 201, description = "The new account", body = UserResponse),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+        (status = 409, description = "`email_taken`", body = crate::error::Envelope),
+    )
+)]
 pub async fn register(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -76,9 +93,11 @@ pub async fn register(
 }
 
 /// A sign-in, as REST's body and GraphQL's `signIn` arguments both give it.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct LoginBody {
+    #[schema(required = true, value_type = String, format = Email)]
     pub email: Option<String>,
+    #[schema(required = true, value_type = String, format = Password)]
     pub password: Option<String>,
 }
 
@@ -130,6 +149,17 @@ impl From<&Session> for LoginResponse {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "accounts",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "A bearer token", body = LoginResponse),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+        (status = 401, description = "`invalid_credentials`", body = crate::error::Envelope),
+    )
+)]
 pub async fn login(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -151,6 +181,16 @@ pub async fn login(
     Ok(commit.reply(&session)?.into())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The token is revoked on every node"),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+    )
+)]
 pub async fn logout(
     state: web::Data<AppState>,
     meta: RequestMeta,

@@ -311,6 +311,21 @@ pub fn booking_request(body: Map<String, Value>) -> Result<bookings::BookingRequ
 }
 
 /// `POST /bookings {property_id, check_in, check_out, guests}` → 201, pending.
+#[utoipa::path(
+    post,
+    path = "/api/v1/bookings",
+    tag = "bookings",
+    request_body = BookingBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "A pending booking holding the nights", body = BookingResponse),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 404, description = "No such listing", body = crate::error::Envelope),
+        (status = 409, description = "`dates_unavailable`, or `price_changed` with the new quote in `details`", body = crate::error::Envelope),
+        (status = 422, description = "The stay breaks the listing's rules (guests, nights, how far ahead), or it is your own listing (`own_listing`)", body = crate::error::Envelope),
+    )
+)]
 pub async fn create_booking(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -328,6 +343,23 @@ pub async fn create_booking(
 
 /// `PATCH /bookings/{id} {check_in?, check_out?, guests?}`: its guest moves
 /// a pending booking, re-priced; or nothing changes.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/bookings/{id}",
+    tag = "bookings",
+    params(("id" = i64, Path, description = "The booking's id")),
+    request_body = ChangeBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The changed booking, with any refund or payment the change needs", body = BookingResponse),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Not your booking", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+        (status = 409, description = "`dates_unavailable`, `payment_started` or `booking_changed`", body = crate::error::Envelope),
+        (status = 422, description = "The booking cannot change now, or the new stay breaks the listing's rules", body = crate::error::Envelope),
+    )
+)]
 pub async fn change_booking(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -393,14 +425,31 @@ pub async fn settle_change(state: &AppState, id: BookingId, changed: &Changed) {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// `guest` (my trips, the default) or `host` (my listings' bookings).
     role: Option<String>,
+    /// Rows per page, 1 to 100 (20 by default).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
 }
 
 /// `GET /bookings` (my trips) or `?role=host` (bookings of my listings), newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/bookings",
+    tag = "bookings",
+    params(ListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "My trips (or my listings' bookings), newest first", body = super::pagination::Page<BookingResponse>),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+    )
+)]
 pub async fn list_bookings(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -426,6 +475,19 @@ pub async fn list_bookings(
     Ok(HttpResponse::Ok().json(page(rows, request.limit, |e| e.id, BookingResponse::from)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/bookings/{id}",
+    tag = "bookings",
+    params(("id" = i64, Path, description = "The booking's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The booking", body = BookingResponse),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Neither its guest, its host nor an admin", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+    )
+)]
 pub async fn get_booking(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -441,6 +503,21 @@ pub async fn get_booking(
     Ok(web::Json(response))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/bookings/{id}/cancel",
+    tag = "bookings",
+    params(("id" = i64, Path, description = "The booking's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The cancelled booking, with its refund", body = BookingResponse),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Not your booking", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+        (status = 409, description = "It changed meanwhile: `booking_changed`", body = crate::error::Envelope),
+        (status = 422, description = "Cannot be cancelled now", body = crate::error::Envelope),
+    )
+)]
 pub async fn cancel_booking(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -485,6 +562,19 @@ pub struct CancellationResponse {
     pub kept: i64,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/bookings/{id}/cancellation",
+    tag = "bookings",
+    params(("id" = i64, Path, description = "The booking's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "What cancelling now would refund", body = CancellationResponse),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Not your booking", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+    )
+)]
 pub async fn get_cancellation(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -520,6 +610,21 @@ pub async fn get_cancellation(
 
 /// `POST /bookings/{id}/payments` → 201: a payment of the booking's total,
 /// with the `next_action` its guest's client follows to pay.
+#[utoipa::path(
+    post,
+    path = "/api/v1/bookings/{id}/payments",
+    tag = "payments",
+    params(("id" = i64, Path, description = "The booking's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "A payment of the booking's total, with the client's next action", body = PaymentResponse),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Not your booking", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+        (status = 422, description = "Nothing to pay now: `invalid_transition`", body = crate::error::Envelope),
+        (status = 409, description = "`payment_in_progress` or `already_paid`", body = crate::error::Envelope),
+    )
+)]
 pub async fn create_payment(
     state: web::Data<AppState>,
     meta: RequestMeta,

@@ -35,124 +35,167 @@ impl From<Reply> for HttpResponse {
     }
 }
 
-/// The REST API and the operations endpoints.
+/// Declares the documented routes once: each handler's `#[utoipa::path]`
+/// gives its method and path, both to OpenAPI ([`Paths`]) and to the router
+/// ([`endpoints`]), so the spec and the app cannot disagree. A handler may
+/// name middleware of its own after `=>`.
+macro_rules! documented_routes {
+    ($($module:ident :: $handler:ident $(=> $wrap:expr)?),* $(,)?) => {
+        /// Every documented operation, from its handler's annotation.
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths($($module::$handler),*))]
+        pub struct Paths;
+
+        /// Each handler by its operation id, in the order declared.
+        fn handlers() -> Vec<(&'static str, actix_web::Route)> {
+            vec![$(
+                (stringify!($handler), {
+                    let route = web::route().to($module::$handler);
+                    $(let route = route.wrap($wrap);)?
+                    route
+                }),
+            )*]
+        }
+    };
+}
+
+use crate::api::webhooks;
+
+// Order matters where patterns overlap: `/users/me` before `/users/{id}`.
+documented_routes! {
+    ops::healthz,
+    ops::readyz,
+    ops::metrics,
+    webhooks::receive_payment_webhook,
+    auth::register => from_fn(auth_limit),
+    auth::login => from_fn(auth_limit),
+    auth::logout,
+    users::get_me,
+    users::update_me,
+    users::list_users,
+    users::get_user,
+    reviews::list_user_reviews,
+    users::deactivate_user,
+    users::activate_user,
+    properties::search_properties,
+    properties::create_property,
+    properties::get_property,
+    properties::update_property,
+    properties::delete_property,
+    properties::get_availability,
+    pricing::get_pricing,
+    pricing::put_pricing,
+    pricing::list_rates,
+    pricing::create_rate,
+    pricing::delete_rate,
+    pricing::get_quote,
+    reviews::list_property_reviews,
+    properties::create_block,
+    properties::delete_block,
+    bookings::list_bookings,
+    bookings::create_booking,
+    bookings::get_booking,
+    bookings::change_booking,
+    bookings::cancel_booking,
+    bookings::get_cancellation,
+    bookings::create_payment,
+    reviews::list_booking_reviews,
+    reviews::create_review,
+    reviews::get_review,
+    reviews::update_review,
+    reviews::delete_review,
+    reviews::reply_to_review,
+    audit::list_audit,
+}
+
+/// Where the versioned API lives; the operations endpoints and webhooks
+/// are at the root.
+pub const API_PREFIX: &str = "/api/v1";
+
+/// A documented route as registered: its method and full path (as in the
+/// spec) and its handler.
+pub struct Endpoint {
+    pub method: actix_web::http::Method,
+    pub path: String,
+    route: actix_web::Route,
+}
+
+/// Every documented route, its method and path read from the spec.
+///
+/// # Panics
+/// At startup, if a handler's operation is missing from the spec or two
+/// share an operation id: the build is wrong, not the request.
+pub fn endpoints() -> Vec<Endpoint> {
+    use utoipa::OpenApi;
+    let mut located = std::collections::HashMap::new();
+    for (path, item) in Paths::openapi().paths.paths {
+        for (method, operation) in openapi::operations(&item) {
+            let id = operation.operation_id.clone().unwrap_or_default();
+            let earlier = located.insert(id.clone(), (method, path.clone()));
+            assert!(earlier.is_none(), "two operations are named {id}");
+        }
+    }
+    handlers()
+        .into_iter()
+        .map(|(id, route)| {
+            let (method, path) = located
+                .remove(id)
+                .unwrap_or_else(|| panic!("{id} has no #[utoipa::path]"));
+            Endpoint {
+                route: route.method(method.clone()),
+                method,
+                path,
+            }
+        })
+        .collect()
+}
+
+/// One resource per path, its routes in declared order (a wrong method on
+/// a known path is 405 with `Allow`).
+fn resources(endpoints: Vec<Endpoint>, prefix: &str) -> Vec<actix_web::Resource> {
+    let mut grouped: Vec<(String, Vec<actix_web::Route>)> = Vec::new();
+    for e in endpoints {
+        let path = e.path[prefix.len()..].to_owned();
+        match grouped.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, routes)) => routes.push(e.route),
+            None => grouped.push((path, vec![e.route])),
+        }
+    }
+    grouped
+        .into_iter()
+        .map(|(path, routes)| {
+            routes
+                .into_iter()
+                .fold(web::resource(path), |resource, route| resource.route(route))
+        })
+        .collect()
+}
+
+/// The REST API, the operations endpoints and the payment webhooks: every
+/// documented route, and nothing else.
 pub fn routes(cfg: &mut web::ServiceConfig, cors: &crate::config::CorsOrigins) {
-    cfg.route("/healthz", web::get().to(ops::healthz))
-        .route("/readyz", web::get().to(ops::readyz))
-        .route("/metrics", web::get().to(ops::metrics))
-        .service(
-            web::scope("/api/v1")
-                // The last wrapped runs first: CORS (a preflight is answered
-                // before any limit), the rate limit, then the Idempotency-Key.
-                .wrap(from_fn(idempotency))
-                .wrap(from_fn(api_limit))
-                .wrap(crate::http::cors::cors(cors))
-                .service(
-                    web::resource("/auth/register")
-                        .wrap(from_fn(auth_limit))
-                        .route(web::post().to(auth::register)),
-                )
-                .service(
-                    web::resource("/auth/login")
-                        .wrap(from_fn(auth_limit))
-                        .route(web::post().to(auth::login)),
-                )
-                .route("/auth/logout", web::post().to(auth::logout))
-                .service(
-                    web::resource("/users/me")
-                        .route(web::get().to(users::get_me))
-                        .route(web::patch().to(users::update_me)),
-                )
-                .route("/users", web::get().to(users::list_users))
-                .route("/users/{id}", web::get().to(users::get_user))
-                .route(
-                    "/users/{id}/reviews",
-                    web::get().to(reviews::list_user_reviews),
-                )
-                .route(
-                    "/users/{id}/deactivate",
-                    web::post().to(users::deactivate_user),
-                )
-                .route("/users/{id}/activate", web::post().to(users::activate_user))
-                .service(
-                    web::resource("/properties")
-                        .route(web::get().to(properties::search_properties))
-                        .route(web::post().to(properties::create_property)),
-                )
-                .service(
-                    web::resource("/properties/{id}")
-                        .route(web::get().to(properties::get_property))
-                        .route(web::patch().to(properties::update_property))
-                        .route(web::delete().to(properties::delete_property)),
-                )
-                .route(
-                    "/properties/{id}/availability",
-                    web::get().to(properties::get_availability),
-                )
-                .service(
-                    web::resource("/properties/{id}/pricing")
-                        .route(web::get().to(pricing::get_pricing))
-                        .route(web::put().to(pricing::put_pricing)),
-                )
-                .service(
-                    web::resource("/properties/{id}/rates")
-                        .route(web::get().to(pricing::list_rates))
-                        .route(web::post().to(pricing::create_rate)),
-                )
-                .route(
-                    "/properties/{id}/rates/{rate_id}",
-                    web::delete().to(pricing::delete_rate),
-                )
-                .route("/properties/{id}/quote", web::get().to(pricing::get_quote))
-                .route(
-                    "/properties/{id}/reviews",
-                    web::get().to(reviews::list_property_reviews),
-                )
-                .route(
-                    "/properties/{id}/blocks",
-                    web::post().to(properties::create_block),
-                )
-                .route(
-                    "/properties/{id}/blocks/{block_id}",
-                    web::delete().to(properties::delete_block),
-                )
-                .service(
-                    web::resource("/bookings")
-                        .route(web::get().to(bookings::list_bookings))
-                        .route(web::post().to(bookings::create_booking)),
-                )
-                .service(
-                    web::resource("/bookings/{id}")
-                        .route(web::get().to(bookings::get_booking))
-                        .route(web::patch().to(bookings::change_booking)),
-                )
-                .route(
-                    "/bookings/{id}/cancel",
-                    web::post().to(bookings::cancel_booking),
-                )
-                .route(
-                    "/bookings/{id}/cancellation",
-                    web::get().to(bookings::get_cancellation),
-                )
-                .route(
-                    "/bookings/{id}/payments",
-                    web::post().to(bookings::create_payment),
-                )
-                .service(
-                    web::resource("/bookings/{id}/reviews")
-                        .route(web::get().to(reviews::list_booking_reviews))
-                        .route(web::post().to(reviews::create_review)),
-                )
-                .service(
-                    web::resource("/reviews/{id}")
-                        .route(web::get().to(reviews::get_review))
-                        .route(web::patch().to(reviews::update_review))
-                        .route(web::delete().to(reviews::delete_review)),
-                )
-                .route(
-                    "/reviews/{id}/reply",
-                    web::post().to(reviews::reply_to_review),
-                )
-                .route("/audit", web::get().to(audit::list_audit)),
-        );
+    let (mut api, root): (Vec<_>, Vec<_>) = endpoints()
+        .into_iter()
+        .partition(|e| e.path.starts_with(API_PREFIX));
+    for resource in resources(root, "") {
+        cfg.service(resource);
+    }
+    // A change's Idempotency-Key is read once its route is known: a wrong
+    // method is 405 and a wrong path 404 without touching the key's store.
+    for e in &mut api {
+        if crate::http::idempotency::changes_state(&e.method) {
+            let route = std::mem::replace(&mut e.route, web::route());
+            e.route = route.wrap(from_fn(idempotency));
+        }
+    }
+    // The last wrapped runs first: CORS (a preflight is answered before any
+    // limit), then the rate limit; then routing.
+    let scope = web::scope(API_PREFIX)
+        .wrap(from_fn(api_limit))
+        .wrap(crate::http::cors::cors(cors));
+    cfg.service(
+        resources(api, API_PREFIX)
+            .into_iter()
+            .fold(scope, |scope, resource| scope.service(resource)),
+    );
 }

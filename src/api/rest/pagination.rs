@@ -11,9 +11,13 @@ use crate::error::ApiError;
 pub const DEFAULT_LIMIT: i64 = 20;
 pub const MAX_LIMIT: i64 = 100;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Rows per page, 1 to 100 (20 by default).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
+    /// The previous page's `next_cursor`.
     pub cursor: Option<String>,
 }
 

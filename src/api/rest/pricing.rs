@@ -44,6 +44,16 @@ fn pricing_response(p: &Property, service_fee_bp: i64) -> PricingResponse {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/properties/{id}/pricing",
+    tag = "pricing",
+    params(("id" = i64, Path, description = "The listing's id")),
+    responses(
+        (status = 200, description = "The listing's pricing", body = PricingResponse),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+    )
+)]
 pub async fn get_pricing(
     state: web::Data<AppState>,
     path: web::Path<i64>,
@@ -136,6 +146,21 @@ pub fn pricing_input(body: Map<String, Value>) -> Result<Pricing, ApiError> {
 }
 
 /// `PUT /properties/{id}/pricing`: replaces the whole pricing.
+#[utoipa::path(
+    put,
+    path = "/api/v1/properties/{id}/pricing",
+    tag = "pricing",
+    params(("id" = i64, Path, description = "The listing's id")),
+    request_body = PricingBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The new pricing", body = PricingResponse),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Not your listing", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+    )
+)]
 pub async fn put_pricing(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -188,6 +213,16 @@ pub struct RatesResponse {
 }
 
 /// `GET /properties/{id}/rates`: seasons that have not ended, by start.
+#[utoipa::path(
+    get,
+    path = "/api/v1/properties/{id}/rates",
+    tag = "pricing",
+    params(("id" = i64, Path, description = "The listing's id")),
+    responses(
+        (status = 200, description = "Seasons that have not ended", body = RatesResponse),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+    )
+)]
 pub async fn list_rates(
     state: web::Data<AppState>,
     path: web::Path<i64>,
@@ -199,6 +234,22 @@ pub async fn list_rates(
 }
 
 /// `POST /properties/{id}/rates {start, end, price, min_nights?}` → 201.
+#[utoipa::path(
+    post,
+    path = "/api/v1/properties/{id}/rates",
+    tag = "pricing",
+    params(("id" = i64, Path, description = "The listing's id")),
+    request_body = RateBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The season", body = RateResponse),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Not your listing", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+        (status = 409, description = "Overlaps another season: `rates_overlap`", body = crate::error::Envelope),
+    )
+)]
 pub async fn create_rate(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -236,6 +287,19 @@ pub async fn create_rate(
 }
 
 /// `DELETE /properties/{id}/rates/{rate_id}` → 204.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/properties/{id}/rates/{rate_id}",
+    tag = "pricing",
+    params(("id" = i64, Path, description = "The listing's id"), ("rate_id" = i64, Path, description = "The season's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Not your listing", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+    )
+)]
 pub async fn delete_rate(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -248,16 +312,34 @@ pub async fn delete_rate(
     Ok(commit.reply(&())?.into())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QuoteQuery {
+    /// `YYYY-MM-DD`.
+    #[param(required = true, value_type = String, format = Date)]
     check_in: Option<String>,
+    /// `YYYY-MM-DD`, after `check_in`.
+    #[param(required = true, value_type = String, format = Date)]
     check_out: Option<String>,
+    /// 1 by default.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 50)]
     guests: Option<String>,
 }
 
 /// `GET /properties/{id}/quote?check_in=&check_out=&guests=`: the stay's
 /// price, line by line, and whether it can be booked now (if not, the
 /// code a booking would be refused with).
+#[utoipa::path(
+    get,
+    path = "/api/v1/properties/{id}/quote",
+    tag = "pricing",
+    params(("id" = i64, Path, description = "The listing's id"), QuoteQuery),
+    responses(
+        (status = 200, description = "The stay's price, line by line, and whether it can be booked", body = crate::domain::pricing::QuoteView),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+    )
+)]
 pub async fn get_quote(
     state: web::Data<AppState>,
     path: web::Path<i64>,

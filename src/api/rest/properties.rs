@@ -181,6 +181,19 @@ pub(super) fn no_content(_: &()) -> Result<Reply, ApiError> {
     Ok(Reply::empty(204))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/properties",
+    tag = "listings",
+    request_body = ListingBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new listing", body = PropertyResponse),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Hosts and admins only", body = crate::error::Envelope),
+    )
+)]
 pub async fn create_property(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -195,6 +208,16 @@ pub async fn create_property(
     Ok(commit.reply(&property)?.into())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/properties/{id}",
+    tag = "listings",
+    params(("id" = i64, Path, description = "The listing's id")),
+    responses(
+        (status = 200, description = "The listing", body = PropertyResponse),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+    )
+)]
 pub async fn get_property(
     state: web::Data<AppState>,
     path: web::Path<i64>,
@@ -203,6 +226,21 @@ pub async fn get_property(
     Ok(web::Json(property.into()))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/properties/{id}",
+    tag = "listings",
+    params(("id" = i64, Path, description = "The listing's id")),
+    request_body = ListingBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The changed listing", body = PropertyResponse),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Not your listing", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+    )
+)]
 pub async fn update_property(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -221,6 +259,20 @@ pub async fn update_property(
     Ok(commit.reply(&property)?.into())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/properties/{id}",
+    tag = "listings",
+    params(("id" = i64, Path, description = "The listing's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Not your listing", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+        (status = 409, description = "Stays are booked on it: `has_upcoming_bookings`", body = crate::error::Envelope),
+    )
+)]
 pub async fn delete_property(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -233,26 +285,76 @@ pub async fn delete_property(
     Ok(commit.reply(&())?.into())
 }
 
-const SEARCH_PARAMS: [&str; 16] = [
-    "city",
-    "country",
-    "min_price",
-    "max_price",
-    "guests",
-    "amenities",
-    "min_rating",
-    "min_lat",
-    "max_lat",
-    "min_lon",
-    "max_lon",
-    "check_in",
-    "check_out",
-    "sort",
-    "limit",
-    "cursor",
-];
+/// A search's query parameters, every one optional: what
+/// [`parse_search`] reads (it reads the raw pairs, so that a repeated or
+/// unknown name is refused) and what OpenAPI describes, from this one list.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Its fields are named for the description; parse_search reads the pairs.
+pub struct SearchParams {
+    /// The listing's city, any case.
+    city: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    #[param(min_length = 2, max_length = 2)]
+    country: Option<String>,
+    /// Nightly price at least, minor units.
+    #[param(minimum = 0)]
+    min_price: Option<i64>,
+    /// Nightly price at most, minor units.
+    #[param(minimum = 0)]
+    max_price: Option<i64>,
+    /// Sleeps at least this many.
+    #[param(minimum = 1, maximum = 50)]
+    guests: Option<i64>,
+    /// Comma-separated amenity names, all required (`wifi,kitchen`).
+    amenities: Option<String>,
+    /// Published reviews' average at least this, 1 to 5 (two decimals).
+    #[param(minimum = 1, maximum = 5)]
+    min_rating: Option<f64>,
+    /// A bounding box: all four or none.
+    #[param(minimum = -90, maximum = 90)]
+    min_lat: Option<f64>,
+    #[param(minimum = -90, maximum = 90)]
+    max_lat: Option<f64>,
+    #[param(minimum = -180, maximum = 180)]
+    min_lon: Option<f64>,
+    #[param(minimum = -180, maximum = 180)]
+    max_lon: Option<f64>,
+    /// Free over `[check_in, check_out)`: both or neither, `YYYY-MM-DD`.
+    #[param(value_type = Option<String>, format = Date)]
+    check_in: Option<chrono::NaiveDate>,
+    #[param(value_type = Option<String>, format = Date)]
+    check_out: Option<chrono::NaiveDate>,
+    /// `price_asc` (the default), `price_desc`, `newest` or `rating_desc`.
+    #[param(pattern = "^(price_asc|price_desc|newest|rating_desc)$")]
+    sort: Option<String>,
+    /// Listings per page, 1 to 100 (20 by default).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i64>,
+    /// The previous page's `next_cursor` (for the same sort).
+    cursor: Option<String>,
+}
+
+/// The names a search accepts: [`SearchParams`]'.
+static SEARCH_PARAMS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    use utoipa::IntoParams;
+    SearchParams::into_params(|| None)
+        .into_iter()
+        .map(|p| p.name)
+        .collect()
+});
 
 /// `GET /properties?…`: every filter optional, all given ones must match.
+#[utoipa::path(
+    get,
+    path = "/api/v1/properties",
+    tag = "listings",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "A page of listings, in the sort's order", body = Page<PropertyResponse>),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+    )
+)]
 pub async fn search_properties(
     state: web::Data<AppState>,
     query: web::Query<Vec<(String, String)>>,
@@ -306,7 +408,7 @@ pub fn parse_search(params: Vec<(String, String)>) -> Result<SearchFilter, ApiEr
     let mut errors = FieldErrors::new();
     let mut get = std::collections::HashMap::new();
     for (name, value) in params {
-        if !SEARCH_PARAMS.contains(&name.as_str()) {
+        if !SEARCH_PARAMS.contains(&name) {
             errors.push(FieldError::new(
                 &name,
                 "unknown_parameter",
@@ -499,14 +601,30 @@ pub struct BusyRange {
     pub kind: Busy,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AvailabilityQuery {
+    /// `YYYY-MM-DD`: the window's first night.
+    #[param(required = true, value_type = String, format = Date)]
     from: Option<String>,
+    /// `YYYY-MM-DD`: the night after its last.
+    #[param(required = true, value_type = String, format = Date)]
     to: Option<String>,
 }
 
 /// `GET /properties/{id}/availability?from=&to=`: anyone may look; nobody
 /// learns who booked.
+#[utoipa::path(
+    get,
+    path = "/api/v1/properties/{id}/availability",
+    tag = "listings",
+    params(("id" = i64, Path, description = "The listing's id"), AvailabilityQuery),
+    responses(
+        (status = 200, description = "Taken nights and free nights' prices", body = AvailabilityResponse),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+    )
+)]
 pub async fn get_availability(
     state: web::Data<AppState>,
     path: web::Path<i64>,
@@ -581,6 +699,22 @@ impl From<Entry> for BlockResponse {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/properties/{id}/blocks",
+    tag = "calendar",
+    params(("id" = i64, Path, description = "The listing's id")),
+    request_body = BlockBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The block", body = BlockResponse),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Not your listing", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+        (status = 409, description = "`dates_unavailable`", body = crate::error::Envelope),
+    )
+)]
 pub async fn create_block(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -638,6 +772,19 @@ pub fn block_input(body: Map<String, Value>) -> Result<(StayDates, String), ApiE
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/properties/{id}/blocks/{block_id}",
+    tag = "calendar",
+    params(("id" = i64, Path, description = "The listing's id"), ("block_id" = i64, Path, description = "The block's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The nights are free again"),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Not your listing", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+    )
+)]
 pub async fn delete_block(
     state: web::Data<AppState>,
     meta: RequestMeta,

@@ -194,6 +194,23 @@ pub fn review_input(body: Map<String, Value>, side: Option<Side>) -> Result<Revi
 /// (`{rating, cleanliness, accuracy, communication, location, check_in,
 /// value, comment}`) or its host's of the guest (`{rating, comment}`) →
 /// 201; published at once if the other side's is written.
+#[utoipa::path(
+    post,
+    path = "/api/v1/bookings/{id}/reviews",
+    tag = "reviews",
+    params(("id" = i64, Path, description = "The booking's id")),
+    request_body = ReviewBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "My review, hidden until both sides wrote or the window closed", body = ReviewResponse),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Not your stay", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+        (status = 409, description = "Already reviewed: `already_reviewed`", body = crate::error::Envelope),
+        (status = 422, description = "`stay_not_completed` or `review_window_closed`", body = crate::error::Envelope),
+    )
+)]
 pub async fn create_review(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -222,6 +239,19 @@ pub struct BookingReviews {
 }
 
 /// `GET /bookings/{id}/reviews`: its guest, its host or an admin.
+#[utoipa::path(
+    get,
+    path = "/api/v1/bookings/{id}/reviews",
+    tag = "reviews",
+    params(("id" = i64, Path, description = "The booking's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The stay's reviews I may see", body = BookingReviews),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Not your stay", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+    )
+)]
 pub async fn list_booking_reviews(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -242,9 +272,13 @@ pub async fn list_booking_reviews(
     }))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReviewPageQuery {
+    /// Reviews per page, 1 to 100.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
+    /// The previous page's `next_cursor`.
     cursor: Option<String>,
 }
 
@@ -323,6 +357,17 @@ pub struct ListingReviews {
 }
 
 /// `GET /properties/{id}/reviews`: anyone; published reviews, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/properties/{id}/reviews",
+    tag = "reviews",
+    params(("id" = i64, Path, description = "The listing's id"), ReviewPageQuery),
+    responses(
+        (status = 200, description = "Published reviews, newest first, with each category's average", body = ListingReviews),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+    )
+)]
 pub async fn list_property_reviews(
     state: web::Data<AppState>,
     path: web::Path<i64>,
@@ -349,6 +394,19 @@ pub struct GuestReviews {
 
 /// `GET /users/{id}/reviews`: any signed-in user (a host weighing a
 /// booking); hosts' published reviews of the guest, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}/reviews",
+    tag = "reviews",
+    params(("id" = i64, Path, description = "The user's id"), ReviewPageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Hosts' published reviews of the guest, newest first", body = GuestReviews),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+    )
+)]
 pub async fn list_user_reviews(
     state: web::Data<AppState>,
     _auth: AuthUser,
@@ -368,6 +426,18 @@ pub async fn list_user_reviews(
 
 /// `GET /reviews/{id}`: a published one to anyone signed in; a waiting one
 /// to its author alone.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reviews/{id}",
+    tag = "reviews",
+    params(("id" = i64, Path, description = "The review's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The review", body = ReviewResponse),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 404, description = "`not_found` (an unpublished review is its author's alone)", body = crate::error::Envelope),
+    )
+)]
 pub async fn get_review(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -378,6 +448,22 @@ pub async fn get_review(
 }
 
 /// `PATCH /reviews/{id}`: its author changes any of its fields.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/reviews/{id}",
+    tag = "reviews",
+    params(("id" = i64, Path, description = "The review's id")),
+    request_body = ReviewBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The edited review", body = ReviewResponse),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Not your review", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+        (status = 422, description = "`edit_window_closed`", body = crate::error::Envelope),
+    )
+)]
 pub async fn update_review(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -395,6 +481,22 @@ pub async fn update_review(
 }
 
 /// `POST /reviews/{id}/reply {comment}`: the reviewed party's public reply.
+#[utoipa::path(
+    post,
+    path = "/api/v1/reviews/{id}/reply",
+    tag = "reviews",
+    params(("id" = i64, Path, description = "The review's id")),
+    request_body = ReplyBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The review with its reply", body = ReviewResponse),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Not a review of you", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+        (status = 422, description = "Not published, or the reply window has closed", body = crate::error::Envelope),
+    )
+)]
 pub async fn reply_to_review(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -414,6 +516,21 @@ pub async fn reply_to_review(
 }
 
 /// `DELETE /reviews/{id} {reason}`: an admin removes it, with a reason.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/reviews/{id}",
+    tag = "reviews",
+    params(("id" = i64, Path, description = "The review's id")),
+    request_body(content = Option<RemovalBody>, description = "Optional"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The removed review", body = ReviewResponse),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Admins only", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+    )
+)]
 pub async fn delete_review(
     state: web::Data<AppState>,
     meta: RequestMeta,

@@ -53,6 +53,16 @@ fn user_reply(user: &User) -> Result<Reply, ApiError> {
     Reply::json(200, &UserResponse::from(user.clone()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/me",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "My account", body = UserResponse),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+    )
+)]
 pub async fn get_me(
     state: web::Data<AppState>,
     auth: AuthUser,
@@ -60,14 +70,33 @@ pub async fn get_me(
     Ok(web::Json(accounts::get(&state.db, auth.id).await?.into()))
 }
 
-#[derive(Deserialize)]
+/// Any of my name, my password (with the current one) and my role
+/// (`guest` or `host`).
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct UpdateMeBody {
+    #[schema(value_type = String)]
     name: Option<String>,
+    #[schema(value_type = String, format = Password)]
     password: Option<String>,
+    /// Required with `password`.
+    #[schema(value_type = String, format = Password)]
     current_password: Option<String>,
+    #[schema(value_type = String)]
     role: Option<String>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/me",
+    tag = "accounts",
+    request_body = UpdateMeBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "My changed account", body = UserResponse),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+    )
+)]
 pub async fn update_me(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -85,6 +114,19 @@ pub async fn update_me(
     Ok(commit.reply(&user)?.into())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "accounts",
+    params(PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Accounts by id", body = super::pagination::Page<UserResponse>),
+        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Admins only: `forbidden`", body = crate::error::Envelope),
+    )
+)]
 pub async fn list_users(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -98,6 +140,19 @@ pub async fn list_users(
     Ok(HttpResponse::Ok().json(page(rows, request.limit, |u| u.id, UserResponse::from)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}",
+    tag = "accounts",
+    params(("id" = i64, Path, description = "The user's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account", body = UserResponse),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Not yours, and you are not an admin", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+    )
+)]
 pub async fn get_user(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -114,6 +169,20 @@ pub async fn get_user(
     Ok(web::Json(accounts::get(&state.db, id).await?.into()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/deactivate",
+    tag = "accounts",
+    params(("id" = i64, Path, description = "The user's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account, inactive: its tokens revoked", body = UserResponse),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Admins only", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+        (status = 409, description = "`cannot_deactivate_self`", body = crate::error::Envelope),
+    )
+)]
 pub async fn deactivate_user(
     state: web::Data<AppState>,
     meta: RequestMeta,
@@ -128,6 +197,19 @@ pub async fn deactivate_user(
     Ok(commit.reply(&user)?.into())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{id}/activate",
+    tag = "accounts",
+    params(("id" = i64, Path, description = "The user's id")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The account, active", body = UserResponse),
+        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
+        (status = 403, description = "Admins only", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+    )
+)]
 pub async fn activate_user(
     state: web::Data<AppState>,
     meta: RequestMeta,
