@@ -484,8 +484,7 @@ pub async fn list_bookings(
     responses(
         (status = 200, description = "The booking", body = BookingResponse),
         (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
-        (status = 403, description = "Neither its guest, its host nor an admin", body = crate::error::Envelope),
-        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`: no such booking, or not its guest's, its host's or an admin's to see", body = crate::error::Envelope),
     )
 )]
 pub async fn get_booking(
@@ -571,8 +570,7 @@ pub struct CancellationResponse {
     responses(
         (status = 200, description = "What cancelling now would refund", body = CancellationResponse),
         (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
-        (status = 403, description = "Not your booking", body = crate::error::Envelope),
-        (status = 404, description = "`not_found`", body = crate::error::Envelope),
+        (status = 404, description = "`not_found`: no such booking, or not yours to see", body = crate::error::Envelope),
     )
 )]
 pub async fn get_cancellation(
