@@ -440,7 +440,7 @@ mod tests {
                 targets.len()
             );
         }
-        assert_eq!(links, 27);
+        assert_eq!(links, 26);
     }
 
     #[test]
