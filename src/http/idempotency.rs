@@ -60,6 +60,18 @@ fn executed(status: StatusCode) -> bool {
         )
 }
 
+/// For a route that needs a signed-in user: a request with no bearer token
+/// is the handler's to refuse (401) before any key is read or claimed.
+pub async fn idempotency_signed_in(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if bearer(req.request()).is_none() {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    idempotency(req, next).await
+}
+
 pub async fn idempotency(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,

@@ -18,6 +18,7 @@ both_backends!(
     a_key_is_bound_to_its_first_request_and_to_its_user,
     an_executed_refusal_is_replayed_even_after_the_nights_free_up,
     refusals_before_running_keep_nothing,
+    a_wrong_route_or_a_missing_token_never_reaches_the_key,
     keys_are_1_to_255_printable_ascii_characters,
     a_key_past_its_retention_is_new,
     sign_up_and_sign_in_are_replayed_and_nothing_secret_is_stored,
@@ -173,6 +174,50 @@ async fn an_executed_refusal_is_replayed_even_after_the_nights_free_up(backend: 
     let retry = answer(post()).await;
     assert_eq!(retry, (StatusCode::CONFLICT, refused.1, true));
     assert_eq!(bookings_of(&app, id).await, 0, "the retry booked nothing");
+}
+
+async fn a_wrong_route_or_a_missing_token_never_reaches_the_key(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    // A signed-out sign-up takes the key for this client address.
+    let signup = serde_json::to_vec(&json!({
+        "email": "kim@example.com", "password": "password123", "name": "Kim"
+    }))
+    .unwrap();
+    let res = keyed(app.post("/api/v1/auth/register"), "k1", &signup)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    // The same key on a method the path does not take: 405, not 422.
+    let res = keyed(app.patch("/api/v1/auth/register"), "k1", &signup)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    // The same key, signed out, on a route that needs a token: 401, not 422.
+    let res = keyed(app.post("/api/v1/bookings"), "k1", b"{}")
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // Nor a malformed key: the missing token comes first.
+    let res = keyed(app.post("/api/v1/bookings"), " ", b"{}")
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // Signed out on a route that needs no token, the key still binds.
+    let res = keyed(app.post("/api/v1/auth/login"), "k1", b"{}")
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        res,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
+    assert_eq!(app.count("idempotency_keys").await, 1);
 }
 
 async fn refusals_before_running_keep_nothing(backend: Backend) {

@@ -16,6 +16,9 @@ use crate::state::AppState;
 
 /// A sign-up, as REST's body and GraphQL's `register` arguments both give it.
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "email": "ada@example.com", "password": "correct horse battery", "name": "Ada", "role": "guest"
+}))]
 pub struct RegisterBody {
     #[schema(required = true, value_type = String, format = Email)]
     pub email: Option<String>,
@@ -25,7 +28,7 @@ pub struct RegisterBody {
     #[schema(required = true, value_type = String, min_length = 1, max_length = 100)]
     pub name: Option<String>,
     /// `guest` (the default) or `host`.
-    #[schema(value_type = String, pattern = "^(guest|host)$")]
+    #[schema(value_type = String, pattern = "^(guest|host)$", required = false)]
     pub role: Option<String>,
 }
 
@@ -94,6 +97,7 @@ pub async fn register(
 
 /// A sign-in, as REST's body and GraphQL's `signIn` arguments both give it.
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery"}))]
 pub struct LoginBody {
     #[schema(required = true, value_type = String, format = Email)]
     pub email: Option<String>,

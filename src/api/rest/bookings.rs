@@ -245,6 +245,7 @@ impl From<Entry> for BookingResponse {
 
 crate::raw_body! {
     /// A booking: a listing's nights `[check_in, check_out)`.
+    #[schema(example = json!({"property_id": 1, "check_in": "2030-06-01", "check_out": "2030-06-04", "guests": 2}))]
     BookingBody {
         #[schema(required = true, minimum = 1)]
         property_id: i64,
@@ -266,6 +267,7 @@ crate::raw_body! {
 
 crate::raw_body! {
     /// A change to a booking: any of its dates and its guests.
+    #[schema(example = json!({"check_out": "2030-06-05", "guests": 3}))]
     ChangeBody {
         #[schema(format = Date)]
         check_in: String,

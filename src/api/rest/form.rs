@@ -168,8 +168,8 @@ macro_rules! raw_body {
             $( $(#[$fmeta:meta])* $field:ident : $ty:ty ),* $(,)?
         }
     ) => {
-        $(#[$meta])*
         #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+        $(#[$meta])*
         pub struct $name {
             $(
                 $(#[$fmeta])*

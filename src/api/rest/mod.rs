@@ -18,7 +18,7 @@ use actix_web::{HttpResponse, web};
 
 use crate::commit::Reply;
 
-use crate::http::idempotency::idempotency;
+use crate::http::idempotency::{idempotency, idempotency_signed_in};
 use crate::http::rate_limit::{api_limit, auth_limit};
 
 /// A change's answer, exactly the bytes stored under its Idempotency-Key.
@@ -117,6 +117,8 @@ pub const API_PREFIX: &str = "/api/v1";
 pub struct Endpoint {
     pub method: actix_web::http::Method,
     pub path: String,
+    /// It needs a bearer token (the spec's `security`).
+    pub secured: bool,
     route: actix_web::Route,
 }
 
@@ -131,20 +133,22 @@ pub fn endpoints() -> Vec<Endpoint> {
     for (path, item) in Paths::openapi().paths.paths {
         for (method, operation) in openapi::operations(&item) {
             let id = operation.operation_id.clone().unwrap_or_default();
-            let earlier = located.insert(id.clone(), (method, path.clone()));
+            let secured = operation.security.is_some();
+            let earlier = located.insert(id.clone(), (method, path.clone(), secured));
             assert!(earlier.is_none(), "two operations are named {id}");
         }
     }
     handlers()
         .into_iter()
         .map(|(id, route)| {
-            let (method, path) = located
+            let (method, path, secured) = located
                 .remove(id)
                 .unwrap_or_else(|| panic!("{id} has no #[utoipa::path]"));
             Endpoint {
                 route: route.method(method.clone()),
                 method,
                 path,
+                secured,
             }
         })
         .collect()
@@ -181,11 +185,16 @@ pub fn routes(cfg: &mut web::ServiceConfig, cors: &crate::config::CorsOrigins) {
         cfg.service(resource);
     }
     // A change's Idempotency-Key is read once its route is known: a wrong
-    // method is 405 and a wrong path 404 without touching the key's store.
+    // method is 405, a wrong path 404, and a missing token on a route that
+    // needs one 401, without touching the key's store.
     for e in &mut api {
         if crate::http::idempotency::changes_state(&e.method) {
             let route = std::mem::replace(&mut e.route, web::route());
-            e.route = route.wrap(from_fn(idempotency));
+            e.route = if e.secured {
+                route.wrap(from_fn(idempotency_signed_in))
+            } else {
+                route.wrap(from_fn(idempotency))
+            };
         }
     }
     // The last wrapped runs first: CORS (a preflight is answered before any

@@ -69,6 +69,7 @@ pub async fn get_pricing(
 crate::raw_body! {
     /// A listing's pricing beside its nightly price; each absent or `null`
     /// (or a percentage or rate of 0): none.
+    #[schema(example = json!({"weekend_price": 15000, "weekly_discount_pct": 10, "tax_rate_bp": 900}))]
     PricingBody {
         /// Friday and Saturday nights, minor units.
         #[schema(minimum = 1)]
@@ -91,6 +92,7 @@ crate::raw_body! {
 
 crate::raw_body! {
     /// A season: nights `[start, end)` cost `price`.
+    #[schema(example = json!({"start": "2030-07-01", "end": "2030-09-01", "price": 16000, "min_nights": 3}))]
     RateBody {
         #[schema(required = true, format = Date)]
         start: String,
@@ -262,7 +264,15 @@ pub async fn create_rate(
         Reply::json(201, &RateResponse::from(r))
     });
     crate::services::properties::get_owned(&state.db, &commit.actor, &auth, id, "rate.add").await?;
-    let mut form = Form::new(body.into_inner().into_map(), RateBody::FIELDS);
+    let (nights, price, min_nights) = rate_input(body.into_inner().into_map())?;
+    let rate = pricing::add_rate(&state.db, &commit, &auth, id, nights, price, min_nights).await?;
+    Ok(commit.reply(&rate)?.into())
+}
+
+/// A season's body `{start, end, price, min_nights?}`, every bad field
+/// reported at once: its nights, their price, and its minimum stay.
+pub fn rate_input(body: Map<String, Value>) -> Result<(StayDates, i64, Option<i64>), ApiError> {
+    let mut form = Form::new(body, RateBody::FIELDS);
     let (start, end) = (form.date("start"), form.date("end"));
     let nights = match (start, end) {
         (Some(start), Some(end)) => form.check("end", window(start, end)),
@@ -279,11 +289,10 @@ pub async fn create_rate(
         .int("min_nights")
         .and_then(|n| form.check("min_nights", in_range(n, 1, MAX_NIGHTS)));
     form.finish()?;
-    let (Some(nights), Some(price)) = (nights, price) else {
-        return Err(ApiError::Validation(Vec::new()));
-    };
-    let rate = pricing::add_rate(&state.db, &commit, &auth, id, nights, price, min_nights).await?;
-    Ok(commit.reply(&rate)?.into())
+    match (nights, price) {
+        (Some(nights), Some(price)) => Ok((nights, price, min_nights)),
+        _ => Err(ApiError::Validation(Vec::new())),
+    }
 }
 
 /// `DELETE /properties/{id}/rates/{rate_id}` → 204.

@@ -101,6 +101,13 @@ crate::raw_body! {
     /// A listing's fields. Creating one needs `title`, `address`, `city`,
     /// `country`, `latitude`, `longitude`, `price_per_night`, `currency`
     /// and `max_guests`; a change gives only what changes.
+    #[schema(example = json!({
+        "title": "Canal-side loft", "description": "Bright, quiet, two minutes from the tram.",
+        "address": "Prinsengracht 263", "city": "Amsterdam", "country": "NL",
+        "latitude": 52.3752, "longitude": 4.884, "price_per_night": 12500, "currency": "EUR",
+        "cleaning_fee": 3000, "max_guests": 4, "min_nights": 1, "max_nights": 30,
+        "amenities": ["wifi", "kitchen"], "time_zone": "Europe/Amsterdam"
+    }))]
     ListingBody {
         #[schema(min_length = 1, max_length = 200)]
         title: String,
@@ -743,6 +750,7 @@ pub async fn create_block(
 
 crate::raw_body! {
     /// A host's block of nights `[start, end)`.
+    #[schema(example = json!({"start": "2030-07-01", "end": "2030-07-08", "reason": "Repainting"}))]
     BlockBody {
         /// The first blocked night, `YYYY-MM-DD`.
         #[schema(required = true, format = Date)]

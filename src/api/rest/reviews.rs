@@ -137,6 +137,10 @@ impl RatingSummary {
 crate::raw_body! {
     /// A review: the guest's of the listing gives all eight fields; the
     /// host's of the guest `rating` and `comment` only. Ratings 1 to 5.
+    #[schema(example = json!({
+        "rating": 5, "cleanliness": 5, "accuracy": 4, "communication": 5, "location": 5,
+        "check_in": 5, "value": 4, "comment": "Lovely light, and the tram is close."
+    }))]
     ReviewBody {
         #[schema(minimum = 1, maximum = 5)]
         rating: i64,
@@ -160,6 +164,7 @@ crate::raw_body! {
 
 crate::raw_body! {
     /// The reviewed party's public reply.
+    #[schema(example = json!({"comment": "Thank you: come back soon."}))]
     ReplyBody {
         #[schema(required = true, min_length = 1, max_length = 2000)]
         comment: String,
@@ -168,6 +173,7 @@ crate::raw_body! {
 
 crate::raw_body! {
     /// Why an admin removes a review.
+    #[schema(example = json!({"reason": "It names a private person."}))]
     RemovalBody {
         #[schema(required = true, min_length = 1, max_length = 500)]
         reason: String,

@@ -73,15 +73,16 @@ pub async fn get_me(
 /// Any of my name, my password (with the current one) and my role
 /// (`guest` or `host`).
 #[derive(Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "Ada Lovelace"}))]
 pub struct UpdateMeBody {
-    #[schema(value_type = String)]
+    #[schema(value_type = String, required = false)]
     name: Option<String>,
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, required = false)]
     password: Option<String>,
     /// Required with `password`.
-    #[schema(value_type = String, format = Password)]
+    #[schema(value_type = String, format = Password, required = false)]
     current_password: Option<String>,
-    #[schema(value_type = String)]
+    #[schema(value_type = String, required = false)]
     role: Option<String>,
 }
 
