@@ -124,8 +124,6 @@ impl AuditQuery {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Audit rows, newest first", body = super::pagination::Page<AuditEntryResponse>),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 403, description = "Admins only", body = crate::error::Envelope),
     )
 )]

@@ -78,7 +78,6 @@ impl RegisterBody {
     request_body = RegisterBody,
     responses(
         (status = 201, description = "The new account", body = UserResponse),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
         (status = 409, description = "`email_taken`", body = crate::error::Envelope),
     )
 )]
@@ -160,7 +159,6 @@ impl From<&Session> for LoginResponse {
     request_body = LoginBody,
     responses(
         (status = 200, description = "A bearer token", body = LoginResponse),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
         (status = 401, description = "`invalid_credentials`", body = crate::error::Envelope),
     )
 )]
@@ -192,7 +190,6 @@ pub async fn login(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "The token is revoked on every node"),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
     )
 )]
 pub async fn logout(

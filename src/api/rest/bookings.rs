@@ -321,8 +321,6 @@ pub fn booking_request(body: Map<String, Value>) -> Result<bookings::BookingRequ
     security(("bearer" = [])),
     responses(
         (status = 201, description = "A pending booking holding the nights", body = BookingResponse),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 404, description = "No such listing", body = crate::error::Envelope),
         (status = 409, description = "`dates_unavailable`, or `price_changed` with the new quote in `details`", body = crate::error::Envelope),
         (status = 422, description = "The stay breaks the listing's rules (guests, nights, how far ahead), or it is your own listing (`own_listing`)", body = crate::error::Envelope),
@@ -354,8 +352,6 @@ pub async fn create_booking(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The changed booking, with any refund or payment the change needs", body = BookingResponse),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 403, description = "Not your booking", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
         (status = 409, description = "`dates_unavailable`, `payment_started` or `booking_changed`", body = crate::error::Envelope),
@@ -448,8 +444,6 @@ pub struct ListQuery {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "My trips (or my listings' bookings), newest first", body = super::pagination::Page<BookingResponse>),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
     )
 )]
 pub async fn list_bookings(
@@ -485,7 +479,6 @@ pub async fn list_bookings(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The booking", body = BookingResponse),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 404, description = "`not_found`: no such booking, or not its guest's, its host's or an admin's to see", body = crate::error::Envelope),
     )
 )]
@@ -512,7 +505,6 @@ pub async fn get_booking(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The cancelled booking, with its refund", body = BookingResponse),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 403, description = "Not your booking", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
         (status = 409, description = "It changed meanwhile: `booking_changed`", body = crate::error::Envelope),
@@ -571,7 +563,6 @@ pub struct CancellationResponse {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "What cancelling now would refund", body = CancellationResponse),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 404, description = "`not_found`: no such booking, or not yours to see", body = crate::error::Envelope),
     )
 )]
@@ -618,7 +609,6 @@ pub async fn get_cancellation(
     security(("bearer" = [])),
     responses(
         (status = 201, description = "A payment of the booking's total, with the client's next action", body = PaymentResponse),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 403, description = "Not your booking", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
         (status = 422, description = "Nothing to pay now: `invalid_transition`", body = crate::error::Envelope),

@@ -279,9 +279,17 @@ fn add_common(operation: &mut Operation, method: &Method, versioned: bool) {
         error(
             operation,
             "400",
-            "Bad input: a malformed path parameter (`invalid_path`), query (`invalid_query`, \
-             `validation_failed`), body (`invalid_json`, `validation_failed`) or \
-             Idempotency-Key (`invalid_idempotency_key`)",
+            "Bad input: `validation_failed` with one `{field, code, message}` per bad field \
+             in `details`; or a malformed path parameter (`invalid_path`), query \
+             (`invalid_query`), body (`invalid_json`) or Idempotency-Key \
+             (`invalid_idempotency_key`)",
+        );
+    }
+    if operation.security.is_some() {
+        error(
+            operation,
+            "401",
+            "No valid bearer token (missing, expired or revoked): `unauthorized`",
         );
     }
     if operation.request_body.is_some() {

@@ -157,8 +157,6 @@ pub fn pricing_input(body: Map<String, Value>) -> Result<Pricing, ApiError> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The new pricing", body = PricingResponse),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 403, description = "Not your listing", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
     )
@@ -245,8 +243,6 @@ pub async fn list_rates(
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The season", body = RateResponse),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 403, description = "Not your listing", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
         (status = 409, description = "Overlaps another season: `rates_overlap`", body = crate::error::Envelope),
@@ -304,7 +300,6 @@ pub fn rate_input(body: Map<String, Value>) -> Result<(StayDates, i64, Option<i6
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 403, description = "Not your listing", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
     )
@@ -345,7 +340,6 @@ pub struct QuoteQuery {
     params(("id" = i64, Path, description = "The listing's id"), QuoteQuery),
     responses(
         (status = 200, description = "The stay's price, line by line, and whether it can be booked", body = crate::domain::pricing::QuoteView),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
     )
 )]

@@ -196,8 +196,6 @@ pub(super) fn no_content(_: &()) -> Result<Reply, ApiError> {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The new listing", body = PropertyResponse),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 403, description = "Hosts and admins only", body = crate::error::Envelope),
     )
 )]
@@ -242,8 +240,6 @@ pub async fn get_property(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The changed listing", body = PropertyResponse),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 403, description = "Not your listing", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
     )
@@ -274,7 +270,6 @@ pub async fn update_property(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "Removed"),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 403, description = "Not your listing", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
         (status = 409, description = "Stays are booked on it: `has_upcoming_bookings`", body = crate::error::Envelope),
@@ -359,7 +354,6 @@ static SEARCH_PARAMS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::ne
     params(SearchParams),
     responses(
         (status = 200, description = "A page of listings, in the sort's order", body = Page<PropertyResponse>),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
     )
 )]
 pub async fn search_properties(
@@ -628,7 +622,6 @@ pub struct AvailabilityQuery {
     params(("id" = i64, Path, description = "The listing's id"), AvailabilityQuery),
     responses(
         (status = 200, description = "Taken nights and free nights' prices", body = AvailabilityResponse),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
     )
 )]
@@ -715,8 +708,6 @@ impl From<Entry> for BlockResponse {
     security(("bearer" = [])),
     responses(
         (status = 201, description = "The block", body = BlockResponse),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 403, description = "Not your listing", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
         (status = 409, description = "`dates_unavailable`", body = crate::error::Envelope),
@@ -788,7 +779,6 @@ pub fn block_input(body: Map<String, Value>) -> Result<(StayDates, String), ApiE
     security(("bearer" = [])),
     responses(
         (status = 204, description = "The nights are free again"),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 403, description = "Not your listing", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
     )

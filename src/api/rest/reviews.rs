@@ -209,8 +209,6 @@ pub fn review_input(body: Map<String, Value>, side: Option<Side>) -> Result<Revi
     security(("bearer" = [])),
     responses(
         (status = 201, description = "My review, hidden until both sides wrote or the window closed", body = ReviewResponse),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 403, description = "Not your stay", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
         (status = 409, description = "Already reviewed: `already_reviewed`", body = crate::error::Envelope),
@@ -253,7 +251,6 @@ pub struct BookingReviews {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The stay's reviews I may see", body = BookingReviews),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 403, description = "Not your stay", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
     )
@@ -370,7 +367,6 @@ pub struct ListingReviews {
     params(("id" = i64, Path, description = "The listing's id"), ReviewPageQuery),
     responses(
         (status = 200, description = "Published reviews, newest first, with each category's average", body = ListingReviews),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
     )
 )]
@@ -408,8 +404,6 @@ pub struct GuestReviews {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Hosts' published reviews of the guest, newest first", body = GuestReviews),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
     )
 )]
@@ -440,7 +434,6 @@ pub async fn list_user_reviews(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The review", body = ReviewResponse),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 404, description = "`not_found` (an unpublished review is its author's alone)", body = crate::error::Envelope),
     )
 )]
@@ -463,8 +456,6 @@ pub async fn get_review(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The edited review", body = ReviewResponse),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 403, description = "Not your review", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
         (status = 422, description = "`edit_window_closed`", body = crate::error::Envelope),
@@ -496,8 +487,6 @@ pub async fn update_review(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The review with its reply", body = ReviewResponse),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 403, description = "Not a review of you", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
         (status = 422, description = "Not published, or the reply window has closed", body = crate::error::Envelope),
@@ -531,8 +520,6 @@ pub async fn reply_to_review(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The removed review", body = ReviewResponse),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 403, description = "Admins only", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
     )

@@ -60,7 +60,6 @@ fn user_reply(user: &User) -> Result<Reply, ApiError> {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "My account", body = UserResponse),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
     )
 )]
 pub async fn get_me(
@@ -94,8 +93,6 @@ pub struct UpdateMeBody {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "My changed account", body = UserResponse),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
     )
 )]
 pub async fn update_me(
@@ -123,8 +120,6 @@ pub async fn update_me(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Accounts by id", body = super::pagination::Page<UserResponse>),
-        (status = 400, description = "Bad input: `validation_failed` with one `{field, code, message}` per bad field, or `invalid_json`, `invalid_query`", body = crate::error::Envelope),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 403, description = "Admins only: `forbidden`", body = crate::error::Envelope),
     )
 )]
@@ -149,7 +144,6 @@ pub async fn list_users(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The account", body = UserResponse),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 403, description = "Not yours, and you are not an admin", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
     )
@@ -178,7 +172,6 @@ pub async fn get_user(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The account, inactive: its tokens revoked", body = UserResponse),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 403, description = "Admins only", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
         (status = 409, description = "`cannot_deactivate_self`", body = crate::error::Envelope),
@@ -206,7 +199,6 @@ pub async fn deactivate_user(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The account, active", body = UserResponse),
-        (status = 401, description = "No valid bearer token: `unauthorized`", body = crate::error::Envelope),
         (status = 403, description = "Admins only", body = crate::error::Envelope),
         (status = 404, description = "`not_found`", body = crate::error::Envelope),
     )
