@@ -154,22 +154,36 @@ fn sigterm_lets_an_in_flight_request_finish() {
     let mut running = start(roost(dir.path()));
     let body = r#"{"email":"late@example.com","password":"password123","name":"Late"}"#;
     let mut stream = TcpStream::connect(("127.0.0.1", running.port)).unwrap();
-    // Send the headers and half the body, then ask the server to stop.
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    // Send the headers asking to continue; the server's `100 Continue` says
+    // it has taken the request in, however loaded the machine. Then half
+    // the body, then ask the server to stop.
     let head = format!(
-        "POST /api/v1/auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST /api/v1/auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).unwrap();
+    let mut interim = Vec::new();
+    let mut byte = [0u8; 1];
+    while !interim.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).unwrap();
+        interim.push(byte[0]);
+    }
+    assert!(interim.starts_with(b"HTTP/1.1 100"), "{interim:?}");
     stream.write_all(&body.as_bytes()[..10]).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
     terminate(&running.child);
-    std::thread::sleep(Duration::from_millis(300));
 
-    // New connections are no longer accepted…
-    assert!(
-        TcpStream::connect(("127.0.0.1", running.port)).is_err(),
-        "still accepting after SIGTERM"
-    );
+    // New connections are soon no longer accepted…
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", running.port)).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still accepting 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // …but the request already in flight completes.
     stream.write_all(&body.as_bytes()[10..]).unwrap();
     let mut response = String::new();
