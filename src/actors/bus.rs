@@ -169,6 +169,10 @@ impl EventBus {
         }
     }
 
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     pub fn node(&self) -> &str {
         &self.node
     }

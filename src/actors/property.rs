@@ -3,17 +3,19 @@
 //! time and committed before the reply; availability is answered from memory.
 //!
 //! Memory is the fast path, the database the guarantee. Before refusing a
-//! stay as taken, the actor reloads the calendar from the database (another
-//! process may have freed the nights), so a 409 is always true of the
-//! database. When the database refuses a write the memory allowed (another
-//! process took the nights), the actor reloads and answers 409.
+//! stay as taken, the actor makes sure memory is the database's calendar
+//! (the listing's `calendar_seq` equals memory's seq, or the calendar is
+//! read again: another process may have freed the nights), so a 409 is
+//! always true of the database. When the database refuses a write the
+//! memory allowed (another process took the nights), the actor reloads and
+//! answers 409.
 //!
 //! Each write also records its events (seq-numbered, in the same
 //! transaction) and, once committed, publishes them on the [`EventBus`].
 //! Events committed by other nodes arrive as [`Relayed`]: memory follows
 //! them in seq order, and forgets itself (to reload) when it missed one.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -123,6 +125,7 @@ impl PropertyActor {
             bus: self.bus.clone(),
             hold_ttl: self.hold_ttl,
             state: self.state.clone(),
+            stored_seq: Cell::new(None),
         };
         let fut = async move {
             turn.ensure_loaded().await?;
@@ -161,6 +164,10 @@ struct Turn {
     bus: Arc<EventBus>,
     hold_ttl: Duration,
     state: Rc<RefCell<Option<Loaded>>>,
+    /// The listing's `calendar_seq` as this turn read it with the listing
+    /// (the rules are read before a refusal anyway), so the refusal's
+    /// check needs no read of its own.
+    stored_seq: Cell<Option<i64>>,
 }
 
 /// Why a calendar write did not commit.
@@ -241,6 +248,32 @@ impl Turn {
             seq: property.calendar_seq,
         }));
         self.bus.observe(self.id, property.calendar_seq);
+        self.bus.metrics().calendar_loads.inc();
+        Ok(())
+    }
+
+    /// Makes memory the database's before it refuses: the listing's
+    /// `calendar_seq` (one indexed read, or none when this turn just read
+    /// the listing for its rules) equal to memory's means no event was
+    /// committed that memory has not followed, so memory already is the
+    /// database's calendar; only when they differ is the calendar read
+    /// again. Racing guests on one listing cost a read each, not a load.
+    async fn refresh(&self) -> Result<(), ApiError> {
+        let id = self.id;
+        let stored = match self.stored_seq.take() {
+            Some(seq) => Some(seq),
+            None => self
+                .db
+                .run(move |mut conn| async move {
+                    Ok::<_, ApiError>(events::positions(&mut conn, &[id]).await?)
+                })
+                .await?
+                .first()
+                .map(|&(_, seq)| seq),
+        };
+        if stored.is_none() || stored != self.with(|l| l.seq).ok() {
+            self.reload().await?;
+        }
         Ok(())
     }
 
@@ -299,9 +332,11 @@ impl Turn {
                 let seasons = rates::touching(&mut conn, property_id, from, to).await?;
                 refuse_own(&property, guest)?;
                 let prices = price_list(&property, &seasons, service_fee_bp)?;
-                check_stay(&property, &prices, &dates, guests, crate::db::now())
+                check_stay(&property, &prices, &dates, guests, crate::db::now())?;
+                Ok::<_, ApiError>(property.calendar_seq)
             })
             .await
+            .map(|seq| self.stored_seq.set(Some(seq)))
     }
 
     /// Taken by a claim other than `except`?
@@ -338,7 +373,7 @@ impl Turn {
         Fut: Future<Output = Result<(T, Vec<CalendarEvent>), WriteError>>,
     {
         if self.is_taken_by_others(&dates, crate::db::now(), except)? {
-            self.reload().await?;
+            self.refresh().await?;
             self.require_listed()?;
             if self.is_taken_by_others(&dates, crate::db::now(), except)? {
                 return Err(dates_unavailable());

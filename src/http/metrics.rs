@@ -28,6 +28,9 @@ pub struct Metrics {
     pub property_actors: IntGauge,
     /// Statements sent to the database (BEGIN and COMMIT included).
     pub db_statements: IntCounter,
+    /// Listing calendars read whole from the database (an actor starting,
+    /// or finding its memory behind the database).
+    pub calendar_loads: IntCounter,
 }
 
 impl Metrics {
@@ -87,6 +90,11 @@ impl Metrics {
             "Statements sent to the database (BEGIN and COMMIT included)",
         )?;
         registry.register(Box::new(db_statements.clone()))?;
+        let calendar_loads = IntCounter::new(
+            "calendar_loads_total",
+            "Listing calendars read whole from the database",
+        )?;
+        registry.register(Box::new(calendar_loads.clone()))?;
         Ok(Self {
             registry,
             requests,
@@ -98,6 +106,7 @@ impl Metrics {
             holds_swept,
             property_actors,
             db_statements,
+            calendar_loads,
         })
     }
 

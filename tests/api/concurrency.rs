@@ -7,11 +7,12 @@ use serde_json::{Value, json};
 
 use crate::binary::{roost, start};
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, TestDatabase, day, listing, postgres_ready};
+use crate::helpers::{Api, Backend, TestApp, TestDatabase, day, listing, postgres_ready};
 
 both_backends!(
     fifty_racing_requests_for_the_same_dates_make_one_booking,
     two_hundred_racing_overlapping_requests_never_double_book,
+    a_refusal_reloads_the_calendar_only_when_the_database_moved,
 );
 
 async fn fifty_racing_requests_for_the_same_dates_make_one_booking(backend: Backend) {
@@ -221,4 +222,57 @@ async fn two_processes_one_postgres_database_one_booking() {
     if postgres_ready("two_processes_one_postgres_database_one_booking").await {
         two_processes_one_database_one_booking(Backend::Postgres).await;
     }
+}
+
+/// Memory says taken: the actor compares its seq with the listing's
+/// `calendar_seq` and reads the calendar again only when they differ. Two
+/// nodes with no Redis and a log read every ten minutes, so A hears nothing
+/// of what B does: racing losers on A cost no calendar load, and once B has
+/// freed the nights, A's stale memory does not refuse them.
+async fn a_refusal_reloads_the_calendar_only_when_the_database_moved(backend: Backend) {
+    let database = TestDatabase::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = database.env_url();
+    let node = || {
+        let mut cmd = roost(dir.path());
+        cmd.env("DATABASE_URL", &url)
+            .env("ROOST_EVENT_POLL_MS", "600000")
+            .env("ROOST_API_RATE_LIMIT", "0")
+            .env("ROOST_AUTH_RATE_LIMIT", "0");
+        std::thread::spawn(move || start(cmd))
+    };
+    let (a, b) = (node(), node());
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    let (node_a, node_b) = (
+        Api::new(format!("http://127.0.0.1:{}", a.port)),
+        Api::new(format!("http://127.0.0.1:{}", b.port)),
+    );
+    let (_, host) = node_a.signed_in("host").await;
+    let (_, guest) = node_a.signed_in("guest").await;
+    let id = node_a.create_listing(&host, json!({})).await;
+    let booking = node_a.booked(&guest, id, &day(10), &day(13)).await;
+
+    let loads = node_a.metric("roost_calendar_loads_total").await;
+    let statuses: Vec<StatusCode> = join_all(
+        (0..20).map(|_| async { node_a.book(&guest, id, &day(11), &day(12)).await.status() }),
+    )
+    .await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::CONFLICT),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        node_a.metric("roost_calendar_loads_total").await,
+        loads,
+        "a refusal with memory current read the calendar again"
+    );
+
+    // Freed on B, unknown to A's memory: A reads the calendar again and books.
+    node_b.cancel(&guest, booking).await;
+    let again = node_a.book(&guest, id, &day(10), &day(13)).await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(
+        node_a.metric("roost_calendar_loads_total").await,
+        loads + 1.0
+    );
 }
