@@ -3,23 +3,28 @@
 //! (completed, some cancelled) and the future (confirmed, some cancelled).
 //! Dates are laid out around the day it runs (or `--today`).
 //!
-//! Rows go in batches (multi-row INSERTs on PostgreSQL; prepared statements
-//! inside one transaction per batch on SQLite).
+//! Rows go in batches of one transaction each (multi-row INSERTs on
+//! PostgreSQL; a statement a row on SQLite). Users and listings are
+//! written one batch after another, so their ids are the same for the same
+//! seed; bookings and reviews, the bulk, several batches at once on
+//! PostgreSQL (its own cores work on them while the next is made), so
+//! their ids vary but not what they say.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
 use std::time::Instant;
 
 use anyhow::Context;
-use chrono::{Duration, NaiveDate, NaiveDateTime};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::db::Db;
 use crate::db::calendar::{self, KIND_BOOKING, NewEntry};
 use crate::db::properties::{self, NewProperty, PropertyFields, city_key};
 use crate::db::rates::{self, NewRate};
 use crate::db::reviews::{self, NewReview, RatingFields};
 use crate::db::users::{self, NewUser};
+use crate::db::{Backend, Db};
 use crate::domain::cancellation::CancellationPolicy;
 use crate::domain::pricing::{PriceList, Pricing, RateOverride};
 use crate::domain::property::AMENITIES;
@@ -191,6 +196,10 @@ const STREETS: [&str; 8] = [
     "Garden Row",
 ];
 
+/// Each batch is one transaction. Several are written at once on
+/// PostgreSQL, which works on them (on as many cores as it has) while the
+/// seeder makes the next; SQLite has one writer, so one is written while
+/// the next is made.
 const USER_BATCH: usize = 4_000;
 const PROPERTY_BATCH: usize = 3_000;
 const BOOKING_BATCH: usize = 3_000;
@@ -260,6 +269,7 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
         user_ids.extend(ids);
     }
     let (host_ids, guest_ids) = user_ids.split_at(opts.hosts);
+    let mut phases = vec![("users", started.elapsed())];
 
     // Listings.
     #[derive(Clone)]
@@ -387,19 +397,22 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
                     .collect();
                 write_tx!(&mut conn, |c| {
                     let ids = properties::insert_many(c, &new).await?;
-                    for (id, l) in ids.iter().zip(&rows) {
-                        if let Some((start, end, price, min_nights)) = l.season {
-                            let season = NewRate {
-                                property_id: *id,
+                    let seasons: Vec<NewRate> = ids
+                        .iter()
+                        .zip(&rows)
+                        .filter_map(|(&property_id, l)| {
+                            let (start, end, price, min_nights) = l.season?;
+                            Some(NewRate {
+                                property_id,
                                 start_date: start,
                                 end_date: end,
                                 price,
                                 min_nights,
                                 created_at: l.created_at,
-                            };
-                            rates::insert(c, &season).await?;
-                        }
-                    }
+                            })
+                        })
+                        .collect();
+                    rates::insert_many(c, &seasons).await?;
                     Ok::<_, diesel::result::Error>(ids)
                 })
                 .map_err(anyhow::Error::from)
@@ -407,6 +420,7 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
             .await?;
         property_ids.extend(ids);
     }
+    phases.push(("listings", started.elapsed()));
 
     // Bookings: each listing's stays follow one another with gaps, half of
     // them before today, so no two live ones overlap.
@@ -432,7 +446,7 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
         service_fee_bp: 0,
     };
     let mut batch = Vec::with_capacity(BOOKING_BATCH);
-    let mut written = 0usize;
+    let mut writes = Writes::new(db);
     for (i, l) in listings.iter().enumerate() {
         let count = per_listing + usize::from(i < extra);
         let mut day = opts.today - Duration::days((count as i64 * 9) / 2);
@@ -477,27 +491,43 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
                 }),
             });
             if batch.len() == BOOKING_BATCH {
-                written += write_bookings(db, std::mem::take(&mut batch)).await?;
+                writes
+                    .add(write_bookings(db, std::mem::take(&mut batch)))
+                    .await?;
             }
         }
     }
-    written += write_bookings(db, batch).await?;
+    writes.add(write_bookings(db, batch)).await?;
+    let written: usize = writes.finish().await?.into_iter().sum();
+    phases.push(("bookings", started.elapsed()));
 
     let host_of: HashMap<i64, i64> = property_ids
         .iter()
         .zip(&listings)
         .map(|(&id, l)| (id, l.host_id))
         .collect();
-    let reviews = write_reviews(db, &mut rng, now, &host_of).await?;
+    let reviews = write_reviews(db, opts.seed, now, &host_of).await?;
+    phases.push(("reviews", started.elapsed()));
 
+    // Each phase's own time: the elapsed time at its end less the one before.
+    let mut before = std::time::Duration::ZERO;
+    let phases: Vec<String> = phases
+        .into_iter()
+        .map(|(name, at)| {
+            let took = at - before;
+            before = at;
+            format!("{name} {:.1}s", took.as_secs_f64())
+        })
+        .collect();
     Ok(format!(
-        "seeded {} hosts, {} guests, {} listings, {} bookings and {} reviews in {:.1?} (seed {}; every password: {DEMO_PASSWORD})",
+        "seeded {} hosts, {} guests, {} listings, {} bookings and {} reviews in {:.1?} ({}; seed {}; every password: {DEMO_PASSWORD})",
         opts.hosts,
         opts.guests,
         opts.properties,
         written,
         reviews,
         started.elapsed(),
+        phases.join(", "),
         opts.seed,
     ))
 }
@@ -546,6 +576,50 @@ fn seed_rules(rng: &mut StdRng) -> (i64, i64, Weekdays, Weekdays) {
     (notice, window, arrive, leave)
 }
 
+/// Batch writes, started in order, at most a few at once; their answers in
+/// the order they were started.
+struct Writes<T> {
+    in_flight: usize,
+    pending: VecDeque<Pin<Box<dyn Future<Output = anyhow::Result<T>> + Send>>>,
+    done: Vec<T>,
+}
+
+impl<T> Writes<T> {
+    fn new(db: &Db) -> Self {
+        let in_flight = match db.backend() {
+            Backend::Postgres => 4,
+            Backend::Sqlite => 1,
+        };
+        Self {
+            in_flight,
+            pending: VecDeque::new(),
+            done: Vec::new(),
+        }
+    }
+
+    /// Takes a started write; with too many in flight, waits for the oldest.
+    async fn add(
+        &mut self,
+        write: impl Future<Output = anyhow::Result<T>> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        self.pending.push_back(Box::pin(write));
+        while self.pending.len() > self.in_flight {
+            if let Some(oldest) = self.pending.pop_front() {
+                self.done.push(oldest.await?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every answer, once every write has finished.
+    async fn finish(mut self) -> anyhow::Result<Vec<T>> {
+        while let Some(oldest) = self.pending.pop_front() {
+            self.done.push(oldest.await?);
+        }
+        Ok(self.done)
+    }
+}
+
 struct SeedBooking {
     property_id: i64,
     status: &'static str,
@@ -562,11 +636,15 @@ struct SeedBooking {
     reviews_close_at: Option<NaiveDateTime>,
 }
 
-async fn write_bookings(db: &Db, rows: Vec<SeedBooking>) -> anyhow::Result<usize> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    db.run(move |mut conn| async move {
+/// Starts writing `rows` (one transaction); the answer is how many went in.
+fn write_bookings(
+    db: &Db,
+    rows: Vec<SeedBooking>,
+) -> impl Future<Output = anyhow::Result<usize>> + Send + 'static {
+    db.start(move |mut conn| async move {
+        if rows.is_empty() {
+            return Ok(0);
+        }
         let new: Vec<NewEntry<'static>> = rows
             .iter()
             .map(|b| NewEntry {
@@ -594,7 +672,6 @@ async fn write_bookings(db: &Db, rows: Vec<SeedBooking>) -> anyhow::Result<usize
         write_tx!(&mut conn, |c| calendar::insert_many(c, new.clone()).await)
             .map_err(anyhow::Error::from)
     })
-    .await
 }
 
 /// What guests and hosts say, by overall rating (1 to 5).
@@ -641,6 +718,16 @@ type SeedReview = (
     Option<NaiveDateTime>,
 );
 
+/// One stay's own random numbers, from the seed, its listing (whose ids
+/// follow the order listings are written in, one batch at a time) and its
+/// check-out (one completed stay per listing ends on a day). Booking ids do
+/// not enter: batches of bookings are written several at once on
+/// PostgreSQL, so which batch gets the lower ids varies from run to run.
+fn stay_rng(seed: u64, listing: i64, check_out: NaiveDate) -> StdRng {
+    let stay = ((listing as u64) << 32) ^ u64::from(check_out.num_days_from_ce().unsigned_abs());
+    StdRng::seed_from_u64(seed ^ stay.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
 /// An overall rating the way real ones fall: mostly 4 and 5.
 fn seed_rating(rng: &mut StdRng) -> i64 {
     match rng.random_range(0..100) {
@@ -656,10 +743,12 @@ fn seed_rating(rng: &mut StdRng) -> i64 {
 /// and hosts write one, some days after check-out. A pair, or a lone one
 /// whose window has closed by `now`, is published (at the later writing,
 /// or at the window's close); the rest wait. The listings' and guests'
-/// totals are written at the end, from the same reviews.
+/// totals are written at the end, from the same reviews. Each stay draws
+/// from its own generator ([`stay_rng`]), so its reviews are the same for
+/// the same seed whatever ids its booking got.
 async fn write_reviews(
     db: &Db,
-    rng: &mut StdRng,
+    seed: u64,
     now: NaiveDateTime,
     host_of: &HashMap<i64, i64>,
 ) -> anyhow::Result<usize> {
@@ -668,6 +757,7 @@ async fn write_reviews(
     let mut guest_totals: HashMap<i64, Totals> = HashMap::new();
     let mut after = 0;
     let mut written = 0;
+    let mut writes = Writes::new(db);
     loop {
         let stays = db
             .run(move |mut conn| async move {
@@ -682,6 +772,7 @@ async fn write_reviews(
             else {
                 continue;
             };
+            let rng = &mut stay_rng(seed, listing, check_out);
             let written_at = |rng: &mut StdRng| {
                 (check_out.and_hms_opt(9, 0, 0).unwrap_or(now)
                     + Duration::minutes(rng.random_range(0..(13 * 24 * 60))))
@@ -748,7 +839,7 @@ async fn write_reviews(
             }
         }
         written += rows.len();
-        db.run(move |mut conn| async move {
+        let write = db.start(move |mut conn| async move {
             let new: Vec<NewReview<'static>> = rows
                 .iter()
                 .map(
@@ -770,15 +861,17 @@ async fn write_reviews(
                 .collect();
             write_tx!(&mut conn, |c| reviews::insert_many(c, &new).await)
                 .map_err(anyhow::Error::from)
-        })
-        .await?;
+        });
+        writes.add(write).await?;
     }
+    writes.finish().await?;
+    let mut writes = Writes::new(db);
     for (of_listings, totals) in [(true, listing_totals), (false, guest_totals)] {
         let mut totals: Vec<(i64, Totals)> = totals.into_iter().collect();
         totals.sort_unstable_by_key(|t| t.0);
         for chunk in totals.chunks(1_000) {
             let chunk = chunk.to_vec();
-            db.run(move |mut conn| async move {
+            let write = db.start(move |mut conn| async move {
                 write_tx!(&mut conn, |c| reviews::set_totals_many(
                     c,
                     of_listings,
@@ -786,9 +879,10 @@ async fn write_reviews(
                 )
                 .await)
                 .map_err(anyhow::Error::from)
-            })
-            .await?;
+            });
+            writes.add(write).await?;
         }
     }
+    writes.finish().await?;
     Ok(written)
 }

@@ -17,6 +17,10 @@ use super::schema::{calendar_entries, properties};
 use super::{AsConn, Conn};
 use crate::with_conn;
 
+/// How many columns `calendar_entries` has (a test checks it against the schema):
+/// what bounds a multi-row insert's rows per statement.
+pub const COLUMNS: usize = 21;
+
 /// The statuses that claim nights. A pending row stops claiming them once
 /// its `hold_expires_at` passes, even before the sweeper marks it expired.
 pub const LIVE_STATUSES: [&str; 4] = ["pending", "confirmed", "completed", "blocked"];
@@ -192,10 +196,12 @@ pub async fn insert_many(
             .await
         }
         Conn::Postgres(c) => {
-            diesel::insert_into(calendar_entries::table)
-                .values(&rows)
-                .execute(c)
-                .await
+            let mut written = 0;
+            for chunk in rows.chunks(super::pg_rows_per_insert(COLUMNS)) {
+                let insert = diesel::insert_into(calendar_entries::table).values(chunk);
+                written += insert.execute(c).await?;
+            }
+            Ok(written)
         }
     }
 }

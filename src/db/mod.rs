@@ -50,6 +50,14 @@ const POOL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a SQLite writer waits for another writer's lock before giving up.
 pub const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 
+/// How many rows of a table with `columns` columns one multi-row INSERT
+/// may carry on PostgreSQL, whose protocol counts a statement's bound
+/// values in 16 bits (at most 65,535). The table's column count bounds
+/// what any insert into it binds per row.
+pub const fn pg_rows_per_insert(columns: usize) -> usize {
+    u16::MAX as usize / columns
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -225,13 +233,31 @@ impl Db {
         T: Send + 'static,
         E: From<Unavailable> + Send + 'static,
     {
+        self.start(work).await
+    }
+
+    /// [`Db::run`], with `work` started now rather than when the answer is
+    /// first awaited: the caller can start several (the seeder's batches)
+    /// and do its own work meanwhile.
+    pub fn start<T, E, F, Fut>(
+        &self,
+        work: F,
+    ) -> impl Future<Output = Result<T, E>> + Send + 'static
+    where
+        F: FnOnce(DbConn) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<Unavailable> + Send + 'static,
+    {
         let db = self.clone();
-        let task = db_runtime()?.spawn(async move { work(db.get().await?).await });
-        task.await.map_err(|e| {
-            // A panic inside database work is a bug, not an outage: say so loudly.
-            tracing::error!(error = %e, "database task panicked or was cancelled");
-            Unavailable(format!("database task failed: {e}"))
-        })?
+        let task = db_runtime().map(|rt| rt.spawn(async move { work(db.get().await?).await }));
+        async move {
+            task?.await.map_err(|e| {
+                // A panic inside database work is a bug, not an outage: say so loudly.
+                tracing::error!(error = %e, "database task panicked or was cancelled");
+                Unavailable(format!("database task failed: {e}"))
+            })?
+        }
     }
 
     /// A connection from the pool, or `Unavailable` once the pool's timeouts
@@ -338,4 +364,28 @@ fn db_runtime() -> Result<&'static tokio::runtime::Runtime, Unavailable> {
     DB_RUNTIME
         .as_ref()
         .map_err(|e| Unavailable(format!("database runtime failed to start: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    /// Each bulk-inserted table's `COLUMNS` is its column count in the
+    /// schema, so a column added later cannot push a multi-row insert past
+    /// PostgreSQL's bound-value limit unnoticed.
+    #[test]
+    fn bulk_inserts_know_their_tables_columns() {
+        let schema = include_str!("schema.rs");
+        let columns = |table: &str| {
+            let start = schema
+                .find(&format!("    {table} (id) {{"))
+                .unwrap_or_else(|| panic!("{table} in schema.rs"));
+            let body = &schema[start..];
+            let end = body.find("    }").expect("end of the table");
+            body[..end].lines().filter(|l| l.contains("->")).count()
+        };
+        assert_eq!(super::properties::COLUMNS, columns("properties"));
+        assert_eq!(super::users::COLUMNS, columns("users"));
+        assert_eq!(super::calendar::COLUMNS, columns("calendar_entries"));
+        assert_eq!(super::reviews::COLUMNS, columns("reviews"));
+        assert_eq!(super::rates::COLUMNS, columns("rate_overrides"));
+    }
 }

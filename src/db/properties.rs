@@ -11,6 +11,10 @@ use super::schema::{calendar_entries, properties};
 use super::{AsConn, Conn};
 use crate::with_conn;
 
+/// How many columns `properties` has (a test checks it against the schema):
+/// what bounds a multi-row insert's rows per statement.
+pub const COLUMNS: usize = 43;
+
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = properties)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
@@ -252,11 +256,17 @@ pub async fn insert_many(
             Ok(ids)
         }
         Conn::Postgres(c) => {
-            diesel::insert_into(properties::table)
-                .values(rows)
-                .returning(properties::id)
-                .get_results(c)
-                .await
+            let mut ids = Vec::with_capacity(rows.len());
+            for chunk in rows.chunks(super::pg_rows_per_insert(COLUMNS)) {
+                let insert = diesel::insert_into(properties::table).values(chunk);
+                ids.extend(
+                    insert
+                        .returning(properties::id)
+                        .get_results::<i64>(c)
+                        .await?,
+                );
+            }
+            Ok(ids)
         }
     }
 }

@@ -5,10 +5,14 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::AsConn;
 use super::schema::rate_overrides;
+use super::{AsConn, Conn};
 use crate::domain::pricing::RateOverride;
 use crate::with_conn;
+
+/// How many columns `rate_overrides` has (a test checks it against the
+/// schema): what bounds a multi-row insert's rows per statement.
+pub const COLUMNS: usize = 7;
 
 #[derive(Clone, Debug, Queryable, Selectable)]
 #[diesel(table_name = rate_overrides)]
@@ -84,6 +88,29 @@ pub async fn insert(conn: &mut impl AsConn, new: &NewRate) -> QueryResult<Rate> 
             .get_result(c)
             .await
     })
+}
+
+/// Inserts many seasons (the seeder): multi-row on PostgreSQL, a statement
+/// each on SQLite. How many went in.
+pub async fn insert_many(conn: &mut impl AsConn, rows: &[NewRate]) -> QueryResult<usize> {
+    let mut written = 0;
+    match conn.as_conn() {
+        Conn::Sqlite(c) => {
+            for row in rows {
+                written += diesel::insert_into(rate_overrides::table)
+                    .values(row)
+                    .execute(c)
+                    .await?;
+            }
+        }
+        Conn::Postgres(c) => {
+            for chunk in rows.chunks(super::pg_rows_per_insert(COLUMNS)) {
+                let insert = diesel::insert_into(rate_overrides::table).values(chunk);
+                written += insert.execute(c).await?;
+            }
+        }
+    }
+    Ok(written)
 }
 
 /// Deletes one of the listing's seasons; the deleted row, if it was there.

@@ -13,6 +13,10 @@ use super::{AsConn, Conn};
 use crate::domain::review::{Ratings, Side, Totals};
 use crate::with_conn;
 
+/// How many columns `reviews` has (a test checks it against the schema):
+/// what bounds a multi-row insert's rows per statement.
+pub const COLUMNS: usize = 23;
+
 #[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = reviews)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
@@ -141,10 +145,12 @@ pub async fn insert_many(conn: &mut impl AsConn, rows: &[NewReview<'_>]) -> Quer
             Ok(rows.len())
         }
         Conn::Postgres(c) => {
-            diesel::insert_into(reviews::table)
-                .values(rows)
-                .execute(c)
-                .await
+            let mut written = 0;
+            for chunk in rows.chunks(super::pg_rows_per_insert(COLUMNS)) {
+                let insert = diesel::insert_into(reviews::table).values(chunk);
+                written += insert.execute(c).await?;
+            }
+            Ok(written)
         }
     }
 }

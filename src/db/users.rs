@@ -8,6 +8,10 @@ use super::schema::users;
 use super::{AsConn, Conn};
 use crate::with_conn;
 
+/// How many columns `users` has (a test checks it against the schema):
+/// what bounds a multi-row insert's rows per statement.
+pub const COLUMNS: usize = 10;
+
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users)]
 #[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
@@ -85,11 +89,12 @@ pub async fn insert_many(conn: &mut impl AsConn, rows: &[NewUser<'_>]) -> QueryR
             Ok(ids)
         }
         Conn::Postgres(c) => {
-            diesel::insert_into(users::table)
-                .values(rows)
-                .returning(users::id)
-                .get_results(c)
-                .await
+            let mut ids = Vec::with_capacity(rows.len());
+            for chunk in rows.chunks(super::pg_rows_per_insert(COLUMNS)) {
+                let insert = diesel::insert_into(users::table).values(chunk);
+                ids.extend(insert.returning(users::id).get_results::<i64>(c).await?);
+            }
+            Ok(ids)
         }
     }
 }
