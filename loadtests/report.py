@@ -110,6 +110,16 @@ def main(out):
                      f"availability p99 {ms(metric(s, 'http_req_duration{name:availability}'), 'p(99)')} ms; "
                      f"thresholds {verdict(out, backend, 'browse')}")
 
+        steps = load(out / f"{backend}-mixed-steps.json")
+        if steps:
+            held = next((s for s in steps["steps"] if s["rate"] == steps["highest"]), {})
+            row("mixed traffic: highest arrival rate with p99 ≤ 50 ms", backend,
+                steps["highest"] or None,
+                {"p(95)": held.get("p95"), "p(99)": held.get("p99")},
+                f"{100 * held['failed']:.2f}%" if held else "–",
+                note="steps (actions/s: p99 ms) " + ", ".join(
+                    f"{s['rate']}: {s['p99']:.0f}" for s in steps["steps"]))
+
         s = load(out / f"{backend}-live.json")
         if s:
             bad = sum(metric(s, m).get("count", 0)

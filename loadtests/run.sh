@@ -123,6 +123,7 @@ run_scenarios() { # backend
   scenario "$b" browse browse.js VUS=16 DURATION="$DURATION"
   scenario "$b" booking booking.js VUS="$BOOK_CLIENTS" DURATION="$DURATION"
   scenario "$b" contention contention.js VUS=500 ROUNDS=5
+  scenario "$b" mixed mixed.js STEP="$DURATION" SUMMARY_JSON="$OUT/$b-mixed-steps.json"
   scenario "$b" live live.js VUS=10 CONNS=100 BOOK_FOR_MS=20000
   sockets "$b"
 }

@@ -74,7 +74,7 @@ const SHAPES = [
 const TOTAL = SHAPES.reduce((sum, [w]) => sum + w, 0);
 
 // A shape, drawn by weight: [its name, its query string].
-function query() {
+export function query() {
   let r = Math.random() * TOTAL;
   const [, shape, make] = SHAPES.find(([w]) => (r -= w) < 0) || SHAPES[0];
   return [shape, make(pick(CITIES))];
