@@ -194,6 +194,9 @@ pub struct Settings {
     /// How often a node reads the event log for changes it may not have
     /// heard of through Redis (always when Redis is down or not configured).
     pub event_poll_interval: Duration,
+    /// Answer availability searches from the in-memory index (`memory`,
+    /// the default) or always from the SQL (`database`).
+    pub search_from_memory: bool,
     pub websocket: WebsocketLimits,
 }
 
@@ -447,6 +450,16 @@ impl Settings {
                 .transpose()?
                 .unwrap_or(5_000),
         );
+        let search_from_memory = match get("ROOST_SEARCH_FROM").as_deref().map(str::trim) {
+            None | Some("memory") => true,
+            Some("database") => false,
+            Some(other) => {
+                return Err(err(
+                    "ROOST_SEARCH_FROM",
+                    format!("'{other}' is not one of memory, database"),
+                ));
+            }
+        };
         let count = |var: &'static str, min: usize, max: usize, default: usize| {
             get(var)
                 .map(|v| parse_in_range(var, &v, min, max))
@@ -493,6 +506,7 @@ impl Settings {
             property_idle_timeout,
             event_retention,
             event_poll_interval,
+            search_from_memory,
             websocket,
         })
     }

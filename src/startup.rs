@@ -70,6 +70,13 @@ impl Application {
             settings.websocket.max_connections_per_ip,
             metrics.clone(),
         ));
+        let search = Arc::new(crate::search::Availability::new(
+            settings.search_from_memory,
+            metrics.clone(),
+        ));
+        if settings.search_from_memory {
+            bus.set_follower(search.clone());
+        }
         let properties = PropertyRegistry::new(
             db.clone(),
             bus.clone(),
@@ -83,6 +90,7 @@ impl Application {
         let state = web::Data::new(AppState {
             properties,
             bus,
+            search,
             event_channel,
             db,
             rate_limits: RateLimits {
@@ -156,6 +164,10 @@ impl Application {
         let reconciler = tokio::spawn(reconcile(self.state.clone()));
         let watchdog = tokio::spawn(watchdog(self.state.clone()));
         let relay = relay::spawn(self.state.clone());
+        let search = tokio::spawn(self.state.search.clone().keep(
+            self.state.db.clone(),
+            self.state.settings.event_poll_interval,
+        ));
         let signals = tokio::spawn(stop_on_signal(self.state.clone(), self.server.handle()));
         let sandbox = self
             .state
@@ -176,6 +188,7 @@ impl Application {
         signals.abort();
         sandbox.iter().for_each(|task| task.abort());
         relay.iter().for_each(|task| task.abort());
+        search.abort();
         self.state.properties.stop();
         tracing::info!("roost stopped");
         result

@@ -17,6 +17,8 @@ pub struct AppState {
     pub properties: PropertyRegistry,
     /// Committed calendar events, to the websocket sessions that follow them.
     pub bus: Arc<EventBus>,
+    /// Availability search from memory.
+    pub search: Arc<crate::search::Availability>,
     /// The Redis channel this deployment's nodes share (from the database).
     pub event_channel: String,
     pub settings: Settings,

@@ -73,6 +73,17 @@ impl Notice {
 pub enum Outbound {
     Event(Arc<CalendarEvent>),
     Notice(Arc<Notice>),
+    /// A listing's searchable row changed (see [`Follower::listing_changed`]).
+    ListingChanged(PropertyId),
+}
+
+/// Something that follows every listing, not a session: it sees each
+/// event before any session does, whatever its source and even if it was
+/// dispatched before, and hears of listing rows that changed. The search
+/// index (`crate::search`) is one.
+pub trait Follower: Send + Sync {
+    fn event(&self, event: &CalendarEvent);
+    fn listing_changed(&self, property: PropertyId);
 }
 
 /// Where an event came from.
@@ -113,6 +124,7 @@ pub struct EventBus {
     node: String,
     routes: Mutex<Routes>,
     outbox: OnceLock<mpsc::Sender<Outbound>>,
+    follower: OnceLock<Arc<dyn Follower>>,
     redis: AtomicU8,
     next_session: AtomicU64,
     max_per_ip: usize,
@@ -162,6 +174,7 @@ impl EventBus {
             node: uuid::Uuid::new_v4().simple().to_string(),
             routes: Mutex::new(Routes::default()),
             outbox: OnceLock::new(),
+            follower: OnceLock::new(),
             redis: AtomicU8::new(RedisLink::Disabled as u8),
             next_session: AtomicU64::new(1),
             max_per_ip,
@@ -185,6 +198,33 @@ impl EventBus {
     /// Where this node's committed events go for Redis (set once, at start).
     pub fn set_outbox(&self, outbox: mpsc::Sender<Outbound>) {
         let _ = self.outbox.set(outbox);
+    }
+
+    /// Who follows every listing (set once, at start).
+    pub fn set_follower(&self, follower: Arc<dyn Follower>) {
+        let _ = self.follower.set(follower);
+    }
+
+    /// A listing's searchable row changed here (created, edited, delisted,
+    /// its rating moved): the follower hears now, other nodes' through Redis.
+    pub fn listing_changed(&self, property: PropertyId) {
+        self.listing_changed_elsewhere(property);
+        if let Some(outbox) = self.outbox.get()
+            && outbox.try_send(Outbound::ListingChanged(property)).is_err()
+        {
+            // Other nodes' scans find it (`ROOST_EVENT_POLL_MS`).
+            self.metrics
+                .redis_publish_failures
+                .with_label_values(&["backlog_full"])
+                .inc();
+        }
+    }
+
+    /// Another node changed a listing's row.
+    pub fn listing_changed_elsewhere(&self, property: PropertyId) {
+        if let Some(follower) = self.follower.get() {
+            follower.listing_changed(property);
+        }
     }
 
     pub fn redis_link(&self) -> RedisLink {
@@ -376,6 +416,9 @@ impl EventBus {
     /// Hands an event to the sessions that follow its listing or its people.
     /// False if it had been dispatched already.
     pub fn dispatch(&self, event: &Arc<CalendarEvent>, source: Source) -> bool {
+        if let Some(follower) = self.follower.get() {
+            follower.event(event);
+        }
         let mut targets = Vec::new();
         {
             let mut routes = self.lock();

@@ -38,6 +38,8 @@ struct Envelope {
     event: Option<CalendarEvent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     notice: Option<Notice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    listing_changed: Option<PropertyId>,
 }
 
 /// Starts the relay's tasks: the Redis publisher and listener (with
@@ -81,15 +83,17 @@ async fn publish(
             fail("redis_down");
             continue;
         };
-        let (event, notice) = match outbound {
-            Outbound::Event(e) => (Some((*e).clone()), None),
-            Outbound::Notice(n) => (None, Some((*n).clone())),
-        };
-        let envelope = Envelope {
+        let mut envelope = Envelope {
             node: state.bus.node().to_owned(),
-            event,
-            notice,
+            event: None,
+            notice: None,
+            listing_changed: None,
         };
+        match outbound {
+            Outbound::Event(e) => envelope.event = Some((*e).clone()),
+            Outbound::Notice(n) => envelope.notice = Some((*n).clone()),
+            Outbound::ListingChanged(p) => envelope.listing_changed = Some(p),
+        }
         let Ok(payload) = serde_json::to_string(&envelope) else {
             fail("encode");
             continue;
@@ -145,6 +149,9 @@ fn on_message(state: &AppState, payload: &[u8]) {
             }
             if let Some(notice) = envelope.notice {
                 state.bus.deliver_notice(&Arc::new(notice));
+            }
+            if let Some(listing) = envelope.listing_changed {
+                state.bus.listing_changed_elsewhere(listing);
             }
         }
         Err(e) => tracing::warn!(error = %e, "redis: undecodable calendar event"),

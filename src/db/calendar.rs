@@ -699,3 +699,36 @@ pub async fn list_bookings(
         q.order(e::id.desc()).limit(limit).load(c).await
     })
 }
+
+/// A live claim as the search index keeps it (see `crate::search`).
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = calendar_entries)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct Claimed {
+    pub id: i64,
+    pub property_id: i64,
+    pub status: String,
+    pub check_in: NaiveDate,
+    pub check_out: NaiveDate,
+    pub hold_expires_at: Option<NaiveDateTime>,
+}
+
+/// The live claims ending after `from` of the listings `ids` (of every
+/// listing, given none).
+pub async fn live_claims(
+    conn: &mut impl AsConn,
+    ids: Option<&[i64]>,
+    from: NaiveDate,
+) -> QueryResult<Vec<Claimed>> {
+    with_conn!(conn, |c| {
+        let mut q = calendar_entries::table
+            .filter(is_live())
+            .filter(calendar_entries::check_out.gt(from))
+            .select(Claimed::as_select())
+            .into_boxed();
+        if let Some(ids) = ids {
+            q = q.filter(calendar_entries::property_id.eq_any(ids));
+        }
+        q.load(c).await
+    })
+}

@@ -552,3 +552,42 @@ pub async fn search(conn: &mut impl AsConn, f: &SearchFilter) -> QueryResult<Vec
         q.limit(f.limit).load(c).await
     })
 }
+
+/// What the in-memory search index keeps of a listing (see `crate::search`):
+/// every column a search filters or sorts by, and its calendar's seq.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = properties)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct Searchable {
+    pub id: i64,
+    pub city_key: String,
+    pub country: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub price_per_night: i64,
+    pub max_guests: i64,
+    pub min_nights: i64,
+    pub max_nights: i64,
+    pub amenities: i64,
+    pub review_count: i64,
+    pub rating_avg_x100: i64,
+    pub calendar_seq: i64,
+}
+
+/// The live listings of `ids` (every live listing, given none), as search
+/// sees them.
+pub async fn searchables(
+    conn: &mut impl AsConn,
+    ids: Option<&[i64]>,
+) -> QueryResult<Vec<Searchable>> {
+    with_conn!(conn, |c| {
+        let mut q = properties::table
+            .filter(properties::deleted_at.is_null())
+            .select(Searchable::as_select())
+            .into_boxed();
+        if let Some(ids) = ids {
+            q = q.filter(properties::id.eq_any(ids));
+        }
+        q.load(c).await
+    })
+}

@@ -31,6 +31,13 @@ pub struct Metrics {
     /// Listing calendars read whole from the database (an actor starting,
     /// or finding its memory behind the database).
     pub calendar_loads: IntCounter,
+    /// Searches, by what answered them (memory, database).
+    pub searches: IntCounterVec,
+    /// Listings and claims in the search index, and listings it may be
+    /// behind on (set as it changes).
+    pub search_index_listings: IntGauge,
+    pub search_index_claims: IntGauge,
+    pub search_index_stale: IntGauge,
 }
 
 impl Metrics {
@@ -95,6 +102,22 @@ impl Metrics {
             "Listing calendars read whole from the database",
         )?;
         registry.register(Box::new(calendar_loads.clone()))?;
+        let searches = IntCounterVec::new(
+            Opts::new("searches_total", "Listing searches, by what answered them"),
+            &["by"],
+        )?;
+        registry.register(Box::new(searches.clone()))?;
+        let search_index_listings =
+            IntGauge::new("search_index_listings", "Listings in the search index")?;
+        registry.register(Box::new(search_index_listings.clone()))?;
+        let search_index_claims =
+            IntGauge::new("search_index_claims", "Claims in the search index")?;
+        registry.register(Box::new(search_index_claims.clone()))?;
+        let search_index_stale = IntGauge::new(
+            "search_index_stale",
+            "Listings the search index may be behind on",
+        )?;
+        registry.register(Box::new(search_index_stale.clone()))?;
         Ok(Self {
             registry,
             requests,
@@ -107,6 +130,10 @@ impl Metrics {
             property_actors,
             db_statements,
             calendar_loads,
+            searches,
+            search_index_listings,
+            search_index_claims,
+            search_index_stale,
         })
     }
 

@@ -1,5 +1,6 @@
 //! Listings: hosts create, change and delist their own; anyone searches and reads.
 
+use crate::actors::EventBus;
 use crate::actors::PropertyRegistry;
 use crate::actors::property::Delist;
 use crate::auth::AuthUser;
@@ -12,6 +13,7 @@ use crate::domain::{
     Amenities, Country, Currency, FieldErrors, Listing, ListingInput, PropertyId, Role,
 };
 use crate::error::ApiError;
+use crate::search::Availability;
 use crate::services::audit as trail;
 use crate::write_tx;
 use serde_json::json;
@@ -37,6 +39,7 @@ pub fn require_owner(auth: &AuthUser, property: &Property) -> Result<(), ApiErro
 
 pub async fn create(
     db: &Db,
+    bus: &EventBus,
     commit: &Commit<Property>,
     auth: &AuthUser,
     input: ListingInput,
@@ -49,29 +52,32 @@ pub async fn create(
     let listing = parse(input)?;
     let host_id = auth.id.0;
     let commit = commit.clone();
-    db.run(move |mut conn| async move {
-        let now = now().naive_utc();
-        let key = city_key(&listing.city);
-        let new = NewProperty {
-            host_id,
-            created_at: now,
-            fields: fields_of(&listing, &key, now),
-            pricing: Default::default(),
-        };
-        write_tx!(&mut conn, |c| {
-            let property = properties::insert(c, &new).await?;
-            let record = AuditRecord::new(
-                Action::PropertyCreated,
-                ObjectType::Property,
-                Some(property.id),
-            )
-            .with(json!({"title": property.title, "city": property.city, "host_id": host_id}));
-            audit::record(c, &commit.actor, &[record], now).await?;
-            commit.seal(c, &property).await?;
-            Ok::<_, ApiError>(property)
+    let created = db
+        .run(move |mut conn| async move {
+            let now = now().naive_utc();
+            let key = city_key(&listing.city);
+            let new = NewProperty {
+                host_id,
+                created_at: now,
+                fields: fields_of(&listing, &key, now),
+                pricing: Default::default(),
+            };
+            write_tx!(&mut conn, |c| {
+                let property = properties::insert(c, &new).await?;
+                let record = AuditRecord::new(
+                    Action::PropertyCreated,
+                    ObjectType::Property,
+                    Some(property.id),
+                )
+                .with(json!({"title": property.title, "city": property.city, "host_id": host_id}));
+                audit::record(c, &commit.actor, &[record], now).await?;
+                commit.seal(c, &property).await?;
+                Ok::<_, ApiError>(property)
+            })
         })
-    })
-    .await
+        .await?;
+    bus.listing_changed(PropertyId(created.id));
+    Ok(created)
 }
 
 fn parse(input: ListingInput) -> Result<Listing, ApiError> {
@@ -175,6 +181,7 @@ pub async fn get_owned(
 /// already made keep the price they were sold at.
 pub async fn update(
     db: &Db,
+    bus: &EventBus,
     commit: &Commit<Property>,
     auth: &AuthUser,
     id: PropertyId,
@@ -184,22 +191,25 @@ pub async fn update(
     let given = input.given();
     let listing = parse(input.over(&listing_of(&current)?))?;
     let commit = commit.clone();
-    db.run(move |mut conn| async move {
-        let now = now().naive_utc();
-        let key = city_key(&listing.city);
-        write_tx!(&mut conn, |c| {
-            let property = properties::update(c, id.0, &fields_of(&listing, &key, now))
-                .await?
-                .ok_or(ApiError::NotFound("property"))?;
-            let record =
-                AuditRecord::new(Action::PropertyUpdated, ObjectType::Property, Some(id.0))
-                    .with(json!({"fields": given}));
-            audit::record(c, &commit.actor, &[record], now).await?;
-            commit.seal(c, &property).await?;
-            Ok::<_, ApiError>(property)
+    let updated = db
+        .run(move |mut conn| async move {
+            let now = now().naive_utc();
+            let key = city_key(&listing.city);
+            write_tx!(&mut conn, |c| {
+                let property = properties::update(c, id.0, &fields_of(&listing, &key, now))
+                    .await?
+                    .ok_or(ApiError::NotFound("property"))?;
+                let record =
+                    AuditRecord::new(Action::PropertyUpdated, ObjectType::Property, Some(id.0))
+                        .with(json!({"fields": given}));
+                audit::record(c, &commit.actor, &[record], now).await?;
+                commit.seal(c, &property).await?;
+                Ok::<_, ApiError>(property)
+            })
         })
-    })
-    .await
+        .await?;
+    bus.listing_changed(id);
+    Ok(updated)
 }
 
 /// Delists: through the listing's actor, so no booking slips in meanwhile.
@@ -215,7 +225,30 @@ pub async fn delete(
     registry.send(id, Delist { commit }).await
 }
 
-pub async fn search(db: &Db, filter: SearchFilter) -> Result<Vec<Property>, ApiError> {
-    db.run(move |mut conn| async move { Ok(properties::search(&mut conn, &filter).await?) })
-        .await
+/// One page of a search: its ids from memory when memory can answer (then
+/// only the page's rows are read), else from the SQL.
+pub async fn search(
+    db: &Db,
+    memory: &Availability,
+    filter: SearchFilter,
+) -> Result<Vec<Property>, ApiError> {
+    let Some(ids) = memory.search(&filter) else {
+        return db
+            .run(move |mut conn| async move { Ok(properties::search(&mut conn, &filter).await?) })
+            .await;
+    };
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let wanted = ids.clone();
+    let mut rows: std::collections::HashMap<i64, Property> = db
+        .run(move |mut conn| async move {
+            Ok::<_, ApiError>(properties::find_many(&mut conn, &wanted).await?)
+        })
+        .await?
+        .into_iter()
+        .filter(|p| p.deleted_at.is_none())
+        .map(|p| (p.id, p))
+        .collect();
+    Ok(ids.iter().filter_map(|id| rows.remove(id)).collect())
 }

@@ -237,6 +237,8 @@ pub fn tell(bus: &Arc<EventBus>, published: &[Publication]) {
     for p in published {
         let r = &p.review;
         if r.side() == Side::Guest {
+            // Its rating and count moved: search orders and filters by them.
+            bus.listing_changed(PropertyId(r.property_id));
             bus.notify(Notice::to_listing(
                 PropertyId(r.property_id),
                 json!({
@@ -385,6 +387,7 @@ pub async fn of_guest(
 /// closes; once published, for 48 hours (its totals moved with it).
 pub async fn edit(
     db: &Db,
+    bus: &EventBus,
     commit: &Commit<Review>,
     auth: &AuthUser,
     id: i64,
@@ -397,49 +400,55 @@ pub async fn edit(
         return Err(trail::denied(db, &commit.actor, kind, Some(id), "review.edit", refusal).await);
     }
     let commit = commit.clone();
-    db.run(move |mut conn| async move {
-        let at = now();
-        write_tx!(&mut conn, |c| {
-            let listing = properties::lock_calendar(c, review.property_id)
-                .await?
-                .ok_or(ApiError::NotFound("review"))?;
-            let current = reviews::find(c, id)
-                .await?
-                .filter(|r| r.removed_at.is_none())
-                .ok_or(ApiError::NotFound("review"))?;
-            let closes = calendar::find(c, current.booking_id)
-                .await?
-                .and_then(|e| e.reviews_close_at);
-            let (published, closes) = (
-                current.published_at.map(|t| t.and_utc()),
-                closes.map(|t| t.and_utc()),
-            );
-            if !review::editable(published, closes, at) {
-                return Err(ApiError::Unprocessable {
-                    code: "edit_window_closed",
-                    message: "a review can be edited until its stay's window closes, \
+    let listing_id = PropertyId(review.property_id);
+    let edited = db
+        .run(move |mut conn| async move {
+            let at = now();
+            write_tx!(&mut conn, |c| {
+                let listing = properties::lock_calendar(c, review.property_id)
+                    .await?
+                    .ok_or(ApiError::NotFound("review"))?;
+                let current = reviews::find(c, id)
+                    .await?
+                    .filter(|r| r.removed_at.is_none())
+                    .ok_or(ApiError::NotFound("review"))?;
+                let closes = calendar::find(c, current.booking_id)
+                    .await?
+                    .and_then(|e| e.reviews_close_at);
+                let (published, closes) = (
+                    current.published_at.map(|t| t.and_utc()),
+                    closes.map(|t| t.and_utc()),
+                );
+                if !review::editable(published, closes, at) {
+                    return Err(ApiError::Unprocessable {
+                        code: "edit_window_closed",
+                        message: "a review can be edited until its stay's window closes, \
                               and for 48 hours after it is published"
-                        .into(),
-                });
-            }
-            let mut errors = FieldErrors::new();
-            let old = current.ratings();
-            let edited = input.parse_edit(&old, &current.comment, &mut errors);
-            let Some((ratings, comment)) = edited.filter(|_| errors.is_empty()) else {
-                return Err(ApiError::Validation(errors.into_vec()));
-            };
-            let review = reviews::edit(c, id, &ratings, &comment, at.naive_utc()).await?;
-            if review.counted() {
-                recount(c, &listing, &review, Some(&old), Some(&ratings)).await?;
-            }
-            let record = AuditRecord::new(Action::ReviewEdited, ObjectType::Review, Some(id))
-                .with(json!({"rating": [old.rating, ratings.rating]}));
-            audit::record(c, &commit.actor, &[record], at.naive_utc()).await?;
-            commit.seal(c, &review).await?;
-            Ok::<_, ApiError>(review)
+                            .into(),
+                    });
+                }
+                let mut errors = FieldErrors::new();
+                let old = current.ratings();
+                let edited = input.parse_edit(&old, &current.comment, &mut errors);
+                let Some((ratings, comment)) = edited.filter(|_| errors.is_empty()) else {
+                    return Err(ApiError::Validation(errors.into_vec()));
+                };
+                let review = reviews::edit(c, id, &ratings, &comment, at.naive_utc()).await?;
+                if review.counted() {
+                    recount(c, &listing, &review, Some(&old), Some(&ratings)).await?;
+                }
+                let record = AuditRecord::new(Action::ReviewEdited, ObjectType::Review, Some(id))
+                    .with(json!({"rating": [old.rating, ratings.rating]}));
+                audit::record(c, &commit.actor, &[record], at.naive_utc()).await?;
+                commit.seal(c, &review).await?;
+                Ok::<_, ApiError>(review)
+            })
         })
-    })
-    .await
+        .await?;
+    if edited.side() == Side::Guest {
+        bus.listing_changed(listing_id);
+    }
+    Ok(edited)
 }
 
 /// The reviewed party's one public reply to a published review (the
@@ -506,6 +515,7 @@ pub async fn reply(
 /// An admin removes a review, with a reason: no longer shown or counted.
 pub async fn remove(
     db: &Db,
+    bus: &EventBus,
     commit: &Commit<Review>,
     auth: &AuthUser,
     id: i64,
@@ -514,28 +524,34 @@ pub async fn remove(
     trail::require_admin(db, auth, &commit.actor, "review.remove").await?;
     let found = get(db, Some(auth), id).await?;
     let (commit, by) = (commit.clone(), auth.id.0);
-    db.run(move |mut conn| async move {
-        let at = now();
-        write_tx!(&mut conn, |c| {
-            let listing = properties::lock_calendar(c, found.property_id)
-                .await?
-                .ok_or(ApiError::NotFound("review"))?;
-            let before = reviews::find(c, id)
-                .await?
-                .ok_or(ApiError::NotFound("review"))?;
-            let removed = reviews::remove(c, id, by, &reason, at.naive_utc())
-                .await?
-                .ok_or(ApiError::NotFound("review"))?;
-            if before.counted() {
-                recount(c, &listing, &before, Some(&before.ratings()), None).await?;
-            }
-            let record = AuditRecord::new(Action::ReviewRemoved, ObjectType::Review, Some(id))
-                .with(json!({"reason": reason, "was_published": before.counted(),
+    let listing_id = PropertyId(found.property_id);
+    let removed = db
+        .run(move |mut conn| async move {
+            let at = now();
+            write_tx!(&mut conn, |c| {
+                let listing = properties::lock_calendar(c, found.property_id)
+                    .await?
+                    .ok_or(ApiError::NotFound("review"))?;
+                let before = reviews::find(c, id)
+                    .await?
+                    .ok_or(ApiError::NotFound("review"))?;
+                let removed = reviews::remove(c, id, by, &reason, at.naive_utc())
+                    .await?
+                    .ok_or(ApiError::NotFound("review"))?;
+                if before.counted() {
+                    recount(c, &listing, &before, Some(&before.ratings()), None).await?;
+                }
+                let record = AuditRecord::new(Action::ReviewRemoved, ObjectType::Review, Some(id))
+                    .with(json!({"reason": reason, "was_published": before.counted(),
                              "booking_id": before.booking_id}));
-            audit::record(c, &commit.actor, &[record], at.naive_utc()).await?;
-            commit.seal(c, &removed).await?;
-            Ok::<_, ApiError>(removed)
+                audit::record(c, &commit.actor, &[record], at.naive_utc()).await?;
+                commit.seal(c, &removed).await?;
+                Ok::<_, ApiError>(removed)
+            })
         })
-    })
-    .await
+        .await?;
+    if removed.side() == Side::Guest {
+        bus.listing_changed(listing_id);
+    }
+    Ok(removed)
 }

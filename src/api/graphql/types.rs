@@ -669,7 +669,7 @@ impl Query {
         let params = filter.unwrap_or_default().params(sort, first, after);
         let filter = parse_search(params).map_err(fail)?;
         let (sort, limit) = (filter.sort, filter.limit);
-        let rows = properties::search(&state(ctx)?.db, filter)
+        let rows = properties::search(&state(ctx)?.db, &state(ctx)?.search, filter)
             .await
             .map_err(fail)?;
         let mut connection = Connection::new(false, rows.len() as i64 == limit);
@@ -714,7 +714,7 @@ impl Mutation {
         let auth = signed_in(ctx)?;
         let input = listing_input(as_body(&input)?).map_err(fail)?;
         let commit = unkeyed(meta(ctx)?, Some(auth.id));
-        let created = properties::create(&state(ctx)?.db, &commit, auth, input)
+        let created = properties::create(&state(ctx)?.db, &state(ctx)?.bus, &commit, auth, input)
             .await
             .map_err(fail)?;
         Ok(Listing(created))
@@ -737,7 +737,7 @@ impl Mutation {
             .await
             .map_err(fail)?;
         let input = listing_input(as_body(&input)?).map_err(fail)?;
-        let updated = properties::update(&state.db, &commit, auth, id, input)
+        let updated = properties::update(&state.db, &state.bus, &commit, auth, id, input)
             .await
             .map_err(fail)?;
         Ok(Listing(updated))
@@ -953,7 +953,7 @@ impl Mutation {
         let input = review_input(as_body(&input)?, None).map_err(fail)?;
         let state = state(ctx)?;
         let commit = unkeyed(meta(ctx)?, Some(auth.id));
-        let review = reviews::edit(&state.db, &commit, auth, id, input)
+        let review = reviews::edit(&state.db, &state.bus, &commit, auth, id, input)
             .await
             .map_err(fail)?;
         Ok(ListingReview(review))

@@ -42,6 +42,10 @@ pub struct Readiness {
     redis: &'static str,
     /// The payment gateway in use (`sandbox`: no real money moves).
     payments: &'static str,
+    /// What answers availability searches: `memory` (the index),
+    /// `loading` (the index is being read; the SQL answers meanwhile) or
+    /// `database` (`ROOST_SEARCH_FROM=database`). Never makes a node unready.
+    search: &'static str,
 }
 
 #[utoipa::path(
@@ -73,6 +77,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         database,
         redis,
         payments: state.payments.kind().as_str(),
+        search: state.search.mode().as_str(),
     };
     if ready {
         HttpResponse::Ok().json(body)

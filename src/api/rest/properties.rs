@@ -209,7 +209,7 @@ pub async fn create_property(
     let commit = meta.commit(Some(auth.id), |p: &Property| {
         Reply::json(201, &PropertyResponse::from(p.clone()))
     });
-    let property = properties::create(&state.db, &commit, &auth, input).await?;
+    let property = properties::create(&state.db, &state.bus, &commit, &auth, input).await?;
     Ok(commit.reply(&property)?.into())
 }
 
@@ -258,7 +258,7 @@ pub async fn update_property(
     // Who may change it is settled before what the change says.
     properties::get_owned(&state.db, &commit.actor, &auth, id, "property.update").await?;
     let input = listing_input(body.into_inner().into_map())?;
-    let property = properties::update(&state.db, &commit, &auth, id, input).await?;
+    let property = properties::update(&state.db, &state.bus, &commit, &auth, id, input).await?;
     Ok(commit.reply(&property)?.into())
 }
 
@@ -362,7 +362,7 @@ pub async fn search_properties(
 ) -> Result<HttpResponse, ApiError> {
     let filter = parse_search(query.into_inner())?;
     let (sort, limit) = (filter.sort, filter.limit);
-    let rows = properties::search(&state.db, filter).await?;
+    let rows = properties::search(&state.db, &state.search, filter).await?;
     let next_cursor = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|p| encode_search_cursor(sort, p)))
         .flatten();

@@ -473,7 +473,7 @@ pub async fn update_review(
         Reply::json(200, &ReviewResponse::of(r.clone(), false))
     });
     let id = path.into_inner();
-    let review = reviews::edit(&state.db, &commit, &auth, id, input).await?;
+    let review = reviews::edit(&state.db, &state.bus, &commit, &auth, id, input).await?;
     Ok(commit.reply(&review)?.into())
 }
 
@@ -551,7 +551,7 @@ pub async fn delete_review(
         Reply::json(200, &ReviewResponse::of(r.clone(), true))
     });
     let id = path.into_inner();
-    let review = reviews::remove(&state.db, &commit, &auth, id, reason).await?;
+    let review = reviews::remove(&state.db, &state.bus, &commit, &auth, id, reason).await?;
     Ok(commit.reply(&review)?.into())
 }
 

@@ -1,0 +1,457 @@
+//! The availability index: every live listing's searchable attributes and
+//! its live claims, kept in the orders search sorts by. No I/O: the keeper
+//! in [`super`] reads the database and feeds it events.
+//!
+//! A search here means exactly what `db::properties::search` means for the
+//! same rows (the equivalence test runs both): the same filters, the same
+//! rule that a hold stops claiming its nights when it expires, the same
+//! orders and cursors. While any listing may be behind the database (it is
+//! *stale*), [`Index::search`] answers `None` and the SQL answers instead.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::Bound::{Excluded, Unbounded};
+
+use chrono::{NaiveDate, NaiveDateTime};
+
+use crate::db::calendar::Claimed;
+use crate::db::properties::{SearchFilter, Searchable, Sort};
+use crate::domain::calendar::{Busy, Calendar, Claim};
+use crate::domain::event::Effect;
+use crate::domain::{CalendarEvent, StayDates};
+
+/// What a search filters and sorts a listing by.
+#[derive(Clone, Debug, PartialEq)]
+struct Attributes {
+    city_key: String,
+    country: String,
+    latitude: f64,
+    longitude: f64,
+    price: i64,
+    max_guests: i64,
+    min_nights: i64,
+    max_nights: i64,
+    amenities: i64,
+    review_count: i64,
+    rating_x100: i64,
+}
+
+impl From<&Searchable> for Attributes {
+    fn from(s: &Searchable) -> Self {
+        Self {
+            city_key: s.city_key.clone(),
+            country: s.country.clone(),
+            latitude: s.latitude,
+            longitude: s.longitude,
+            price: s.price_per_night,
+            max_guests: s.max_guests,
+            min_nights: s.min_nights,
+            max_nights: s.max_nights,
+            amenities: s.amenities,
+            review_count: s.review_count,
+            rating_x100: s.rating_avg_x100,
+        }
+    }
+}
+
+struct Listing {
+    attrs: Attributes,
+    /// The seq of the last calendar event reflected here.
+    seq: i64,
+    calendar: Calendar,
+}
+
+/// Listings and claims as read from the database: the rows first, then the
+/// claims (so the claims are at least as new as each row's seq).
+#[derive(Default)]
+pub struct Reading {
+    pub listings: Vec<Searchable>,
+    pub claims: Vec<Claimed>,
+}
+
+/// A listing memory may be behind on.
+#[derive(Default)]
+struct Stale {
+    /// When it was last marked (see [`Index::mark`]).
+    since: u64,
+    /// The events that arrived for it since, replayed when it is read again.
+    events: Vec<CalendarEvent>,
+}
+
+pub struct Index {
+    /// Claims that end on or before this day are not kept: a search for
+    /// earlier nights is left to the SQL.
+    from: NaiveDate,
+    listings: BTreeMap<i64, Listing>,
+    by_price: BTreeSet<(i64, i64)>,
+    by_rating: BTreeSet<(i64, i64)>,
+    by_city: HashMap<String, BTreeSet<i64>>,
+    stale: HashMap<i64, Stale>,
+    /// Counts marks, so that a reading started before a listing's last
+    /// mark is not taken as current.
+    epoch: u64,
+    claims: usize,
+}
+
+/// The claim a stored row makes, as the SQL reads it: a pending row
+/// without an expiry claims nothing (`hold_expires_at > now` is not true).
+fn claim_of(row: &Claimed) -> Option<Claim> {
+    let busy = match row.status.as_str() {
+        "pending" => Busy::Held,
+        "confirmed" | "completed" => Busy::Booked,
+        "blocked" => Busy::Blocked,
+        _ => return None,
+    };
+    if busy == Busy::Held && row.hold_expires_at.is_none() {
+        return None;
+    }
+    Some(Claim {
+        id: row.id,
+        dates: StayDates::from_stored(row.check_in, row.check_out),
+        busy,
+        held_until: row
+            .hold_expires_at
+            .filter(|_| busy == Busy::Held)
+            .map(|t| t.and_utc()),
+    })
+}
+
+impl Index {
+    /// An index of `reading`, which kept the claims ending after `from`.
+    pub fn new(from: NaiveDate, reading: Reading) -> Self {
+        let mut index = Self {
+            from,
+            listings: BTreeMap::new(),
+            by_price: BTreeSet::new(),
+            by_rating: BTreeSet::new(),
+            by_city: HashMap::new(),
+            stale: HashMap::new(),
+            epoch: 0,
+            claims: 0,
+        };
+        let ids: Vec<i64> = reading.listings.iter().map(|l| l.id).collect();
+        index.install(&ids, 0, reading);
+        index
+    }
+
+    /// The day before which claims are not kept (see [`Index::new`]).
+    pub fn from(&self) -> NaiveDate {
+        self.from
+    }
+
+    pub fn len(&self) -> usize {
+        self.listings.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.listings.is_empty()
+    }
+
+    /// How many claims it holds (lapsed holds included until their event).
+    pub fn claims(&self) -> usize {
+        self.claims
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    pub fn stale_count(&self) -> usize {
+        self.stale.len()
+    }
+
+    /// Listings memory may be behind on.
+    pub fn stale(&self) -> Vec<i64> {
+        self.stale.keys().copied().collect()
+    }
+
+    /// The listing may have changed in the database (its row, or its
+    /// calendar past what memory saw): searches go to the SQL until it is
+    /// read again. Returns the mark's epoch.
+    pub fn mark(&mut self, id: i64) -> u64 {
+        self.epoch += 1;
+        self.stale.entry(id).or_default().since = self.epoch;
+        self.epoch
+    }
+
+    /// A committed calendar event, from any node: applied if it is the
+    /// listing's next; kept for the listing's next reading if it is stale,
+    /// unknown here, or past a gap.
+    pub fn apply(&mut self, event: &CalendarEvent) {
+        let id = event.property_id.0;
+        if let Some(stale) = self.stale.get_mut(&id) {
+            stale.events.push(event.clone());
+            return;
+        }
+        let Some(listing) = self.listings.get_mut(&id) else {
+            if event.effect() != Some(Effect::Delisted) {
+                // A listing created after the last reading.
+                self.mark(id);
+                self.keep(event);
+            }
+            return;
+        };
+        if event.seq <= listing.seq {
+            return;
+        }
+        if event.seq > listing.seq + 1 {
+            self.mark(id);
+            self.keep(event);
+            return;
+        }
+        listing.seq = event.seq;
+        match event.effect() {
+            Some(Effect::Delisted) => self.remove(id),
+            Some(effect) => self.claims = change(&mut listing.calendar, effect, self.claims),
+            None => {}
+        }
+    }
+
+    fn keep(&mut self, event: &CalendarEvent) {
+        if let Some(stale) = self.stale.get_mut(&event.property_id.0) {
+            stale.events.push(event.clone());
+        }
+    }
+
+    /// Installs a reading of the listings `ids`, begun at `started` (the
+    /// epoch then): each listing not marked again since becomes current,
+    /// with the events that arrived while it was stale replayed over it. A
+    /// listing the reading lacks is gone (delisted).
+    pub fn install(&mut self, ids: &[i64], started: u64, reading: Reading) {
+        let mut rows: HashMap<i64, &Searchable> =
+            reading.listings.iter().map(|l| (l.id, l)).collect();
+        let mut claims: HashMap<i64, Vec<Claim>> = HashMap::new();
+        for row in &reading.claims {
+            if let Some(claim) = claim_of(row) {
+                claims.entry(row.property_id).or_default().push(claim);
+            }
+        }
+        for &id in ids {
+            let events = match self.stale.get(&id) {
+                Some(s) if s.since > started => continue,
+                Some(_) => self.stale.remove(&id).map(|s| s.events).unwrap_or_default(),
+                None => Vec::new(),
+            };
+            self.remove(id);
+            let Some(row) = rows.remove(&id) else {
+                continue;
+            };
+            let found = claims.remove(&id).unwrap_or_default();
+            self.claims += found.len();
+            let mut listing = Listing {
+                attrs: Attributes::from(row),
+                seq: row.calendar_seq,
+                calendar: Calendar::new(found),
+            };
+            // The claims were read after the seq: events past it may be in
+            // them already, and apply again harmlessly.
+            let mut events = events;
+            events.sort_by_key(|e| e.seq);
+            let mut gap = false;
+            let mut delisted = false;
+            for event in events.iter().filter(|e| e.seq > row.calendar_seq) {
+                gap |= event.seq > listing.seq + 1;
+                listing.seq = listing.seq.max(event.seq);
+                match event.effect() {
+                    Some(Effect::Delisted) => delisted = true,
+                    Some(effect) => {
+                        self.claims = change(&mut listing.calendar, effect, self.claims)
+                    }
+                    None => {}
+                }
+            }
+            if delisted {
+                continue;
+            }
+            self.insert(id, listing);
+            if gap {
+                self.mark(id);
+            }
+        }
+    }
+
+    /// Compares a scan of every live listing row with memory and marks
+    /// each listing that differs, is missing, or is gone. Returns how many
+    /// it marked.
+    pub fn reconcile(&mut self, rows: &[Searchable]) -> usize {
+        let mut marked = Vec::new();
+        let mut seen = HashSet::with_capacity(rows.len());
+        for row in rows {
+            seen.insert(row.id);
+            if self.stale.contains_key(&row.id) {
+                continue;
+            }
+            let behind = match self.listings.get(&row.id) {
+                Some(l) => l.seq < row.calendar_seq || l.attrs != Attributes::from(row),
+                None => true,
+            };
+            if behind {
+                marked.push(row.id);
+            }
+        }
+        marked.extend(
+            self.listings
+                .keys()
+                .filter(|id| !seen.contains(id) && !self.stale.contains_key(id)),
+        );
+        for &id in &marked {
+            self.mark(id);
+        }
+        marked.len()
+    }
+
+    fn insert(&mut self, id: i64, listing: Listing) {
+        let a = &listing.attrs;
+        self.by_price.insert((a.price, id));
+        self.by_rating.insert((a.rating_x100, id));
+        self.by_city
+            .entry(a.city_key.clone())
+            .or_default()
+            .insert(id);
+        self.listings.insert(id, listing);
+    }
+
+    fn remove(&mut self, id: i64) {
+        let Some(listing) = self.listings.remove(&id) else {
+            return;
+        };
+        let a = &listing.attrs;
+        self.by_price.remove(&(a.price, id));
+        self.by_rating.remove(&(a.rating_x100, id));
+        if let Some(ids) = self.by_city.get_mut(&a.city_key) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.by_city.remove(&a.city_key);
+            }
+        }
+        self.claims -= listing.calendar.len();
+    }
+
+    /// The ids of the page `filter` asks for, in its order; `None` when
+    /// memory cannot answer for sure (a listing is stale, or the nights
+    /// start before the claims kept).
+    pub fn search(&self, f: &SearchFilter) -> Option<Vec<i64>> {
+        if !self.stale.is_empty() {
+            return None;
+        }
+        if let Some((check_in, _, _)) = f.dates
+            && check_in < self.from
+        {
+            return None;
+        }
+        let limit = usize::try_from(f.limit).unwrap_or(0);
+        let matches = |id: &i64| self.listings.get(id).is_some_and(|l| matches(l, f));
+        if let Some(city) = &f.city_key {
+            let mut found: Vec<(i64, i64)> = self
+                .by_city
+                .get(city)
+                .into_iter()
+                .flatten()
+                .filter(|id| matches(id))
+                .filter_map(|id| self.listings.get(id).map(|l| (key(f.sort, l), *id)))
+                .filter(|&(k, id)| after(f, k, id))
+                .collect();
+            match f.sort {
+                Sort::PriceAsc => found.sort_unstable(),
+                _ => found.sort_unstable_by(|a, b| b.cmp(a)),
+            }
+            return Some(found.into_iter().take(limit).map(|(_, id)| id).collect());
+        }
+        let page = match (f.sort, f.after) {
+            (Sort::PriceAsc, Some(k)) => take(
+                self.by_price
+                    .range((Excluded((k.key, k.id)), Unbounded))
+                    .map(|p| p.1),
+                matches,
+                limit,
+            ),
+            (Sort::PriceAsc, None) => take(self.by_price.iter().map(|p| p.1), matches, limit),
+            (Sort::PriceDesc, Some(k)) => take(
+                self.by_price.range(..(k.key, k.id)).rev().map(|p| p.1),
+                matches,
+                limit,
+            ),
+            (Sort::PriceDesc, None) => {
+                take(self.by_price.iter().rev().map(|p| p.1), matches, limit)
+            }
+            (Sort::Newest, Some(k)) => take(
+                self.listings.range(..k.id).rev().map(|(id, _)| *id),
+                matches,
+                limit,
+            ),
+            (Sort::Newest, None) => take(self.listings.keys().rev().copied(), matches, limit),
+            (Sort::RatingDesc, Some(k)) => take(
+                self.by_rating.range(..(k.key, k.id)).rev().map(|p| p.1),
+                matches,
+                limit,
+            ),
+            (Sort::RatingDesc, None) => {
+                take(self.by_rating.iter().rev().map(|p| p.1), matches, limit)
+            }
+        };
+        Some(page)
+    }
+}
+
+/// Applies a claim or a release; returns the claims count after it.
+fn change(calendar: &mut Calendar, effect: Effect, claims: usize) -> usize {
+    let before = calendar.len();
+    match effect {
+        Effect::Claim(claim) => calendar.put(claim),
+        Effect::Free(id) => calendar.remove(id),
+        Effect::Delisted => {}
+    }
+    claims + calendar.len() - before
+}
+
+fn take(ids: impl Iterator<Item = i64>, keep: impl Fn(&i64) -> bool, limit: usize) -> Vec<i64> {
+    ids.filter(|id| keep(id)).take(limit).collect()
+}
+
+fn key(sort: Sort, l: &Listing) -> i64 {
+    match sort {
+        Sort::PriceAsc | Sort::PriceDesc => l.attrs.price,
+        Sort::Newest => 0,
+        Sort::RatingDesc => l.attrs.rating_x100,
+    }
+}
+
+/// Is `(k, id)` past the filter's cursor, in its order?
+fn after(f: &SearchFilter, k: i64, id: i64) -> bool {
+    match (f.sort, f.after) {
+        (_, None) => true,
+        (Sort::PriceAsc, Some(c)) => (k, id) > (c.key, c.id),
+        (Sort::Newest, Some(c)) => id < c.id,
+        (Sort::PriceDesc | Sort::RatingDesc, Some(c)) => (k, id) < (c.key, c.id),
+    }
+}
+
+/// `db::properties::search`'s filters, one for one.
+fn matches(l: &Listing, f: &SearchFilter) -> bool {
+    let a = &l.attrs;
+    f.city_key.as_ref().is_none_or(|c| *c == a.city_key)
+        && f.country.as_ref().is_none_or(|c| *c == a.country)
+        && f.min_price.is_none_or(|m| a.price >= m)
+        && f.max_price.is_none_or(|m| a.price <= m)
+        && f.guests.is_none_or(|g| a.max_guests >= g)
+        && f.min_rating_x100
+            .is_none_or(|m| a.review_count > 0 && a.rating_x100 >= m)
+        && f.amenities.is_none_or(|m| a.amenities & m == m)
+        && f.bbox.is_none_or(|(min_lat, max_lat, min_lon, max_lon)| {
+            (min_lat..=max_lat).contains(&a.latitude) && (min_lon..=max_lon).contains(&a.longitude)
+        })
+        && f.dates.is_none_or(|(check_in, check_out, nights)| {
+            a.min_nights <= nights
+                && a.max_nights >= nights
+                && free(&l.calendar, check_in, check_out, f.now)
+        })
+}
+
+fn free(
+    calendar: &Calendar,
+    check_in: NaiveDate,
+    check_out: NaiveDate,
+    now: NaiveDateTime,
+) -> bool {
+    let dates = StayDates::from_stored(check_in, check_out);
+    calendar.conflict(&dates, now.and_utc(), None).is_none()
+}
