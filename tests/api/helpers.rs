@@ -139,6 +139,15 @@ impl TestDatabase {
         }
     }
 
+    /// Another handle on a database some other handle made (and drops).
+    pub fn shared(url: DatabaseUrl) -> Self {
+        Self {
+            url,
+            _dir: None,
+            pg_name: None,
+        }
+    }
+
     /// The database as `DATABASE_URL` names it, for the `roost` binary.
     pub fn env_url(&self) -> String {
         match &self.url {
@@ -222,7 +231,11 @@ impl TestApp {
 
     /// Spawns with settings adjusted by `configure` (rate limits, TTLs, Redis…).
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> Self {
-        let database = TestDatabase::new(backend).await;
+        Self::spawn_on(TestDatabase::new(backend).await, configure).await
+    }
+
+    /// Spawns on a database made (and maybe filled) beforehand.
+    pub async fn spawn_on(database: TestDatabase, configure: impl FnOnce(&mut Settings)) -> Self {
         let mut settings = test_settings();
         settings.database_url = database.url.clone();
         configure(&mut settings);

@@ -29,6 +29,7 @@ mod rate_limit;
 mod reconciliation;
 mod refunds;
 mod reviews;
+mod search;
 mod seed;
 mod stay_rules;
 mod stripe;
