@@ -574,6 +574,26 @@ pub struct Searchable {
     pub calendar_seq: i64,
 }
 
+impl From<&Property> for Searchable {
+    fn from(p: &Property) -> Self {
+        Self {
+            id: p.id,
+            city_key: p.city_key.clone(),
+            country: p.country.clone(),
+            latitude: p.latitude,
+            longitude: p.longitude,
+            price_per_night: p.price_per_night,
+            max_guests: p.max_guests,
+            min_nights: p.min_nights,
+            max_nights: p.max_nights,
+            amenities: p.amenities,
+            review_count: p.review_count,
+            rating_avg_x100: p.rating_avg_x100,
+            calendar_seq: p.calendar_seq,
+        }
+    }
+}
+
 /// The live listings of `ids` (every live listing, given none), as search
 /// sees them.
 pub async fn searchables(

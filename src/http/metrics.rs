@@ -38,6 +38,8 @@ pub struct Metrics {
     pub search_index_listings: IntGauge,
     pub search_index_claims: IntGauge,
     pub search_index_stale: IntGauge,
+    /// Scans of every listing row for changes memory missed.
+    pub search_scans: IntCounter,
 }
 
 impl Metrics {
@@ -118,6 +120,11 @@ impl Metrics {
             "Listings the search index may be behind on",
         )?;
         registry.register(Box::new(search_index_stale.clone()))?;
+        let search_scans = IntCounter::new(
+            "search_scans_total",
+            "Scans of every listing row for changes the search index missed",
+        )?;
+        registry.register(Box::new(search_scans.clone()))?;
         Ok(Self {
             registry,
             requests,
@@ -134,6 +141,7 @@ impl Metrics {
             search_index_listings,
             search_index_claims,
             search_index_stale,
+            search_scans,
         })
     }
 

@@ -269,6 +269,14 @@ impl Index {
         }
     }
 
+    /// Does memory hold the listing as `row` has it (its searchable
+    /// columns, not its calendar)? A listing that is not here disagrees.
+    pub fn agrees(&self, row: &Searchable) -> bool {
+        self.listings
+            .get(&row.id)
+            .is_some_and(|l| l.attrs == Attributes::from(row))
+    }
+
     /// Compares a scan of every live listing row with memory and marks
     /// each listing that differs, is missing, or is gone. Returns how many
     /// it marked.

@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 pub use index::{Index, Reading};
 
 use crate::actors::bus::Follower;
-use crate::db::properties::SearchFilter;
+use crate::db::properties::{SearchFilter, Searchable};
 use crate::db::{Db, calendar, properties};
 use crate::domain::{CalendarEvent, PropertyId};
 use crate::error::ApiError;
@@ -91,14 +91,45 @@ impl Availability {
 
     /// The page's ids in order, if memory can answer for sure.
     pub fn search(&self, filter: &SearchFilter) -> Option<Vec<i64>> {
-        let found = self.read().as_ref().and_then(|i| i.search(filter));
-        let by = if found.is_some() {
-            "memory"
-        } else {
-            "database"
-        };
+        self.read().as_ref().and_then(|i| i.search(filter))
+    }
+
+    /// Counts a search by what answered it (`memory`, `database`).
+    pub fn answered(&self, by: &str) {
         self.metrics.searches.with_label_values(&[by]).inc();
-        found
+    }
+
+    /// Checks the page's rows, read after memory answered, against memory.
+    /// A row that differs was changed where no word of it reached this
+    /// node (SQL run by hand, `roost seed` into a live deployment, a lost
+    /// Redis message): it is marked to be read again, and false says the
+    /// SQL should answer this search.
+    pub fn confirm(&self, rows: &[Searchable]) -> bool {
+        let differ: Vec<i64> = match self.read().as_ref() {
+            Some(index) => rows
+                .iter()
+                .filter(|r| !index.agrees(r))
+                .map(|r| r.id)
+                .collect(),
+            None => return false,
+        };
+        if differ.is_empty() {
+            return true;
+        }
+        let mut guard = self.write();
+        let Some(index) = guard.as_mut() else {
+            return false;
+        };
+        tracing::info!(
+            ?differ,
+            "search: listings changed without word reaching this node"
+        );
+        for id in differ {
+            index.mark(id);
+        }
+        self.publish(index);
+        self.wake.notify_one();
+        false
     }
 
     fn publish(&self, index: &Index) {
@@ -203,6 +234,8 @@ impl Availability {
                 self.publish(index);
             }
         }
+        drop(guard);
+        self.metrics.search_scans.inc();
         Ok(())
     }
 }

@@ -232,23 +232,29 @@ pub async fn search(
     memory: &Availability,
     filter: SearchFilter,
 ) -> Result<Vec<Property>, ApiError> {
-    let Some(ids) = memory.search(&filter) else {
-        return db
-            .run(move |mut conn| async move { Ok(properties::search(&mut conn, &filter).await?) })
-            .await;
-    };
-    if ids.is_empty() {
-        return Ok(Vec::new());
+    if let Some(ids) = memory.search(&filter) {
+        if ids.is_empty() {
+            memory.answered("memory");
+            return Ok(Vec::new());
+        }
+        let wanted = ids.clone();
+        let mut rows: std::collections::HashMap<i64, Property> = db
+            .run(move |mut conn| async move {
+                Ok::<_, ApiError>(properties::find_many(&mut conn, &wanted).await?)
+            })
+            .await?
+            .into_iter()
+            .filter(|p| p.deleted_at.is_none())
+            .map(|p| (p.id, p))
+            .collect();
+        let page: Vec<Property> = ids.iter().filter_map(|id| rows.remove(id)).collect();
+        let seen: Vec<properties::Searchable> = page.iter().map(Into::into).collect();
+        if memory.confirm(&seen) {
+            memory.answered("memory");
+            return Ok(page);
+        }
     }
-    let wanted = ids.clone();
-    let mut rows: std::collections::HashMap<i64, Property> = db
-        .run(move |mut conn| async move {
-            Ok::<_, ApiError>(properties::find_many(&mut conn, &wanted).await?)
-        })
-        .await?
-        .into_iter()
-        .filter(|p| p.deleted_at.is_none())
-        .map(|p| (p.id, p))
-        .collect();
-    Ok(ids.iter().filter_map(|id| rows.remove(id)).collect())
+    memory.answered("database");
+    db.run(move |mut conn| async move { Ok(properties::search(&mut conn, &filter).await?) })
+        .await
 }

@@ -477,6 +477,23 @@ impl Api {
         assert_eq!(res.status(), StatusCode::NO_CONTENT);
     }
 
+    /// Waits until the search index has scanned the listing rows twice
+    /// more and holds no stale listing: rows changed behind the server's
+    /// back (SQL, the seeder) are in its searches from then on. For a
+    /// server with a short `event_poll_interval`.
+    pub async fn search_caught_up(&self) {
+        let scans = self.metric("roost_search_scans_total").await;
+        for _ in 0..1000 {
+            if self.metric("roost_search_scans_total").await >= scans + 2.0
+                && self.metric("roost_search_index_stale").await == 0.0
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the search index never caught up with the database");
+    }
+
     /// A Prometheus sample's value from `/metrics` (0 when absent).
     pub async fn metric(&self, sample: &str) -> f64 {
         let text = self

@@ -772,7 +772,12 @@ async fn racing_publications_keep_the_totals_equal_to_a_recount(backend: Backend
 }
 
 async fn search_filters_and_sorts_by_rating_and_walks_every_page_once(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // Ratings written in SQL, behind the server's back: search sees them
+    // after a scan.
+    let app = TestApp::spawn_with(backend, |s| {
+        s.event_poll_interval = std::time::Duration::from_millis(50)
+    })
+    .await;
     let (_, host) = app.signed_in("host").await;
     // Ratings in hundredths with ties; 0: no reviews.
     let ratings = [450, 500, 0, 450, 367, 450, 100, 0, 499, 450, 275];
@@ -789,6 +794,7 @@ async fn search_filters_and_sorts_by_rating_and_walks_every_page_once(backend: B
         .await;
         listings.push((x100, id));
     }
+    app.search_caught_up().await;
     let walk = |query: &'static str| {
         let api = &app.api;
         async move {
@@ -855,7 +861,11 @@ async fn search_filters_and_sorts_by_rating_and_walks_every_page_once(backend: B
 }
 
 async fn the_seed_writes_reviews_and_totals_that_equal_a_recount(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // Seeded behind the server's back: search sees it after a scan.
+    let app = TestApp::spawn_with(backend, |s| {
+        s.event_poll_interval = std::time::Duration::from_millis(50)
+    })
+    .await;
     roost::seed::run(
         &app.db,
         roost::seed::SeedOptions {
@@ -895,6 +905,7 @@ async fn the_seed_writes_reviews_and_totals_that_equal_a_recount(backend: Backen
     );
     assert_eq!(app.count(&drifted).await, 0);
     assert!(app.count("users WHERE guest_review_count > 0").await > 0);
+    app.search_caught_up().await;
     let page: Value = get(
         &app,
         "/api/v1/properties?sort=rating_desc&min_rating=4&limit=5",

@@ -492,6 +492,56 @@ async fn without_redis_a_nodes_scan_finds_what_another_did(backend: Backend) {
     assert_eq!(by_memory(&b).await - before, 1.0);
 }
 
+/// A row changed behind the server's back (SQL by hand), with no scan due:
+/// the first page that shows it is checked against memory, found to
+/// differ, and answered by the SQL; the listing is read again, and memory
+/// answers, rightly, from then on.
+async fn a_page_that_disagrees_with_memory_is_answered_by_the_sql(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        s.event_poll_interval = Duration::from_secs(600);
+    })
+    .await;
+    let (_, host) = app.signed_in("host").await;
+    let mut ids = Vec::new();
+    for price in [10_000, 20_000, 30_000] {
+        ids.push(
+            app.create_listing(&host, json!({"price_per_night": price}))
+                .await,
+        );
+    }
+    settled(&app).await;
+    app.execute(&format!(
+        "UPDATE properties SET price_per_night = 40000 WHERE id = {}",
+        ids[0]
+    ))
+    .await;
+    let cheapest = || async {
+        let page: Value = app
+            .get("/api/v1/properties")
+            .query(&[("sort", "price_asc"), ("limit", "2")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let database = "roost_searches_total{by=\"database\"}";
+    let before = app.metric(database).await;
+    assert_eq!(cheapest().await, vec![ids[1], ids[2]]);
+    assert_eq!(app.metric(database).await - before, 1.0);
+    settled(&app).await;
+    let before = by_memory(&app).await;
+    assert_eq!(cheapest().await, vec![ids[1], ids[2]]);
+    assert_eq!(by_memory(&app).await - before, 1.0);
+}
+
 /// `ROOST_SEARCH_FROM=database` keeps no index: every search is the SQL's.
 async fn search_from_the_database_when_configured(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| s.search_from_memory = false).await;
@@ -522,5 +572,6 @@ both_backends!(
     memory_answers_what_the_sql_answers,
     a_booking_on_one_node_is_in_the_others_search_with_its_event,
     without_redis_a_nodes_scan_finds_what_another_did,
+    a_page_that_disagrees_with_memory_is_answered_by_the_sql,
     search_from_the_database_when_configured,
 );
