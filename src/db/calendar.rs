@@ -713,6 +713,33 @@ pub struct Claimed {
     pub hold_expires_at: Option<NaiveDateTime>,
 }
 
+impl Claimed {
+    /// The claim the row makes, as the SQL reads it (see
+    /// [`claims_nights_at`]): a hold until its expiry; a pending row
+    /// without one claims nothing (the schema allows none).
+    pub fn claim(&self) -> Option<crate::domain::calendar::Claim> {
+        use crate::domain::calendar::{Busy, Claim};
+        let busy = match self.status.as_str() {
+            "pending" => Busy::Held,
+            "confirmed" | "completed" => Busy::Booked,
+            STATUS_BLOCKED => Busy::Blocked,
+            _ => return None,
+        };
+        if busy == Busy::Held && self.hold_expires_at.is_none() {
+            return None;
+        }
+        Some(Claim {
+            id: self.id,
+            dates: crate::domain::StayDates::from_stored(self.check_in, self.check_out),
+            busy,
+            held_until: self
+                .hold_expires_at
+                .filter(|_| busy == Busy::Held)
+                .map(|t| t.and_utc()),
+        })
+    }
+}
+
 /// The live claims ending after `from` of the listings `ids` (of every
 /// listing, given none).
 pub async fn live_claims(

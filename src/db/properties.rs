@@ -430,11 +430,23 @@ pub struct SearchFilter {
     pub bbox: Option<(f64, f64, f64, f64)>,
     /// Free for `[check_in, check_out)`, a stay of this many nights allowed.
     pub dates: Option<(NaiveDate, NaiveDate, i64)>,
+    /// Flexible dates: some free stay of `nights` inside the window (the
+    /// SQL only checks that the listing allows that many nights; the rest
+    /// is `domain::calendar::Calendar::earliest_free`, in `services`).
+    pub flexible: Option<Flexible>,
     /// A hold whose expiry is at or before this no longer blocks its dates.
     pub now: NaiveDateTime,
     pub sort: Sort,
     pub after: Option<SearchCursor>,
     pub limit: i64,
+}
+
+/// A flexible-dates search: `nights` nights anywhere in `[from, to)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Flexible {
+    pub nights: i64,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
 }
 
 /// A condition that keeps its query out of the prepared-statement cache, so
@@ -497,6 +509,11 @@ pub async fn search(conn: &mut impl AsConn, f: &SearchFilter) -> QueryResult<Vec
             q = q
                 .filter(p::latitude.between(min_lat, max_lat))
                 .filter(p::longitude.between(min_lon, max_lon));
+        }
+        if let Some(flexible) = f.flexible {
+            q = q
+                .filter(p::min_nights.le(flexible.nights))
+                .filter(p::max_nights.ge(flexible.nights));
         }
         if let Some((check_in, check_out, nights)) = f.dates {
             use calendar_entries::dsl as e;
@@ -572,6 +589,34 @@ pub struct Searchable {
     pub review_count: i64,
     pub rating_avg_x100: i64,
     pub calendar_seq: i64,
+    /// What a flexible-dates search checks besides the nights.
+    pub advance_notice_days: i64,
+    pub booking_window_days: i64,
+    pub check_in_days: i64,
+    pub check_out_days: i64,
+    pub time_zone: String,
+}
+
+impl Searchable {
+    /// The listing's rules, as stored (see [`Property::rules`]).
+    pub fn rules(&self) -> crate::domain::StayRules {
+        use crate::domain::stay::Weekdays;
+        crate::domain::StayRules {
+            max_guests: self.max_guests,
+            min_nights: self.min_nights,
+            max_nights: self.max_nights,
+            advance_notice_days: self.advance_notice_days,
+            booking_window_days: self.booking_window_days,
+            check_in_days: Weekdays::from_mask(self.check_in_days),
+            check_out_days: Weekdays::from_mask(self.check_out_days),
+        }
+    }
+
+    /// Its time zone (see [`Property::zone`]).
+    pub fn zone(&self) -> crate::domain::stay::TimeZone {
+        crate::domain::stay::TimeZone::parse(&self.time_zone)
+            .unwrap_or(crate::domain::stay::TimeZone::UTC)
+    }
 }
 
 impl From<&Property> for Searchable {
@@ -590,6 +635,11 @@ impl From<&Property> for Searchable {
             review_count: p.review_count,
             rating_avg_x100: p.rating_avg_x100,
             calendar_seq: p.calendar_seq,
+            advance_notice_days: p.advance_notice_days,
+            booking_window_days: p.booking_window_days,
+            check_in_days: p.check_in_days,
+            check_out_days: p.check_out_days,
+            time_zone: p.time_zone.clone(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! One listing's calendar as its actor holds it: the live claims on its nights.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::stay::StayDates;
@@ -84,6 +84,35 @@ impl Calendar {
         out
     }
 
+    /// The earliest stay of `nights` nights inside `[from, to)` that is
+    /// free at `now` and that `rules` allow (`today` the listing's local
+    /// date, `guests` as the search gives them): flexible dates. Walks the
+    /// check-in days in order, jumping past a claim it runs into.
+    pub fn earliest_free(
+        &self,
+        rules: &crate::domain::StayRules,
+        (from, to): (NaiveDate, NaiveDate),
+        nights: i64,
+        guests: i64,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Option<StayDates> {
+        let last = to - chrono::Duration::days(nights);
+        let mut day = from;
+        while day <= last {
+            let stay = StayDates::from_stored(day, day + chrono::Duration::days(nights));
+            if let Some(claim) = self.conflict(&stay, now, None) {
+                day = claim.dates.check_out().max(day + chrono::Duration::days(1));
+                continue;
+            }
+            if rules.check(&stay, guests, today).is_ok() {
+                return Some(stay);
+            }
+            day += chrono::Duration::days(1);
+        }
+        None
+    }
+
     /// Adds a claim, or replaces the one with its id.
     pub fn put(&mut self, claim: Claim) {
         self.remove(claim.id);
@@ -133,6 +162,62 @@ mod tests {
             cal.conflict(&wanted, now + chrono::Duration::seconds(1), None)
                 .is_none()
         );
+    }
+
+    #[test]
+    fn the_earliest_free_stay_skips_claims_lapsed_holds_aside_and_keeps_the_rules() {
+        use crate::domain::stay::Weekdays;
+        let now = Utc::now();
+        let d = |s: &str| parse_date(s).unwrap();
+        let mut cal = Calendar::default();
+        cal.put(Claim {
+            id: 1,
+            dates: dates("2027-03-01", "2027-03-04"),
+            busy: Busy::Booked,
+            held_until: None,
+        });
+        cal.put(Claim {
+            id: 2,
+            dates: dates("2027-03-05", "2027-03-09"),
+            busy: Busy::Blocked,
+            held_until: None,
+        });
+        cal.put(Claim {
+            id: 3,
+            dates: dates("2027-03-09", "2027-03-12"),
+            busy: Busy::Held,
+            held_until: Some(now - chrono::Duration::minutes(1)),
+        });
+        let mut rules = crate::domain::StayRules {
+            max_guests: 4,
+            min_nights: 1,
+            max_nights: 30,
+            advance_notice_days: 0,
+            booking_window_days: 0,
+            check_in_days: Weekdays::from_mask(0),
+            check_out_days: Weekdays::from_mask(0),
+        };
+        let today = d("2027-02-01");
+        let window = (d("2027-03-01"), d("2027-03-31"));
+        let found = |rules: &crate::domain::StayRules, nights| {
+            cal.earliest_free(rules, window, nights, 1, today, now)
+        };
+        // One night fits between the booking and the block; three nights
+        // fit only past the block, the lapsed hold claiming nothing.
+        assert_eq!(found(&rules, 1), Some(dates("2027-03-04", "2027-03-05")));
+        assert_eq!(found(&rules, 3), Some(dates("2027-03-09", "2027-03-12")));
+        // The window's end is a check-out: 22 nights fit from the 9th, 23 do not.
+        assert_eq!(found(&rules, 22), Some(dates("2027-03-09", "2027-03-31")));
+        assert_eq!(found(&rules, 23), None);
+        // Check-in on Saturdays only (2027-03-13 is one).
+        rules.check_in_days = Weekdays::parse(&["sat"]).unwrap();
+        assert_eq!(found(&rules, 3), Some(dates("2027-03-13", "2027-03-16")));
+        // Too soon: 45 days' notice from today puts the first check-in on
+        // the 18th, a Thursday; the Saturday after is the 20th.
+        rules.advance_notice_days = 45;
+        assert_eq!(found(&rules, 3), Some(dates("2027-03-20", "2027-03-23")));
+        rules.booking_window_days = 46;
+        assert_eq!(found(&rules, 3), None, "past the booking window");
     }
 
     #[test]

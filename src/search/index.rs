@@ -15,9 +15,10 @@ use chrono::{NaiveDate, NaiveDateTime};
 
 use crate::db::calendar::Claimed;
 use crate::db::properties::{SearchFilter, Searchable, Sort};
-use crate::domain::calendar::{Busy, Calendar, Claim};
+use crate::domain::calendar::{Calendar, Claim};
 use crate::domain::event::Effect;
-use crate::domain::{CalendarEvent, StayDates};
+use crate::domain::stay::TimeZone;
+use crate::domain::{CalendarEvent, StayDates, StayRules};
 
 /// What a search filters and sorts a listing by.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,6 +34,9 @@ struct Attributes {
     amenities: i64,
     review_count: i64,
     rating_x100: i64,
+    /// For flexible dates: the listing's rules and zone.
+    rules: StayRules,
+    zone: TimeZone,
 }
 
 impl From<&Searchable> for Attributes {
@@ -49,6 +53,8 @@ impl From<&Searchable> for Attributes {
             amenities: s.amenities,
             review_count: s.review_count,
             rating_x100: s.rating_avg_x100,
+            rules: s.rules(),
+            zone: s.zone(),
         }
     }
 }
@@ -90,29 +96,6 @@ pub struct Index {
     /// mark is not taken as current.
     epoch: u64,
     claims: usize,
-}
-
-/// The claim a stored row makes, as the SQL reads it: a pending row
-/// without an expiry claims nothing (`hold_expires_at > now` is not true).
-fn claim_of(row: &Claimed) -> Option<Claim> {
-    let busy = match row.status.as_str() {
-        "pending" => Busy::Held,
-        "confirmed" | "completed" => Busy::Booked,
-        "blocked" => Busy::Blocked,
-        _ => return None,
-    };
-    if busy == Busy::Held && row.hold_expires_at.is_none() {
-        return None;
-    }
-    Some(Claim {
-        id: row.id,
-        dates: StayDates::from_stored(row.check_in, row.check_out),
-        busy,
-        held_until: row
-            .hold_expires_at
-            .filter(|_| busy == Busy::Held)
-            .map(|t| t.and_utc()),
-    })
 }
 
 impl Index {
@@ -221,7 +204,7 @@ impl Index {
             reading.listings.iter().map(|l| (l.id, l)).collect();
         let mut claims: HashMap<i64, Vec<Claim>> = HashMap::new();
         for row in &reading.claims {
-            if let Some(claim) = claim_of(row) {
+            if let Some(claim) = row.claim() {
                 claims.entry(row.property_id).or_default().push(claim);
             }
         }
@@ -334,27 +317,35 @@ impl Index {
         self.claims -= listing.calendar.len();
     }
 
-    /// The ids of the page `filter` asks for, in its order; `None` when
-    /// memory cannot answer for sure (a listing is stale, or the nights
-    /// start before the claims kept).
-    pub fn search(&self, f: &SearchFilter) -> Option<Vec<i64>> {
+    /// The page `filter` asks for, in its order: each listing's id and,
+    /// for flexible dates, its earliest free stay. `None` when memory
+    /// cannot answer for sure (a listing is stale, or the nights start
+    /// before the claims kept).
+    pub fn search(&self, f: &SearchFilter) -> Option<Vec<Hit>> {
         if !self.stale.is_empty() {
             return None;
         }
-        if let Some((check_in, _, _)) = f.dates
-            && check_in < self.from
-        {
+        let first_night = match (f.dates, f.flexible) {
+            (Some((check_in, _, _)), _) => Some(check_in),
+            (None, Some(flexible)) => Some(flexible.from),
+            (None, None) => None,
+        };
+        if first_night.is_some_and(|d| d < self.from) {
             return None;
         }
         let limit = usize::try_from(f.limit).unwrap_or(0);
-        let matches = |id: &i64| self.listings.get(id).is_some_and(|l| matches(l, f));
+        let hit = |id: &i64| {
+            self.listings
+                .get(id)
+                .and_then(|l| hit(l, f))
+                .map(|stay| Hit { id: *id, stay })
+        };
         if let Some(city) = &f.city_key {
             let mut found: Vec<(i64, i64)> = self
                 .by_city
                 .get(city)
                 .into_iter()
                 .flatten()
-                .filter(|id| matches(id))
                 .filter_map(|id| self.listings.get(id).map(|l| (key(f.sort, l), *id)))
                 .filter(|&(k, id)| after(f, k, id))
                 .collect();
@@ -362,42 +353,45 @@ impl Index {
                 Sort::PriceAsc => found.sort_unstable(),
                 _ => found.sort_unstable_by(|a, b| b.cmp(a)),
             }
-            return Some(found.into_iter().take(limit).map(|(_, id)| id).collect());
+            return Some(take(found.into_iter().map(|(_, id)| id), hit, limit));
         }
         let page = match (f.sort, f.after) {
             (Sort::PriceAsc, Some(k)) => take(
                 self.by_price
                     .range((Excluded((k.key, k.id)), Unbounded))
                     .map(|p| p.1),
-                matches,
+                hit,
                 limit,
             ),
-            (Sort::PriceAsc, None) => take(self.by_price.iter().map(|p| p.1), matches, limit),
+            (Sort::PriceAsc, None) => take(self.by_price.iter().map(|p| p.1), hit, limit),
             (Sort::PriceDesc, Some(k)) => take(
                 self.by_price.range(..(k.key, k.id)).rev().map(|p| p.1),
-                matches,
+                hit,
                 limit,
             ),
-            (Sort::PriceDesc, None) => {
-                take(self.by_price.iter().rev().map(|p| p.1), matches, limit)
-            }
+            (Sort::PriceDesc, None) => take(self.by_price.iter().rev().map(|p| p.1), hit, limit),
             (Sort::Newest, Some(k)) => take(
                 self.listings.range(..k.id).rev().map(|(id, _)| *id),
-                matches,
+                hit,
                 limit,
             ),
-            (Sort::Newest, None) => take(self.listings.keys().rev().copied(), matches, limit),
+            (Sort::Newest, None) => take(self.listings.keys().rev().copied(), hit, limit),
             (Sort::RatingDesc, Some(k)) => take(
                 self.by_rating.range(..(k.key, k.id)).rev().map(|p| p.1),
-                matches,
+                hit,
                 limit,
             ),
-            (Sort::RatingDesc, None) => {
-                take(self.by_rating.iter().rev().map(|p| p.1), matches, limit)
-            }
+            (Sort::RatingDesc, None) => take(self.by_rating.iter().rev().map(|p| p.1), hit, limit),
         };
         Some(page)
     }
+}
+
+/// A listing a search found, with its earliest free stay for flexible dates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hit {
+    pub id: i64,
+    pub stay: Option<StayDates>,
 }
 
 /// Applies a claim or a release; returns the claims count after it.
@@ -411,8 +405,12 @@ fn change(calendar: &mut Calendar, effect: Effect, claims: usize) -> usize {
     claims + calendar.len() - before
 }
 
-fn take(ids: impl Iterator<Item = i64>, keep: impl Fn(&i64) -> bool, limit: usize) -> Vec<i64> {
-    ids.filter(|id| keep(id)).take(limit).collect()
+fn take(
+    ids: impl Iterator<Item = i64>,
+    hit: impl Fn(&i64) -> Option<Hit>,
+    limit: usize,
+) -> Vec<Hit> {
+    ids.filter_map(|id| hit(&id)).take(limit).collect()
 }
 
 fn key(sort: Sort, l: &Listing) -> i64 {
@@ -433,10 +431,11 @@ fn after(f: &SearchFilter, k: i64, id: i64) -> bool {
     }
 }
 
-/// `db::properties::search`'s filters, one for one.
-fn matches(l: &Listing, f: &SearchFilter) -> bool {
+/// `db::properties::search`'s filters, one for one: `None` if the listing
+/// does not match; else, for flexible dates, its earliest free stay.
+fn hit(l: &Listing, f: &SearchFilter) -> Option<Option<StayDates>> {
     let a = &l.attrs;
-    f.city_key.as_ref().is_none_or(|c| *c == a.city_key)
+    let matches = f.city_key.as_ref().is_none_or(|c| *c == a.city_key)
         && f.country.as_ref().is_none_or(|c| *c == a.country)
         && f.min_price.is_none_or(|m| a.price >= m)
         && f.max_price.is_none_or(|m| a.price <= m)
@@ -451,7 +450,28 @@ fn matches(l: &Listing, f: &SearchFilter) -> bool {
             a.min_nights <= nights
                 && a.max_nights >= nights
                 && free(&l.calendar, check_in, check_out, f.now)
-        })
+        });
+    if !matches {
+        return None;
+    }
+    match f.flexible {
+        None => Some(None),
+        Some(flexible) => {
+            if a.min_nights > flexible.nights || a.max_nights < flexible.nights {
+                return None;
+            }
+            let now = f.now.and_utc();
+            let stay = l.calendar.earliest_free(
+                &a.rules,
+                (flexible.from, flexible.to),
+                flexible.nights,
+                f.guests.unwrap_or(1),
+                a.zone.today(now),
+                now,
+            )?;
+            Some(Some(stay))
+        }
+    }
 }
 
 fn free(

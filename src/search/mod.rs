@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use tokio::sync::Notify;
 
-pub use index::{Index, Reading};
+pub use index::{Hit, Index, Reading};
 
 use crate::actors::bus::Follower;
 use crate::db::properties::{SearchFilter, Searchable};
@@ -90,7 +90,7 @@ impl Availability {
     }
 
     /// The page's ids in order, if memory can answer for sure.
-    pub fn search(&self, filter: &SearchFilter) -> Option<Vec<i64>> {
+    pub fn search(&self, filter: &SearchFilter) -> Option<Vec<Hit>> {
         self.read().as_ref().and_then(|i| i.search(filter))
     }
 

@@ -5,9 +5,14 @@ use crate::actors::PropertyRegistry;
 use crate::actors::property::Delist;
 use crate::auth::AuthUser;
 use crate::commit::Commit;
-use crate::db::properties::{self, NewProperty, Property, PropertyFields, SearchFilter, city_key};
+use crate::db::properties::{
+    self, NewProperty, Property, PropertyFields, SearchCursor, SearchFilter, city_key,
+};
 use crate::db::{Db, audit, now};
+use crate::db::{DbConn, calendar};
+use crate::domain::StayDates;
 use crate::domain::audit::{Action, AuditActor, AuditRecord, ObjectType};
+use crate::domain::calendar::{Calendar, Claim};
 use crate::domain::stay::TimeZone;
 use crate::domain::{
     Amenities, Country, Currency, FieldErrors, Listing, ListingInput, PropertyId, Role,
@@ -225,19 +230,29 @@ pub async fn delete(
     registry.send(id, Delist { commit }).await
 }
 
+/// A listing a search found, with its earliest free stay for flexible dates.
+pub struct Found {
+    pub property: Property,
+    pub stay: Option<StayDates>,
+}
+
+/// How many candidates a flexible-dates search reads from the SQL at a time.
+const FLEXIBLE_BATCH: i64 = 200;
+
 /// One page of a search: its ids from memory when memory can answer (then
-/// only the page's rows are read), else from the SQL.
+/// only the page's rows are read, and checked against memory), else from
+/// the SQL.
 pub async fn search(
     db: &Db,
     memory: &Availability,
     filter: SearchFilter,
-) -> Result<Vec<Property>, ApiError> {
-    if let Some(ids) = memory.search(&filter) {
-        if ids.is_empty() {
+) -> Result<Vec<Found>, ApiError> {
+    if let Some(hits) = memory.search(&filter) {
+        if hits.is_empty() {
             memory.answered("memory");
             return Ok(Vec::new());
         }
-        let wanted = ids.clone();
+        let wanted: Vec<i64> = hits.iter().map(|h| h.id).collect();
         let mut rows: std::collections::HashMap<i64, Property> = db
             .run(move |mut conn| async move {
                 Ok::<_, ApiError>(properties::find_many(&mut conn, &wanted).await?)
@@ -247,14 +262,82 @@ pub async fn search(
             .filter(|p| p.deleted_at.is_none())
             .map(|p| (p.id, p))
             .collect();
-        let page: Vec<Property> = ids.iter().filter_map(|id| rows.remove(id)).collect();
-        let seen: Vec<properties::Searchable> = page.iter().map(Into::into).collect();
+        let page: Vec<Found> = hits
+            .iter()
+            .filter_map(|h| {
+                rows.remove(&h.id).map(|property| Found {
+                    property,
+                    stay: h.stay,
+                })
+            })
+            .collect();
+        let seen: Vec<properties::Searchable> = page.iter().map(|f| (&f.property).into()).collect();
         if memory.confirm(&seen) {
             memory.answered("memory");
             return Ok(page);
         }
     }
     memory.answered("database");
-    db.run(move |mut conn| async move { Ok(properties::search(&mut conn, &filter).await?) })
+    db.run(move |mut conn| async move { search_sql(&mut conn, filter).await })
         .await
+}
+
+/// The search in SQL. Flexible dates walk the listings that match
+/// everything else in the sort's order, a batch at a time, reading each
+/// batch's claims and keeping the listings with a free stay.
+async fn search_sql(conn: &mut DbConn, filter: SearchFilter) -> Result<Vec<Found>, ApiError> {
+    let Some(flexible) = filter.flexible else {
+        let rows = properties::search(conn, &filter).await?;
+        return Ok(rows
+            .into_iter()
+            .map(|property| Found {
+                property,
+                stay: None,
+            })
+            .collect());
+    };
+    let limit = usize::try_from(filter.limit).unwrap_or(0);
+    let now = filter.now.and_utc();
+    let mut batch = filter.clone();
+    batch.limit = FLEXIBLE_BATCH;
+    let mut found = Vec::new();
+    loop {
+        let rows = properties::search(conn, &batch).await?;
+        let ids: Vec<i64> = rows.iter().map(|p| p.id).collect();
+        let mut claims: std::collections::HashMap<i64, Vec<Claim>> = Default::default();
+        for row in calendar::live_claims(conn, Some(&ids), flexible.from).await? {
+            if let Some(claim) = row.claim() {
+                claims.entry(row.property_id).or_default().push(claim);
+            }
+        }
+        let full = rows.len() as i64 == batch.limit;
+        let last = rows.last().map(|p| SearchCursor {
+            key: batch.sort.key(p),
+            id: p.id,
+        });
+        for property in rows {
+            let calendar = Calendar::new(claims.remove(&property.id).unwrap_or_default());
+            let stay = calendar.earliest_free(
+                &property.rules(),
+                (flexible.from, flexible.to),
+                flexible.nights,
+                filter.guests.unwrap_or(1),
+                property.zone().today(now),
+                now,
+            );
+            if let Some(stay) = stay {
+                found.push(Found {
+                    property,
+                    stay: Some(stay),
+                });
+                if found.len() == limit {
+                    return Ok(found);
+                }
+            }
+        }
+        if !full {
+            return Ok(found);
+        }
+        batch.after = last;
+    }
 }

@@ -9,12 +9,13 @@ use chrono::NaiveDate;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;
+use roost::db::Db;
 use roost::db::calendar::{self, NewEntry};
-use roost::db::{Db, properties};
+use roost::search::Availability;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, TestDatabase, day, redis_url};
+use crate::helpers::{Backend, TestApp, TestDatabase, assert_error, day, redis_url};
 
 const CITIES: [(&str, &str, f64, f64); 6] = [
     ("Paris", "FR", 48.8566, 2.3522),
@@ -137,7 +138,22 @@ fn random_search(rng: &mut StdRng) -> Vec<(String, String)> {
             ["3", "3.5", "4", "4.25", "4.5"][rng.random_range(0..5)].into(),
         );
     }
-    if rng.random_bool(0.8) {
+    if rng.random_bool(0.25) {
+        // Flexible dates: a few nights anywhere in a window.
+        let from = if rng.random_bool(0.4) {
+            NaiveDate::from_ymd_opt(2031, 2, 25).unwrap()
+        } else {
+            chrono::Utc::now().date_naive() + chrono::Duration::days(rng.random_range(0..60))
+        };
+        let nights = rng.random_range(1..=7);
+        let days = rng.random_range(nights..=40);
+        put("nights", nights.to_string());
+        put("within_from", from.to_string());
+        put(
+            "within_to",
+            (from + chrono::Duration::days(days)).to_string(),
+        );
+    } else if rng.random_bool(0.75) {
         let start = if rng.random_bool(0.4) {
             NaiveDate::from_ymd_opt(2031, 2, 25).unwrap()
                 + chrono::Duration::days(rng.random_range(0..30))
@@ -163,6 +179,8 @@ fn random_search(rng: &mut StdRng) -> Vec<(String, String)> {
 /// compares every page and cursor with the SQL's over the same data.
 /// Returns how many pages it asked for.
 async fn compare(app: &TestApp, rng: &mut StdRng, count: usize) -> usize {
+    // The SQL's answer, with flexible dates found the way it finds them.
+    let sql_only = Availability::new(false, roost::http::metrics::Metrics::new().unwrap());
     let mut pages = 0;
     for _ in 0..count {
         let query = random_search(rng);
@@ -181,17 +199,29 @@ async fn compare(app: &TestApp, rng: &mut StdRng, count: usize) -> usize {
             assert_eq!(res.status(), StatusCode::OK, "{params:?}");
             let page: Value = res.json().await.unwrap();
             pages += 1;
-            let got: Vec<i64> = page["items"]
+            let got: Vec<(i64, Value)> = page["items"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|p| p["id"].as_i64().unwrap())
+                .map(|p| (p["id"].as_i64().unwrap(), p["stay"].clone()))
                 .collect();
             let filter = roost::api::rest::properties::parse_search(params.clone()).unwrap();
             let (sort, limit) = (filter.sort, filter.limit);
-            let mut conn = app.db.get().await.unwrap();
-            let rows = properties::search(&mut conn, &filter).await.unwrap();
-            let want: Vec<i64> = rows.iter().map(|p| p.id).collect();
+            let found = roost::services::properties::search(&app.db, &sql_only, filter)
+                .await
+                .unwrap();
+            let want: Vec<(i64, Value)> = found
+                .iter()
+                .map(|f| {
+                    let stay = f.stay.map_or(
+                        Value::Null,
+                        |d| json!({"check_in": d.check_in(), "check_out": d.check_out()}),
+                    );
+                    (f.property.id, stay)
+                })
+                .collect();
+            let rows: Vec<&roost::db::properties::Property> =
+                found.iter().map(|f| &f.property).collect();
             assert_eq!(got, want, "memory and SQL differ for {params:?}");
             let want_cursor = (rows.len() as i64 == limit)
                 .then(|| rows.last())
@@ -542,6 +572,115 @@ async fn a_page_that_disagrees_with_memory_is_answered_by_the_sql(backend: Backe
     assert_eq!(by_memory(&app).await - before, 1.0);
 }
 
+/// Flexible dates: the earliest free stay of each listing, from memory;
+/// bad combinations refused with their codes.
+async fn flexible_dates_find_the_earliest_free_stay(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, host) = app.signed_in("host").await;
+    let (_, guest) = app.signed_in("guest").await;
+    let city = json!({"city": "Ghent", "country": "BE"});
+    let (a, b) = (
+        app.create_listing(&host, city.clone()).await,
+        app.create_listing(&host, city).await,
+    );
+    // a: taken on days 10–13 and 15–20; b: free.
+    app.booked(&guest, a, &day(10), &day(13)).await;
+    app.block(&host, a, &day(15), &day(20)).await;
+    settled(&app).await;
+    let search = |nights: &'static str| {
+        let api = &app.api;
+        async move {
+            let page: Value = api
+                .get("/api/v1/properties")
+                .query(&[
+                    ("city", "ghent"),
+                    ("nights", nights),
+                    ("within_from", &day(10)),
+                    ("within_to", &day(30)),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p["id"].as_i64().unwrap(), p["stay"].clone()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let stay = |from: i64, to: i64| json!({"check_in": day(from), "check_out": day(to)});
+    let before = by_memory(&app).await;
+    assert_eq!(
+        search("2").await,
+        vec![(a, stay(13, 15)), (b, stay(10, 12))],
+        "the gap between the booking and the block holds two nights"
+    );
+    assert_eq!(
+        search("3").await,
+        vec![(a, stay(20, 23)), (b, stay(10, 13))]
+    );
+    assert_eq!(by_memory(&app).await - before, 2.0);
+    for (query, code) in [
+        (
+            vec![("nights", "2"), ("within_from", "2027-01-01")],
+            "incomplete_flexible_dates",
+        ),
+        (
+            vec![
+                ("nights", "2"),
+                ("within_from", "2027-01-01"),
+                ("within_to", "2027-06-01"),
+            ],
+            "window_too_long",
+        ),
+        (
+            vec![
+                ("nights", "5"),
+                ("within_from", "2027-01-01"),
+                ("within_to", "2027-01-04"),
+            ],
+            "window_too_short",
+        ),
+        (
+            vec![
+                ("nights", "2"),
+                ("within_from", "2027-01-01"),
+                ("within_to", "2027-01-20"),
+                ("check_in", "2027-01-02"),
+                ("check_out", "2027-01-04"),
+            ],
+            "conflicting_dates",
+        ),
+        (
+            vec![
+                ("nights", "0"),
+                ("within_from", "2027-01-01"),
+                ("within_to", "2027-01-20"),
+            ],
+            "out_of_range",
+        ),
+    ] {
+        let res = app
+            .get("/api/v1/properties")
+            .query(&query)
+            .send()
+            .await
+            .unwrap();
+        let body = assert_error(res, StatusCode::BAD_REQUEST, "validation_failed").await;
+        let codes: Vec<&str> = body["error"]["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["code"].as_str().unwrap())
+            .collect();
+        assert!(codes.contains(&code), "{query:?}: {body}");
+    }
+}
+
 /// `ROOST_SEARCH_FROM=database` keeps no index: every search is the SQL's.
 async fn search_from_the_database_when_configured(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| s.search_from_memory = false).await;
@@ -573,5 +712,6 @@ both_backends!(
     a_booking_on_one_node_is_in_the_others_search_with_its_event,
     without_redis_a_nodes_scan_finds_what_another_did,
     a_page_that_disagrees_with_memory_is_answered_by_the_sql,
+    flexible_dates_find_the_earliest_free_stay,
     search_from_the_database_when_configured,
 );

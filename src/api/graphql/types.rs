@@ -673,9 +673,11 @@ impl Query {
             .await
             .map_err(fail)?;
         let mut connection = Connection::new(false, rows.len() as i64 == limit);
-        for row in rows {
-            let cursor = encode_search_cursor(sort, &row);
-            connection.edges.push(Edge::new(cursor, Listing(row)));
+        for found in rows {
+            let cursor = encode_search_cursor(sort, &found.property);
+            connection
+                .edges
+                .push(Edge::new(cursor, Listing(found.property)));
         }
         Ok(connection)
     }

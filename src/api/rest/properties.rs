@@ -10,7 +10,7 @@ use super::pagination::{DEFAULT_LIMIT, MAX_LIMIT, Page, bad_cursor, decode_opaqu
 use crate::auth::AuthUser;
 use crate::commit::Reply;
 use crate::db::calendar::Entry;
-use crate::db::properties::{Property, SearchCursor, SearchFilter, Sort, city_key};
+use crate::db::properties::{Flexible, Property, SearchCursor, SearchFilter, Sort, city_key};
 use crate::domain::calendar::Busy;
 use crate::domain::property::{Amenities, bounded_text};
 use crate::domain::stay::{parse_date, window};
@@ -57,6 +57,16 @@ pub struct PropertyResponse {
     pub category_ratings: Map<String, Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// In a flexible-dates search only: the earliest free stay found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stay: Option<FreeStay>,
+}
+
+/// A stay a flexible-dates search found free: `[check_in, check_out)`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FreeStay {
+    pub check_in: NaiveDate,
+    pub check_out: NaiveDate,
 }
 
 impl From<Property> for PropertyResponse {
@@ -93,6 +103,7 @@ impl From<Property> for PropertyResponse {
             time_zone: p.time_zone,
             created_at: p.created_at.and_utc(),
             updated_at: p.updated_at.and_utc(),
+            stay: None,
         }
     }
 }
@@ -327,6 +338,16 @@ pub struct SearchParams {
     check_in: Option<chrono::NaiveDate>,
     #[param(value_type = Option<String>, format = Date)]
     check_out: Option<chrono::NaiveDate>,
+    /// Flexible dates: listings with any free stay of this many nights
+    /// (that their rules allow) inside `[within_from, within_to)`, each
+    /// with the earliest such stay. All three or none, and not with
+    /// `check_in`/`check_out`; the window is at most 92 days.
+    #[param(minimum = 1, maximum = 92)]
+    nights: Option<i64>,
+    #[param(value_type = Option<String>, format = Date)]
+    within_from: Option<chrono::NaiveDate>,
+    #[param(value_type = Option<String>, format = Date)]
+    within_to: Option<chrono::NaiveDate>,
     /// `price_asc` (the default), `price_desc`, `newest` or `rating_desc`.
     #[param(pattern = "^(price_asc|price_desc|newest|rating_desc)$")]
     sort: Option<String>,
@@ -364,12 +385,19 @@ pub async fn search_properties(
     let (sort, limit) = (filter.sort, filter.limit);
     let rows = properties::search(&state.db, &state.search, filter).await?;
     let next_cursor = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|p| encode_search_cursor(sort, p)))
+        .then(|| rows.last().map(|f| encode_search_cursor(sort, &f.property)))
         .flatten();
-    Ok(HttpResponse::Ok().json(Page {
-        items: rows.into_iter().map(PropertyResponse::from).collect(),
-        next_cursor,
-    }))
+    let items = rows
+        .into_iter()
+        .map(|f| PropertyResponse {
+            stay: f.stay.map(|d| FreeStay {
+                check_in: d.check_in(),
+                check_out: d.check_out(),
+            }),
+            ..PropertyResponse::from(f.property)
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
 }
 
 fn sort_name(sort: Sort) -> &'static str {
@@ -542,6 +570,14 @@ pub fn parse_search(params: Vec<(String, String)>) -> Result<SearchFilter, ApiEr
             None
         }
     };
+    let flexible = flexible_dates(&get, &mut errors);
+    if flexible.is_some() && (get.contains_key("check_in") || get.contains_key("check_out")) {
+        errors.push(FieldError::new(
+            "nights",
+            "conflicting_dates",
+            "give check_in and check_out, or nights, within_from and within_to, not both",
+        ));
+    }
     let sort = match get.get("sort").map(|s| s.trim()) {
         None | Some("price_asc") => Sort::PriceAsc,
         Some("price_desc") => Sort::PriceDesc,
@@ -575,11 +611,68 @@ pub fn parse_search(params: Vec<(String, String)>) -> Result<SearchFilter, ApiEr
         min_rating_x100,
         bbox,
         dates,
+        flexible,
         now: crate::db::now().naive_utc(),
         sort,
         after,
         limit,
     })
+}
+
+/// The longest window a flexible-dates search may look through.
+pub const MAX_FLEXIBLE_WINDOW_DAYS: i64 = 92;
+
+/// `nights`, `within_from` and `within_to`, all or none.
+fn flexible_dates(
+    get: &std::collections::HashMap<String, String>,
+    errors: &mut FieldErrors,
+) -> Option<Flexible> {
+    let names = ["nights", "within_from", "within_to"];
+    let given = names.iter().filter(|n| get.contains_key(**n)).count();
+    if given == 0 {
+        return None;
+    }
+    if given < names.len() {
+        errors.push(FieldError::new(
+            "nights",
+            "incomplete_flexible_dates",
+            "give all of nights, within_from and within_to, or none",
+        ));
+        return None;
+    }
+    let nights = get.get("nights").and_then(|raw| {
+        let parsed = raw
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| FieldError::new("nights", "not_a_number", "must be a whole number"))
+            .and_then(|n| crate::domain::property::in_range(n, 1, MAX_FLEXIBLE_WINDOW_DAYS));
+        errors.check("nights", parsed)
+    });
+    let from = get
+        .get("within_from")
+        .and_then(|raw| errors.check("within_from", parse_date(raw)));
+    let to = get
+        .get("within_to")
+        .and_then(|raw| errors.check("within_to", parse_date(raw)));
+    let (nights, from, to) = (nights?, from?, to?);
+    let days = (to - from).num_days();
+    if days > MAX_FLEXIBLE_WINDOW_DAYS {
+        errors.push(FieldError::new(
+            "within_to",
+            "window_too_long",
+            format!("the window may be at most {MAX_FLEXIBLE_WINDOW_DAYS} days"),
+        ));
+        return None;
+    }
+    if days < nights {
+        errors.push(FieldError::new(
+            "within_to",
+            "window_too_short",
+            "the window must hold at least the nights asked for",
+        ));
+        return None;
+    }
+    Some(Flexible { nights, from, to })
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
