@@ -100,6 +100,24 @@ def main(out):
                 raw_search,
                 f"thresholds {verdict(out, backend, 'search')}")
 
+        s = load(out / f"{backend}-search-database.json")
+        if s:
+            memory = metric(load(out / f"{backend}-search.json"), "searches").get("rate")
+            rate = metric(s, "searches").get("rate")
+            row("search, ROOST_SEARCH_FROM=database", backend, rate,
+                metric(s, "http_req_duration{name:search}"),
+                error_rate(metric(s, "http_req_failed{name:search}")),
+                raw_search,
+                f"from memory: {memory / rate:.2f} × this" if memory and rate else "")
+
+        idx = load(out / f"{backend}-search-index.json")
+        if idx:
+            extra = (idx["rss_with_kb"] - idx["rss_without_kb"]) / 1024
+            row("search index in memory", backend, None, {}, "–",
+                note=f"{idx['listings']} listings, {idx['claims']} claims: server RSS "
+                     f"{idx['rss_without_kb'] / 1024:.0f} → {idx['rss_with_kb'] / 1024:.0f} MB "
+                     f"(+{extra:.0f} MB)")
+
         s = load(out / f"{backend}-browse.json")
         if s:
             row("listing detail + availability", backend,

@@ -77,12 +77,43 @@ start_server() { # database url, log file, extra VAR=value settings...
     ROOST_WS_MAX_CONNECTIONS_PER_IP=100000 ROOST_WS_MAX_SUBSCRIPTIONS=100 "$@" \
     "$roost" serve >"$logfile" 2>&1 &
   server_pid=$!
-  for _ in $(seq 1 100); do
-    curl -fs "$BASE_URL/readyz" >/dev/null 2>&1 && return 0
+  # Ready, and searching from memory (or configured not to): the search
+  # index is read at start, and the SQL answers until it is.
+  for _ in $(seq 1 600); do
+    if curl -fs "$BASE_URL/readyz" 2>/dev/null | grep -q '"search":"\(memory\|database\)"'; then
+      return 0
+    fi
     sleep 0.2
   done
   echo "roost did not become ready; see $logfile" >&2
   exit 1
+}
+
+metric() { # the value of one Prometheus sample of the running server
+  curl -fs "$BASE_URL/metrics" | awk -v m="$1" '$1 == m {print $2}'
+}
+
+# The search index's memory: the idle server's resident memory with the
+# index, less without it (ROOST_SEARCH_FROM=database). Leaves the server
+# running, searching from memory.
+search_index_memory() { # backend, database url, log file
+  local without with
+  start_server "$2" "$3" ROOST_SEARCH_FROM=database
+  without=$(rss_kb)
+  stop_server
+  start_server "$2" "$3"
+  with=$(rss_kb)
+  printf '{"rss_without_kb": %s, "rss_with_kb": %s, "listings": %s, "claims": %s}\n' \
+    "$without" "$with" "$(metric roost_search_index_listings)" "$(metric roost_search_index_claims)" \
+    >"$OUT/$1-search-index.json"
+}
+
+# The same searches answered by the SQL every time, for the ratio of memory
+# to it in the same run.
+search_from_database() { # backend, database url, log file
+  start_server "$2" "$3" ROOST_SEARCH_FROM=database
+  scenario "$1" search-database search.js VUS="$SEARCH_CLIENTS" DURATION="$DURATION"
+  stop_server
 }
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$server_pid/status"; }
@@ -224,9 +255,10 @@ if [[ " $BACKENDS " == *" postgres "* ]]; then
   echo "{\"seconds\": $((SECONDS - seed_from))}" >"$OUT/postgres-seed.json"
   psql -q "$db_url" -c "VACUUM ANALYZE"
 
-  start_server "$db_url" "$OUT/postgres-roost.log"
+  search_index_memory postgres "$db_url" "$OUT/postgres-roost.log"
   run_scenarios postgres
   stop_server
+  search_from_database postgres "$db_url" "$OUT/postgres-roost-sql-search.log"
 
   # The raw ceiling: the same work straight against PostgreSQL, same clients.
   read -r guest_lo guest_hi < <(psql -At -F ' ' "$db_url" \
@@ -255,9 +287,10 @@ if [[ " $BACKENDS " == *" sqlite "* ]]; then
   DATABASE_URL=sqlite://$file "$roost" seed --properties "$SQLITE_PROPERTIES" \
     --bookings "$SQLITE_BOOKINGS" | tee "$OUT/sqlite-seed.txt"
   echo "{\"seconds\": $((SECONDS - seed_from))}" >"$OUT/sqlite-seed.json"
-  start_server "sqlite://$file" "$OUT/sqlite-roost.log"
+  search_index_memory sqlite "sqlite://$file" "$OUT/sqlite-roost.log"
   run_scenarios sqlite
   stop_server
+  search_from_database sqlite "sqlite://$file" "$OUT/sqlite-roost-sql-search.log"
   backlog sqlite "sqlite://$file" "$file"
 fi
 
