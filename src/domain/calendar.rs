@@ -113,6 +113,15 @@ impl Calendar {
         None
     }
 
+    /// The dates of the claims that hold their nights whatever the time:
+    /// bookings and blocks (a hold with an expiry is not one of them).
+    pub fn firm(&self) -> impl Iterator<Item = StayDates> + '_ {
+        self.claims
+            .iter()
+            .filter(|c| c.busy != Busy::Held || c.held_until.is_none())
+            .map(|c| c.dates)
+    }
+
     /// Adds a claim, or replaces the one with its id.
     pub fn put(&mut self, claim: Claim) {
         self.remove(claim.id);

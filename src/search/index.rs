@@ -8,7 +8,7 @@
 //! orders and cursors. While any listing may be behind the database (it is
 //! *stale*), [`Index::search`] answers `None` and the SQL answers instead.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ops::Bound::{Excluded, Unbounded};
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -60,6 +60,8 @@ impl From<&Searchable> for Attributes {
 }
 
 struct Listing {
+    /// Its place in the night bitmaps (see [`Nights`]).
+    slot: u32,
     attrs: Attributes,
     /// The seq of the last calendar event reflected here.
     seq: i64,
@@ -87,11 +89,15 @@ pub struct Index {
     /// Claims that end on or before this day are not kept: a search for
     /// earlier nights is left to the SQL.
     from: NaiveDate,
-    listings: BTreeMap<i64, Listing>,
-    by_price: BTreeSet<(i64, i64)>,
-    by_rating: BTreeSet<(i64, i64)>,
-    by_city: HashMap<String, BTreeSet<i64>>,
+    listings: HashMap<i64, Listing>,
+    /// Every listing in each order search sorts by, and each city's.
+    all: Orders,
+    by_city: HashMap<String, Orders>,
     stale: HashMap<i64, Stale>,
+    nights: Nights,
+    /// Slots of listings gone, for new ones; then `next_slot`.
+    free_slots: Vec<u32>,
+    next_slot: u32,
     /// Counts marks, so that a reading started before a listing's last
     /// mark is not taken as current.
     epoch: u64,
@@ -103,11 +109,13 @@ impl Index {
     pub fn new(from: NaiveDate, reading: Reading) -> Self {
         let mut index = Self {
             from,
-            listings: BTreeMap::new(),
-            by_price: BTreeSet::new(),
-            by_rating: BTreeSet::new(),
+            listings: HashMap::new(),
+            all: Orders::default(),
             by_city: HashMap::new(),
             stale: HashMap::new(),
+            nights: Nights::new(from),
+            free_slots: Vec::new(),
+            next_slot: 0,
             epoch: 0,
             claims: 0,
         };
@@ -184,8 +192,39 @@ impl Index {
         listing.seq = event.seq;
         match event.effect() {
             Some(Effect::Delisted) => self.remove(id),
-            Some(effect) => self.claims = change(&mut listing.calendar, effect, self.claims),
+            Some(effect) => self.recalendar(id, effect),
             None => {}
+        }
+    }
+
+    /// Applies a claim or a release to the listing's calendar, and its
+    /// firm nights to the bitmaps.
+    fn recalendar(&mut self, id: i64, effect: Effect) {
+        let Index {
+            listings,
+            nights,
+            claims,
+            ..
+        } = self;
+        let Some(listing) = listings.get_mut(&id) else {
+            return;
+        };
+        let before: Vec<StayDates> = listing.calendar.firm().collect();
+        let count = listing.calendar.len();
+        match effect {
+            Effect::Claim(claim) => listing.calendar.put(claim),
+            Effect::Free(claim) => listing.calendar.remove(claim),
+            Effect::Delisted => {}
+        }
+        *claims = *claims + listing.calendar.len() - count;
+        let after: Vec<StayDates> = listing.calendar.firm().collect();
+        if before != after {
+            for dates in &before {
+                nights.set(listing.slot, dates, false);
+            }
+            for dates in &after {
+                nights.set(listing.slot, dates, true);
+            }
         }
     }
 
@@ -219,35 +258,35 @@ impl Index {
                 continue;
             };
             let found = claims.remove(&id).unwrap_or_default();
-            self.claims += found.len();
-            let mut listing = Listing {
-                attrs: Attributes::from(row),
-                seq: row.calendar_seq,
-                calendar: Calendar::new(found),
-            };
+            self.insert(
+                id,
+                Attributes::from(row),
+                row.calendar_seq,
+                Calendar::new(found),
+            );
             // The claims were read after the seq: events past it may be in
             // them already, and apply again harmlessly.
             let mut events = events;
             events.sort_by_key(|e| e.seq);
+            let mut seq = row.calendar_seq;
             let mut gap = false;
-            let mut delisted = false;
             for event in events.iter().filter(|e| e.seq > row.calendar_seq) {
-                gap |= event.seq > listing.seq + 1;
-                listing.seq = listing.seq.max(event.seq);
+                gap |= event.seq > seq + 1;
+                seq = seq.max(event.seq);
                 match event.effect() {
-                    Some(Effect::Delisted) => delisted = true,
-                    Some(effect) => {
-                        self.claims = change(&mut listing.calendar, effect, self.claims)
+                    Some(Effect::Delisted) => {
+                        self.remove(id);
+                        break;
                     }
+                    Some(effect) => self.recalendar(id, effect),
                     None => {}
                 }
             }
-            if delisted {
-                continue;
-            }
-            self.insert(id, listing);
-            if gap {
-                self.mark(id);
+            if let Some(listing) = self.listings.get_mut(&id) {
+                listing.seq = seq;
+                if gap {
+                    self.mark(id);
+                }
             }
         }
     }
@@ -290,14 +329,26 @@ impl Index {
         marked.len()
     }
 
-    fn insert(&mut self, id: i64, listing: Listing) {
-        let a = &listing.attrs;
-        self.by_price.insert((a.price, id));
-        self.by_rating.insert((a.rating_x100, id));
+    fn insert(&mut self, id: i64, attrs: Attributes, seq: i64, calendar: Calendar) {
+        let slot = self.free_slots.pop().unwrap_or_else(|| {
+            self.next_slot += 1;
+            self.next_slot - 1
+        });
+        self.all.insert(id, slot, &attrs);
         self.by_city
-            .entry(a.city_key.clone())
+            .entry(attrs.city_key.clone())
             .or_default()
-            .insert(id);
+            .insert(id, slot, &attrs);
+        for dates in calendar.firm() {
+            self.nights.set(slot, &dates, true);
+        }
+        self.claims += calendar.len();
+        let listing = Listing {
+            slot,
+            attrs,
+            seq,
+            calendar,
+        };
         self.listings.insert(id, listing);
     }
 
@@ -305,15 +356,18 @@ impl Index {
         let Some(listing) = self.listings.remove(&id) else {
             return;
         };
-        let a = &listing.attrs;
-        self.by_price.remove(&(a.price, id));
-        self.by_rating.remove(&(a.rating_x100, id));
-        if let Some(ids) = self.by_city.get_mut(&a.city_key) {
-            ids.remove(&id);
-            if ids.is_empty() {
+        let (a, slot) = (&listing.attrs, listing.slot);
+        self.all.remove(id, slot, a);
+        if let Some(orders) = self.by_city.get_mut(&a.city_key) {
+            orders.remove(id, slot, a);
+            if orders.by_id.is_empty() {
                 self.by_city.remove(&a.city_key);
             }
         }
+        for dates in listing.calendar.firm() {
+            self.nights.set(slot, &dates, false);
+        }
+        self.free_slots.push(slot);
         self.claims -= listing.calendar.len();
     }
 
@@ -334,57 +388,155 @@ impl Index {
             return None;
         }
         let limit = usize::try_from(f.limit).unwrap_or(0);
-        let hit = |id: &i64| {
-            self.listings
-                .get(id)
-                .and_then(|l| hit(l, f))
-                .map(|stay| Hit { id: *id, stay })
-        };
-        if let Some(city) = &f.city_key {
-            let mut found: Vec<(i64, i64)> = self
-                .by_city
-                .get(city)
-                .into_iter()
-                .flatten()
-                .filter_map(|id| self.listings.get(id).map(|l| (key(f.sort, l), *id)))
-                .filter(|&(k, id)| after(f, k, id))
-                .collect();
-            match f.sort {
-                Sort::PriceAsc => found.sort_unstable(),
-                _ => found.sort_unstable_by(|a, b| b.cmp(a)),
+        // The listings a booking or block holds on some night of the stay:
+        // skipped with one bit each, before any other check.
+        let taken = f
+            .dates
+            .and_then(|(check_in, check_out, _)| self.nights.union(check_in, check_out));
+        let hit = |&(id, slot): &(i64, u32)| {
+            if taken.as_ref().is_some_and(|t| bit(t, slot)) {
+                return None;
             }
-            return Some(take(found.into_iter().map(|(_, id)| id), hit, limit));
-        }
+            self.listings
+                .get(&id)
+                .and_then(|l| hit(l, f))
+                .map(|stay| Hit { id, stay })
+        };
+        let orders = match &f.city_key {
+            Some(city) => match self.by_city.get(city) {
+                Some(orders) => orders,
+                None => return Some(Vec::new()),
+            },
+            None => &self.all,
+        };
+        let keyed = |&(_, id, slot): &(i64, i64, u32)| (id, slot);
         let page = match (f.sort, f.after) {
             (Sort::PriceAsc, Some(k)) => take(
-                self.by_price
-                    .range((Excluded((k.key, k.id)), Unbounded))
-                    .map(|p| p.1),
+                orders
+                    .by_price
+                    .range((Excluded((k.key, k.id, u32::MAX)), Unbounded))
+                    .map(keyed),
                 hit,
                 limit,
             ),
-            (Sort::PriceAsc, None) => take(self.by_price.iter().map(|p| p.1), hit, limit),
+            (Sort::PriceAsc, None) => take(orders.by_price.iter().map(keyed), hit, limit),
             (Sort::PriceDesc, Some(k)) => take(
-                self.by_price.range(..(k.key, k.id)).rev().map(|p| p.1),
+                orders.by_price.range(..(k.key, k.id, 0)).rev().map(keyed),
                 hit,
                 limit,
             ),
-            (Sort::PriceDesc, None) => take(self.by_price.iter().rev().map(|p| p.1), hit, limit),
-            (Sort::Newest, Some(k)) => take(
-                self.listings.range(..k.id).rev().map(|(id, _)| *id),
-                hit,
-                limit,
-            ),
-            (Sort::Newest, None) => take(self.listings.keys().rev().copied(), hit, limit),
+            (Sort::PriceDesc, None) => take(orders.by_price.iter().rev().map(keyed), hit, limit),
+            (Sort::Newest, Some(k)) => {
+                take(orders.by_id.range(..(k.id, 0)).rev().copied(), hit, limit)
+            }
+            (Sort::Newest, None) => take(orders.by_id.iter().rev().copied(), hit, limit),
             (Sort::RatingDesc, Some(k)) => take(
-                self.by_rating.range(..(k.key, k.id)).rev().map(|p| p.1),
+                orders.by_rating.range(..(k.key, k.id, 0)).rev().map(keyed),
                 hit,
                 limit,
             ),
-            (Sort::RatingDesc, None) => take(self.by_rating.iter().rev().map(|p| p.1), hit, limit),
+            (Sort::RatingDesc, None) => take(orders.by_rating.iter().rev().map(keyed), hit, limit),
         };
         Some(page)
     }
+}
+
+/// Listings in each order search sorts by: `(price, id)`, `(rating, id)`
+/// and id, each walked either way from a cursor, with each listing's slot.
+#[derive(Default)]
+struct Orders {
+    by_price: BTreeSet<(i64, i64, u32)>,
+    by_rating: BTreeSet<(i64, i64, u32)>,
+    by_id: BTreeSet<(i64, u32)>,
+}
+
+impl Orders {
+    fn insert(&mut self, id: i64, slot: u32, a: &Attributes) {
+        self.by_price.insert((a.price, id, slot));
+        self.by_rating.insert((a.rating_x100, id, slot));
+        self.by_id.insert((id, slot));
+    }
+
+    fn remove(&mut self, id: i64, slot: u32, a: &Attributes) {
+        self.by_price.remove(&(a.price, id, slot));
+        self.by_rating.remove(&(a.rating_x100, id, slot));
+        self.by_id.remove(&(id, slot));
+    }
+}
+
+/// For each night from the index's first day, the listings (by slot) a
+/// booking or a block holds that night, as a bitmap: a date search ORs
+/// its nights' maps and skips each listing whose bit is set with one test.
+/// Holds are not in them (they lapse): the exact check sees them.
+struct Nights {
+    from: NaiveDate,
+    taken: Vec<Vec<u64>>,
+}
+
+impl Nights {
+    /// How many nights the maps cover; a search past them checks each
+    /// listing's calendar instead.
+    const SPAN: usize = 800;
+
+    fn new(from: NaiveDate) -> Self {
+        Self {
+            from,
+            taken: Vec::new(),
+        }
+    }
+
+    /// The night's place in the maps, if they cover it.
+    fn place(&self, night: NaiveDate) -> Option<usize> {
+        usize::try_from((night - self.from).num_days())
+            .ok()
+            .filter(|&n| n < Self::SPAN)
+    }
+
+    fn set(&mut self, slot: u32, dates: &StayDates, on: bool) {
+        let (word, mask) = (slot as usize / 64, 1u64 << (slot % 64));
+        let mut night = dates.check_in();
+        while night < dates.check_out() {
+            if let Some(n) = self.place(night) {
+                if self.taken.len() <= n {
+                    self.taken.resize_with(n + 1, Vec::new);
+                }
+                let map = &mut self.taken[n];
+                if map.len() <= word {
+                    map.resize(word + 1, 0);
+                }
+                if on {
+                    map[word] |= mask;
+                } else {
+                    map[word] &= !mask;
+                }
+            }
+            night += chrono::Duration::days(1);
+        }
+    }
+
+    /// The listings held on any night of `[check_in, check_out)`, if the
+    /// maps cover all of them.
+    fn union(&self, check_in: NaiveDate, check_out: NaiveDate) -> Option<Vec<u64>> {
+        let (first, last) = (
+            self.place(check_in)?,
+            self.place(check_out - chrono::Duration::days(1))?,
+        );
+        let mut out: Vec<u64> = Vec::new();
+        for map in self.taken.iter().take(last + 1).skip(first) {
+            if out.len() < map.len() {
+                out.resize(map.len(), 0);
+            }
+            for (o, m) in out.iter_mut().zip(map) {
+                *o |= m;
+            }
+        }
+        Some(out)
+    }
+}
+
+fn bit(map: &[u64], slot: u32) -> bool {
+    map.get(slot as usize / 64)
+        .is_some_and(|w| w & (1u64 << (slot % 64)) != 0)
 }
 
 /// A listing a search found, with its earliest free stay for flexible dates.
@@ -394,41 +546,12 @@ pub struct Hit {
     pub stay: Option<StayDates>,
 }
 
-/// Applies a claim or a release; returns the claims count after it.
-fn change(calendar: &mut Calendar, effect: Effect, claims: usize) -> usize {
-    let before = calendar.len();
-    match effect {
-        Effect::Claim(claim) => calendar.put(claim),
-        Effect::Free(id) => calendar.remove(id),
-        Effect::Delisted => {}
-    }
-    claims + calendar.len() - before
-}
-
 fn take(
-    ids: impl Iterator<Item = i64>,
-    hit: impl Fn(&i64) -> Option<Hit>,
+    ids: impl Iterator<Item = (i64, u32)>,
+    hit: impl Fn(&(i64, u32)) -> Option<Hit>,
     limit: usize,
 ) -> Vec<Hit> {
     ids.filter_map(|id| hit(&id)).take(limit).collect()
-}
-
-fn key(sort: Sort, l: &Listing) -> i64 {
-    match sort {
-        Sort::PriceAsc | Sort::PriceDesc => l.attrs.price,
-        Sort::Newest => 0,
-        Sort::RatingDesc => l.attrs.rating_x100,
-    }
-}
-
-/// Is `(k, id)` past the filter's cursor, in its order?
-fn after(f: &SearchFilter, k: i64, id: i64) -> bool {
-    match (f.sort, f.after) {
-        (_, None) => true,
-        (Sort::PriceAsc, Some(c)) => (k, id) > (c.key, c.id),
-        (Sort::Newest, Some(c)) => id < c.id,
-        (Sort::PriceDesc | Sort::RatingDesc, Some(c)) => (k, id) < (c.key, c.id),
-    }
 }
 
 /// `db::properties::search`'s filters, one for one: `None` if the listing

@@ -341,12 +341,20 @@ async fn memory_answers_what_the_sql_answers(backend: Backend) {
             .contains(&mine[0]),
         "a cancelled hold frees its nights at once"
     );
-    app.block(&host, mine[1], &check_in, &check_out).await;
+    let block = app.block(&host, mine[1], &check_in, &check_out).await;
     assert!(
         !free_in(&app, "paris", &check_in, &check_out)
             .await
             .contains(&mine[1])
     );
+    app.unblock(&host, mine[1], block).await;
+    assert!(
+        free_in(&app, "paris", &check_in, &check_out)
+            .await
+            .contains(&mine[1]),
+        "a block removed frees its nights at once"
+    );
+    app.block(&host, mine[1], &check_in, &check_out).await;
     let res = app
         .patch(&format!("/api/v1/properties/{}", mine[2]))
         .bearer_auth(&host)
