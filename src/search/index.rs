@@ -89,7 +89,9 @@ pub struct Index {
     /// Claims that end on or before this day are not kept: a search for
     /// earlier nights is left to the SQL.
     from: NaiveDate,
-    listings: HashMap<i64, Listing>,
+    /// Each listing's slot, and the listings by slot.
+    listings: HashMap<i64, u32>,
+    slots: Vec<Option<Listing>>,
     /// Every listing in each order search sorts by, and each city's.
     all: Orders,
     by_city: HashMap<String, Orders>,
@@ -110,6 +112,7 @@ impl Index {
         let mut index = Self {
             from,
             listings: HashMap::new(),
+            slots: Vec::new(),
             all: Orders::default(),
             by_city: HashMap::new(),
             stale: HashMap::new(),
@@ -173,7 +176,7 @@ impl Index {
             stale.events.push(event.clone());
             return;
         }
-        let Some(listing) = self.listings.get_mut(&id) else {
+        let Some(listing) = self.get_mut(id) else {
             if event.effect() != Some(Effect::Delisted) {
                 // A listing created after the last reading.
                 self.mark(id);
@@ -200,13 +203,16 @@ impl Index {
     /// Applies a claim or a release to the listing's calendar, and its
     /// firm nights to the bitmaps.
     fn recalendar(&mut self, id: i64, effect: Effect) {
+        let Some(&slot) = self.listings.get(&id) else {
+            return;
+        };
         let Index {
-            listings,
+            slots,
             nights,
             claims,
             ..
         } = self;
-        let Some(listing) = listings.get_mut(&id) else {
+        let Some(Some(listing)) = slots.get_mut(slot as usize) else {
             return;
         };
         let before: Vec<StayDates> = listing.calendar.firm().collect();
@@ -282,7 +288,7 @@ impl Index {
                     None => {}
                 }
             }
-            if let Some(listing) = self.listings.get_mut(&id) {
+            if let Some(listing) = self.get_mut(id) {
                 listing.seq = seq;
                 if gap {
                     self.mark(id);
@@ -294,8 +300,7 @@ impl Index {
     /// Does memory hold the listing as `row` has it (its searchable
     /// columns, not its calendar)? A listing that is not here disagrees.
     pub fn agrees(&self, row: &Searchable) -> bool {
-        self.listings
-            .get(&row.id)
+        self.get(row.id)
             .is_some_and(|l| l.attrs == Attributes::from(row))
     }
 
@@ -310,7 +315,7 @@ impl Index {
             if self.stale.contains_key(&row.id) {
                 continue;
             }
-            let behind = match self.listings.get(&row.id) {
+            let behind = match self.get(row.id) {
                 Some(l) => l.seq < row.calendar_seq || l.attrs != Attributes::from(row),
                 None => true,
             };
@@ -349,11 +354,28 @@ impl Index {
             seq,
             calendar,
         };
-        self.listings.insert(id, listing);
+        if self.slots.len() <= slot as usize {
+            self.slots.resize_with(slot as usize + 1, || None);
+        }
+        self.slots[slot as usize] = Some(listing);
+        self.listings.insert(id, slot);
+    }
+
+    fn get(&self, id: i64) -> Option<&Listing> {
+        let slot = *self.listings.get(&id)?;
+        self.slots.get(slot as usize)?.as_ref()
+    }
+
+    fn get_mut(&mut self, id: i64) -> Option<&mut Listing> {
+        let slot = *self.listings.get(&id)?;
+        self.slots.get_mut(slot as usize)?.as_mut()
     }
 
     fn remove(&mut self, id: i64) {
-        let Some(listing) = self.listings.remove(&id) else {
+        let Some(slot) = self.listings.remove(&id) else {
+            return;
+        };
+        let Some(listing) = self.slots.get_mut(slot as usize).and_then(Option::take) else {
             return;
         };
         let (a, slot) = (&listing.attrs, listing.slot);
@@ -393,21 +415,34 @@ impl Index {
         let taken = f
             .dates
             .and_then(|(check_in, check_out, _)| self.nights.union(check_in, check_out));
-        let hit = |&(id, slot): &(i64, u32)| {
-            if taken.as_ref().is_some_and(|t| bit(t, slot)) {
-                return None;
-            }
-            self.listings
-                .get(&id)
-                .and_then(|l| hit(l, f))
-                .map(|stay| Hit { id, stay })
-        };
         let orders = match &f.city_key {
             Some(city) => match self.by_city.get(city) {
                 Some(orders) => orders,
                 None => return Some(Vec::new()),
             },
             None => &self.all,
+        };
+        // A city's order holds only its listings: no need to compare names.
+        let walk;
+        let f = match &f.city_key {
+            Some(_) => {
+                walk = SearchFilter {
+                    city_key: None,
+                    ..f.clone()
+                };
+                &walk
+            }
+            None => f,
+        };
+        let hit = |&(id, slot): &(i64, u32)| {
+            if taken.as_ref().is_some_and(|t| bit(t, slot)) {
+                return None;
+            }
+            self.slots
+                .get(slot as usize)?
+                .as_ref()
+                .and_then(|l| hit(l, f))
+                .map(|stay| Hit { id, stay })
         };
         let keyed = |&(_, id, slot): &(i64, i64, u32)| (id, slot);
         let page = match (f.sort, f.after) {

@@ -260,8 +260,8 @@ impl Follower for Availability {
             Some(index) => {
                 let stale = index.stale_count();
                 index.apply(event);
+                self.publish(index);
                 if index.stale_count() > stale {
-                    self.publish(index);
                     self.wake.notify_one();
                 }
             }
