@@ -98,23 +98,17 @@ impl Property {
 
     /// The listing's rules, as stored (valid when written).
     pub fn rules(&self) -> crate::domain::StayRules {
-        use crate::domain::stay::Weekdays;
-        crate::domain::StayRules {
-            max_guests: self.max_guests,
-            min_nights: self.min_nights,
-            max_nights: self.max_nights,
-            advance_notice_days: self.advance_notice_days,
-            booking_window_days: self.booking_window_days,
-            check_in_days: Weekdays::from_mask(self.check_in_days),
-            check_out_days: Weekdays::from_mask(self.check_out_days),
-        }
+        stored_rules(
+            [self.max_guests, self.min_nights, self.max_nights],
+            [self.advance_notice_days, self.booking_window_days],
+            [self.check_in_days, self.check_out_days],
+        )
     }
 
     /// Its time zone (UTC if the stored name is unknown to this build's
     /// tz database, which only a downgrade could cause).
     pub fn zone(&self) -> crate::domain::stay::TimeZone {
-        crate::domain::stay::TimeZone::parse(&self.time_zone)
-            .unwrap_or(crate::domain::stay::TimeZone::UTC)
+        stored_zone(&self.time_zone)
     }
 
     /// The prices the host set beside the base price and cleaning fee.
@@ -600,23 +594,39 @@ pub struct Searchable {
 impl Searchable {
     /// The listing's rules, as stored (see [`Property::rules`]).
     pub fn rules(&self) -> crate::domain::StayRules {
-        use crate::domain::stay::Weekdays;
-        crate::domain::StayRules {
-            max_guests: self.max_guests,
-            min_nights: self.min_nights,
-            max_nights: self.max_nights,
-            advance_notice_days: self.advance_notice_days,
-            booking_window_days: self.booking_window_days,
-            check_in_days: Weekdays::from_mask(self.check_in_days),
-            check_out_days: Weekdays::from_mask(self.check_out_days),
-        }
+        stored_rules(
+            [self.max_guests, self.min_nights, self.max_nights],
+            [self.advance_notice_days, self.booking_window_days],
+            [self.check_in_days, self.check_out_days],
+        )
     }
 
     /// Its time zone (see [`Property::zone`]).
     pub fn zone(&self) -> crate::domain::stay::TimeZone {
-        crate::domain::stay::TimeZone::parse(&self.time_zone)
-            .unwrap_or(crate::domain::stay::TimeZone::UTC)
+        stored_zone(&self.time_zone)
     }
+}
+
+/// Stay rules from their columns: `[max_guests, min_nights, max_nights]`,
+/// `[advance_notice_days, booking_window_days]`, the two weekday masks.
+fn stored_rules(counts: [i64; 3], days: [i64; 2], weekdays: [i64; 2]) -> crate::domain::StayRules {
+    use crate::domain::stay::Weekdays;
+    let [max_guests, min_nights, max_nights] = counts;
+    let [advance_notice_days, booking_window_days] = days;
+    crate::domain::StayRules {
+        max_guests,
+        min_nights,
+        max_nights,
+        advance_notice_days,
+        booking_window_days,
+        check_in_days: Weekdays::from_mask(weekdays[0]),
+        check_out_days: Weekdays::from_mask(weekdays[1]),
+    }
+}
+
+/// A stored time zone name (UTC if this build's tz database lacks it).
+fn stored_zone(name: &str) -> crate::domain::stay::TimeZone {
+    crate::domain::stay::TimeZone::parse(name).unwrap_or(crate::domain::stay::TimeZone::UTC)
 }
 
 impl From<&Property> for Searchable {

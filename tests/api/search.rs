@@ -241,8 +241,8 @@ async fn compare(app: &TestApp, rng: &mut StdRng, count: usize) -> usize {
     pages
 }
 
-/// Polls until the node answers searches from memory with nothing stale.
-async fn settled(app: &TestApp) {
+/// Polls until `/readyz` reports `value` for `field`.
+async fn ready_with(app: &TestApp, field: &str, value: &str) {
     for _ in 0..500 {
         let ready: Value = app
             .get("/readyz")
@@ -252,7 +252,19 @@ async fn settled(app: &TestApp) {
             .json()
             .await
             .unwrap();
-        if ready["search"] == "memory" && app.metric("roost_search_index_stale").await == 0.0 {
+        if ready[field] == value {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("/readyz never said {field}: {value}");
+}
+
+/// Polls until the node answers searches from memory with nothing stale.
+async fn settled(app: &TestApp) {
+    ready_with(app, "search", "memory").await;
+    for _ in 0..500 {
+        if app.metric("roost_search_index_stale").await == 0.0 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -264,17 +276,11 @@ async fn by_memory(app: &TestApp) -> f64 {
     app.metric("roost_searches_total{by=\"memory\"}").await
 }
 
-/// The ids of the first page of listings free for `[check_in, check_out)`
-/// in `city`, cheapest first.
-async fn free_in(app: &TestApp, city: &str, check_in: &str, check_out: &str) -> Vec<i64> {
+/// A search page's items as (id, stay: `null` but for flexible dates).
+async fn items(app: &TestApp, query: &[(&str, &str)]) -> Vec<(i64, Value)> {
     let page: Value = app
         .get("/api/v1/properties")
-        .query(&[
-            ("city", city),
-            ("check_in", check_in),
-            ("check_out", check_out),
-            ("limit", "100"),
-        ])
+        .query(query)
         .send()
         .await
         .unwrap()
@@ -285,7 +291,23 @@ async fn free_in(app: &TestApp, city: &str, check_in: &str, check_out: &str) -> 
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p["id"].as_i64().unwrap())
+        .map(|p| (p["id"].as_i64().unwrap(), p["stay"].clone()))
+        .collect()
+}
+
+/// The ids of the first page of listings free for `[check_in, check_out)`
+/// in `city`, cheapest first.
+async fn free_in(app: &TestApp, city: &str, check_in: &str, check_out: &str) -> Vec<i64> {
+    let query = [
+        ("city", city),
+        ("check_in", check_in),
+        ("check_out", check_out),
+        ("limit", "100"),
+    ];
+    items(app, &query)
+        .await
+        .into_iter()
+        .map(|(id, _)| id)
         .collect()
 }
 
@@ -420,20 +442,7 @@ async fn a_booking_on_one_node_is_in_the_others_search_with_its_event(backend: B
     settled(&a).await;
     settled(&b).await;
     for app in [&a, &b] {
-        for _ in 0..500 {
-            let ready: Value = app
-                .get("/readyz")
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if ready["redis"] == "ok" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        ready_with(app, "redis", "ok").await;
     }
     let (_, host) = a.signed_in("host").await;
     let (_, guest) = a.signed_in("guest").await;
@@ -554,21 +563,8 @@ async fn a_page_that_disagrees_with_memory_is_answered_by_the_sql(backend: Backe
     ))
     .await;
     let cheapest = || async {
-        let page: Value = app
-            .get("/api/v1/properties")
-            .query(&[("sort", "price_asc"), ("limit", "2")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["id"].as_i64().unwrap())
-            .collect::<Vec<_>>()
+        let found = items(&app, &[("sort", "price_asc"), ("limit", "2")]).await;
+        found.into_iter().map(|(id, _)| id).collect::<Vec<_>>()
     };
     let database = "roost_searches_total{by=\"database\"}";
     let before = app.metric(database).await;
@@ -595,30 +591,16 @@ async fn flexible_dates_find_the_earliest_free_stay(backend: Backend) {
     app.booked(&guest, a, &day(10), &day(13)).await;
     app.block(&host, a, &day(15), &day(20)).await;
     settled(&app).await;
+    let (from, to) = (day(10), day(30));
     let search = |nights: &'static str| {
-        let api = &app.api;
-        async move {
-            let page: Value = api
-                .get("/api/v1/properties")
-                .query(&[
-                    ("city", "ghent"),
-                    ("nights", nights),
-                    ("within_from", &day(10)),
-                    ("within_to", &day(30)),
-                ])
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| (p["id"].as_i64().unwrap(), p["stay"].clone()))
-                .collect::<Vec<_>>()
-        }
+        let query = [
+            ("city", "ghent"),
+            ("nights", nights),
+            ("within_from", from.as_str()),
+            ("within_to", to.as_str()),
+        ];
+        let app = &app;
+        async move { items(app, &query).await }
     };
     let stay = |from: i64, to: i64| json!({"check_in": day(from), "check_out": day(to)});
     let before = by_memory(&app).await;
