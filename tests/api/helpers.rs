@@ -832,3 +832,16 @@ impl WsClient {
         let _ = self.stream.close(None).await;
     }
 }
+
+/// Polls `check` until it holds, for up to ten seconds; fails with `what`.
+pub async fn eventually<F, Fut>(what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::binary::{Running, roost, start};
 use crate::helpers::{
-    Api, Backend, TestDatabase, day, postgres_ready, redis_url, services_required,
+    Api, Backend, TestDatabase, day, eventually, postgres_ready, redis_url, services_required,
 };
 
 /// Starts `roost serve` on `database` with `redis`.
@@ -109,7 +109,10 @@ async fn a_booking_on_one_node_reaches_subscribers_and_actors_on_another() {
         (Some("booking_held"), Some(1), Some(booking))
     );
     let taken = json!([{"start": day(10), "end": day(13), "kind": "held"}]);
-    eventually(|| async { availability(&node_b, id).await == taken }).await;
+    eventually("B's actor shows the hold", || async {
+        availability(&node_b, id).await == taken
+    })
+    .await;
 
     // Cancelled on A: B hears it, and B's memory frees the nights.
     node_a.cancel(&guest, booking).await;
@@ -121,7 +124,10 @@ async fn a_booking_on_one_node_reaches_subscribers_and_actors_on_another() {
         (event["kind"].as_str(), event["seq"].as_i64()),
         (Some("booking_cancelled"), Some(2))
     );
-    eventually(|| async { availability(&node_b, id).await == json!([]) }).await;
+    eventually("B's actor frees the nights", || async {
+        availability(&node_b, id).await == json!([])
+    })
+    .await;
 
     // Booked through B: no stale refusal; A's subscriber hears of it.
     let mut on_a = node_a.ws(None).await;
@@ -140,19 +146,6 @@ async fn a_booking_on_one_node_reaches_subscribers_and_actors_on_another() {
     // And A's actor, which last saw the nights free, refuses them now.
     let res = node_a.book(&guest, id, &day(11), &day(12)).await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
-}
-
-/// Polls `check` until it holds (10 s at most).
-async fn eventually<F, Fut>(check: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(Instant::now() < deadline, "condition never held");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// A Redis of this test's own, on a free port, that it can stop and start.

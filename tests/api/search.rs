@@ -15,7 +15,7 @@ use roost::search::Availability;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, TestDatabase, assert_error, day, redis_url};
+use crate::helpers::{Backend, TestApp, TestDatabase, assert_error, day, eventually, redis_url};
 
 const CITIES: [(&str, &str, f64, f64); 6] = [
     ("Paris", "FR", 48.8566, 2.3522),
@@ -449,19 +449,13 @@ async fn a_booking_on_one_node_is_in_the_others_search_with_its_event(backend: B
     let listing = a.create_listing(&host, json!({"city": "Utrecht"})).await;
     let (check_in, check_out) = (day(20), day(24));
     // B hears of the new listing through Redis, then reads it.
-    let mut found = false;
-    for _ in 0..500 {
-        if b.metric("roost_search_index_stale").await == 0.0
+    eventually("node B lists the new listing", || async {
+        b.metric("roost_search_index_stale").await == 0.0
             && free_in(&b, "utrecht", &check_in, &check_out)
                 .await
                 .contains(&listing)
-        {
-            found = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(found, "node B never listed the new listing");
+    })
+    .await;
     let mut ws = b.ws(None).await;
     ws.subscribe(listing, None).await;
     for round in 0..5 {
@@ -504,31 +498,19 @@ async fn without_redis_a_nodes_scan_finds_what_another_did(backend: Backend) {
     let (_, guest) = a.signed_in("guest").await;
     let listing = a.create_listing(&host, json!({"city": "Haarlem"})).await;
     let (check_in, check_out) = (day(20), day(24));
-    let mut seen = false;
-    for _ in 0..500 {
-        if free_in(&b, "haarlem", &check_in, &check_out)
+    eventually("node B's scan finds the new listing", || async {
+        free_in(&b, "haarlem", &check_in, &check_out)
             .await
             .contains(&listing)
-        {
-            seen = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(seen, "node B's scan never found the new listing");
+    })
+    .await;
     a.booked(&guest, listing, &check_in, &check_out).await;
-    let mut gone = false;
-    for _ in 0..500 {
-        if !free_in(&b, "haarlem", &check_in, &check_out)
+    eventually("node B's scan finds the booking", || async {
+        !free_in(&b, "haarlem", &check_in, &check_out)
             .await
             .contains(&listing)
-        {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(gone, "node B's scan never found the booking");
+    })
+    .await;
     settled(&b).await;
     let before = by_memory(&b).await;
     assert!(
