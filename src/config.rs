@@ -163,6 +163,9 @@ pub struct Settings {
     pub log_filter: String,
     pub log_format: LogFormat,
     pub token_ttl: Duration,
+    /// How long a live token's check is remembered (`crate::auth::cache`);
+    /// zero: every request asks the database.
+    pub token_cache_max_age: Duration,
     /// Register and login, per client IP, per minute; 0 = off.
     pub auth_rate_limit_per_minute: u32,
     /// Whole API, per client IP, per second; 0 = off.
@@ -304,6 +307,12 @@ impl Settings {
                 .map(|v| parse_in_range("ROOST_TOKEN_TTL_SECS", &v, 60, 90 * 24 * 3600))
                 .transpose()?
                 .unwrap_or(24 * 3600),
+        );
+        let token_cache_max_age = Duration::from_secs(
+            get("ROOST_TOKEN_CACHE_SECS")
+                .map(|v| parse_in_range("ROOST_TOKEN_CACHE_SECS", &v, 0, 3600))
+                .transpose()?
+                .unwrap_or(60),
         );
         let auth_rate_limit_per_minute = get("ROOST_AUTH_RATE_LIMIT")
             .map(|v| parse_in_range("ROOST_AUTH_RATE_LIMIT", &v, 0, 1_000_000))
@@ -491,6 +500,7 @@ impl Settings {
             log_filter,
             log_format,
             token_ttl,
+            token_cache_max_age,
             auth_rate_limit_per_minute,
             api_rate_limit_per_second,
             trusted_proxies,
@@ -602,6 +612,7 @@ mod tests {
         assert!(s.redis_url.is_none());
         assert_eq!(s.auth_rate_limit_per_minute, 10);
         assert_eq!(s.token_ttl, Duration::from_secs(86400));
+        assert_eq!(s.token_cache_max_age, Duration::from_secs(60));
     }
 
     #[test]
@@ -694,6 +705,7 @@ mod tests {
             ("ROOST_AUTH_RATE_LIMIT", "-1"),
             ("ROOST_API_RATE_LIMIT", "lots"),
             ("ROOST_TOKEN_TTL_SECS", "5"),
+            ("ROOST_TOKEN_CACHE_SECS", "3601"),
             ("ROOST_TRUSTED_PROXIES", "10.0.0.1,not-an-ip"),
             ("ROOST_LOG_FORMAT", "xml"),
             ("REDIS_URL", "http://nope"),

@@ -77,6 +77,10 @@ impl Application {
         if settings.search_from_memory {
             bus.set_follower(search.clone());
         }
+        let sign_ins = Arc::new(crate::auth::cache::SignIns::new(
+            settings.token_cache_max_age,
+            metrics.clone(),
+        ));
         let properties = PropertyRegistry::new(
             db.clone(),
             bus.clone(),
@@ -90,6 +94,7 @@ impl Application {
         let state = web::Data::new(AppState {
             properties,
             bus,
+            sign_ins,
             search,
             event_channel,
             db,
@@ -168,6 +173,7 @@ impl Application {
             self.state.db.clone(),
             self.state.settings.event_poll_interval,
         ));
+        let sign_ins = tokio::spawn(self.state.sign_ins.clone().watch(self.state.db.clone()));
         let signals = tokio::spawn(stop_on_signal(self.state.clone(), self.server.handle()));
         let sandbox = self
             .state
@@ -189,6 +195,7 @@ impl Application {
         sandbox.iter().for_each(|task| task.abort());
         relay.iter().for_each(|task| task.abort());
         search.abort();
+        sign_ins.abort();
         self.state.properties.stop();
         tracing::info!("roost stopped");
         result

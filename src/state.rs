@@ -17,6 +17,8 @@ pub struct AppState {
     pub properties: PropertyRegistry,
     /// Committed calendar events, to the websocket sessions that follow them.
     pub bus: Arc<EventBus>,
+    /// Live sign-ins remembered, so a request needs no token query.
+    pub sign_ins: Arc<crate::auth::cache::SignIns>,
     /// Availability search from memory.
     pub search: Arc<crate::search::Availability>,
     /// The Redis channel this deployment's nodes share (from the database).
@@ -37,6 +39,14 @@ pub struct AppState {
 impl AppState {
     pub fn token_ttl(&self) -> Duration {
         self.settings.token_ttl
+    }
+
+    /// A user signed out, changed password or role, or was deactivated:
+    /// this node forgets their sign-ins now, other nodes through Redis
+    /// (and through their watch in any case). Called after the commit.
+    pub fn user_changed(&self, user: crate::domain::UserId) {
+        self.sign_ins.forget(user);
+        self.bus.user_changed(user);
     }
 
     /// What settling and refunding payments needs, borrowed from here.

@@ -75,6 +75,8 @@ pub enum Outbound {
     Notice(Arc<Notice>),
     /// A listing's searchable row changed (see [`Follower::listing_changed`]).
     ListingChanged(PropertyId),
+    /// A user's sign-ins may no longer hold (see `crate::auth::cache`).
+    UserChanged(UserId),
 }
 
 /// Something that follows every listing, not a session: it sees each
@@ -213,6 +215,19 @@ impl EventBus {
             && outbox.try_send(Outbound::ListingChanged(property)).is_err()
         {
             // Other nodes' scans find it (`ROOST_EVENT_POLL_MS`).
+            self.metrics
+                .redis_publish_failures
+                .with_label_values(&["backlog_full"])
+                .inc();
+        }
+    }
+
+    /// A user's sign-ins changed here: other nodes hear through Redis (and
+    /// read it in any case within `crate::auth::cache::TRUST`).
+    pub fn user_changed(&self, user: UserId) {
+        if let Some(outbox) = self.outbox.get()
+            && outbox.try_send(Outbound::UserChanged(user)).is_err()
+        {
             self.metrics
                 .redis_publish_failures
                 .with_label_values(&["backlog_full"])

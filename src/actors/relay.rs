@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use super::bus::{Notice, Outbound, RedisLink, Source};
 use crate::db::events;
-use crate::domain::{CalendarEvent, PropertyId};
+use crate::domain::{CalendarEvent, PropertyId, UserId};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -40,6 +40,8 @@ struct Envelope {
     notice: Option<Notice>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     listing_changed: Option<PropertyId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_changed: Option<UserId>,
 }
 
 /// Starts the relay's tasks: the Redis publisher and listener (with
@@ -88,11 +90,13 @@ async fn publish(
             event: None,
             notice: None,
             listing_changed: None,
+            user_changed: None,
         };
         match outbound {
             Outbound::Event(e) => envelope.event = Some((*e).clone()),
             Outbound::Notice(n) => envelope.notice = Some((*n).clone()),
             Outbound::ListingChanged(p) => envelope.listing_changed = Some(p),
+            Outbound::UserChanged(u) => envelope.user_changed = Some(u),
         }
         let Ok(payload) = serde_json::to_string(&envelope) else {
             fail("encode");
@@ -152,6 +156,9 @@ fn on_message(state: &AppState, payload: &[u8]) {
             }
             if let Some(listing) = envelope.listing_changed {
                 state.bus.listing_changed_elsewhere(listing);
+            }
+            if let Some(user) = envelope.user_changed {
+                state.sign_ins.forget(user);
             }
         }
         Err(e) => tracing::warn!(error = %e, "redis: undecodable calendar event"),

@@ -60,17 +60,23 @@ impl FromRequest for AuthUser {
 }
 
 impl AuthUser {
-    /// The user a bearer token signs in, if it is live.
+    /// The user a bearer token signs in, if it is live: from memory when
+    /// it may answer (`crate::auth::cache`), else from the database.
     pub async fn from_token(state: &AppState, token: &str) -> Result<AuthUser, ApiError> {
         if !crate::auth::token::is_well_formed(token) {
             return Err(ApiError::Unauthorized);
         }
         let hash = crate::auth::token::hash(token);
-        let (token_id, user) = state
+        let now = crate::db::now();
+        if let Some(user) = state.sign_ins.recall(&hash, now) {
+            return Ok(user);
+        }
+        let ticket = state.sign_ins.ticket();
+        let key = hash.clone();
+        let (token_id, expires_at, user) = state
             .db
             .run(move |mut conn| async move {
-                let now = crate::db::now().naive_utc();
-                Ok::<_, ApiError>(tokens::find_live(&mut conn, &hash, now).await?)
+                Ok::<_, ApiError>(tokens::find_live(&mut conn, &key, now.naive_utc()).await?)
             })
             .await?
             .ok_or(ApiError::Unauthorized)?;
@@ -78,10 +84,15 @@ impl AuthUser {
             .role
             .parse()
             .map_err(|_| anyhow::anyhow!("user {} has unknown role {}", user.id, user.role))?;
-        Ok(AuthUser {
+        let signed_in = AuthUser {
             id: UserId(user.id),
             role,
             token_id,
-        })
+        };
+        let expires_at = expires_at.and_utc();
+        state
+            .sign_ins
+            .remember(ticket, hash, &signed_in, expires_at);
+        Ok(signed_in)
     }
 }

@@ -28,13 +28,13 @@ pub async fn insert(conn: &mut impl AsConn, new: &NewToken<'_>) -> QueryResult<i
     })
 }
 
-/// The token with this hash and its user, if the token is live (not revoked,
-/// not expired at `now`) and the user is active.
+/// The token with this hash (its id and expiry) and its user, if the token
+/// is live (not revoked, not expired at `now`) and the user is active.
 pub async fn find_live(
     conn: &mut impl AsConn,
     token_hash: &str,
     now: NaiveDateTime,
-) -> QueryResult<Option<(i64, User)>> {
+) -> QueryResult<Option<(i64, NaiveDateTime, User)>> {
     with_conn!(conn, |c| {
         auth_tokens::table
             .inner_join(users::table)
@@ -42,11 +42,43 @@ pub async fn find_live(
             .filter(auth_tokens::revoked_at.is_null())
             .filter(auth_tokens::expires_at.gt(now))
             .filter(users::active.eq(true))
-            .select((auth_tokens::id, User::as_select()))
+            .select((auth_tokens::id, auth_tokens::expires_at, User::as_select()))
             .first(c)
             .await
             .optional()
     })
+}
+
+/// The users who had a token revoked, or whose row changed (role, active,
+/// password), after `since`, each with its latest such change; each
+/// through its own index.
+pub async fn users_changed_since(
+    conn: &mut impl AsConn,
+    since: NaiveDateTime,
+) -> QueryResult<Vec<(i64, NaiveDateTime)>> {
+    let revoked: Vec<(i64, Option<NaiveDateTime>)> = with_conn!(conn, |c| {
+        auth_tokens::table
+            .filter(auth_tokens::revoked_at.gt(since))
+            .group_by(auth_tokens::user_id)
+            .select((
+                auth_tokens::user_id,
+                diesel::dsl::max(auth_tokens::revoked_at),
+            ))
+            .load(c)
+            .await
+    })?;
+    let updated: Vec<(i64, NaiveDateTime)> = with_conn!(conn, |c| {
+        users::table
+            .filter(users::updated_at.gt(since))
+            .select((users::id, users::updated_at))
+            .load(c)
+            .await
+    })?;
+    Ok(revoked
+        .into_iter()
+        .filter_map(|(user, at)| Some((user, at?)))
+        .chain(updated)
+        .collect())
 }
 
 pub async fn revoke(

@@ -40,6 +40,10 @@ pub struct Metrics {
     pub search_index_stale: IntGauge,
     /// Scans of every listing row for changes memory missed.
     pub search_scans: IntCounter,
+    /// Bearer token checks, by what answered them (memory, database).
+    pub token_checks: IntCounterVec,
+    /// Live sign-ins remembered (`crate::auth::cache`).
+    pub token_cache_entries: IntGauge,
 }
 
 impl Metrics {
@@ -125,6 +129,16 @@ impl Metrics {
             "Scans of every listing row for changes the search index missed",
         )?;
         registry.register(Box::new(search_scans.clone()))?;
+        let token_checks = IntCounterVec::new(
+            Opts::new(
+                "token_checks_total",
+                "Bearer token checks, by what answered them",
+            ),
+            &["by"],
+        )?;
+        registry.register(Box::new(token_checks.clone()))?;
+        let token_cache_entries = IntGauge::new("token_cache_entries", "Live sign-ins remembered")?;
+        registry.register(Box::new(token_cache_entries.clone()))?;
         Ok(Self {
             registry,
             requests,
@@ -142,6 +156,8 @@ impl Metrics {
             search_index_claims,
             search_index_stale,
             search_scans,
+            token_checks,
+            token_cache_entries,
         })
     }
 

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, assert_error};
+use crate::helpers::{Backend, TestApp, TestDatabase, assert_error, eventually, listing};
 
 both_backends!(
     register_returns_the_user_without_secrets,
@@ -20,6 +20,9 @@ both_backends!(
     expired_token_is_refused,
     missing_or_malformed_token_is_refused,
     tokens_are_stored_only_as_hashes,
+    a_sign_out_on_one_node_holds_on_another,
+    a_password_change_on_one_node_signs_out_the_other_tokens_on_another,
+    a_role_change_or_deactivation_on_one_node_holds_on_another,
 );
 
 async fn register_returns_the_user_without_secrets(backend: Backend) {
@@ -227,7 +230,10 @@ async fn expired_token_is_refused(backend: Backend) {
     use diesel_async::RunQueryDsl;
     use roost::db::schema::auth_tokens;
 
-    let app = TestApp::spawn(backend).await;
+    // The expiry is moved in the database behind the server's back, which
+    // no real token's ever is: memory would keep the expiry it read (its
+    // own unit tests show it honours that one), so it is off here.
+    let app = TestApp::spawn_with(backend, |s| s.token_cache_max_age = Duration::ZERO).await;
     let (_, token) = app.signed_in("guest").await;
     let res = app.get_me(&token).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -288,4 +294,122 @@ async fn tokens_are_stored_only_as_hashes(backend: Backend) {
     assert_eq!(stored.len(), 1);
     assert_ne!(stored[0], token);
     assert_eq!(stored[0], roost::auth::token::hash(&token));
+}
+
+/// Two servers on one database, no Redis: what one revokes, the other
+/// learns from its watch (`crate::auth::cache`), Redis being only the
+/// faster word. Each remembers sign-ins for a minute, longer than
+/// `eventually` waits, so only the watch can make these pass.
+async fn two_nodes(backend: Backend) -> (TestApp, TestApp) {
+    let a = TestApp::spawn(backend).await;
+    let b = TestApp::spawn_on(TestDatabase::shared(a.database.url.clone()), |_| {}).await;
+    (a, b)
+}
+
+/// Node B answers `token` from memory (asked twice: the first remembers).
+async fn remembered_by(node: &TestApp, token: &str) {
+    let before = node.metric("roost_token_checks_total{by=\"memory\"}").await;
+    for _ in 0..2 {
+        assert_eq!(node.get_me(token).await.status(), StatusCode::OK);
+    }
+    let after = node.metric("roost_token_checks_total{by=\"memory\"}").await;
+    assert!(after > before, "node B never answered from memory");
+}
+
+async fn a_sign_out_on_one_node_holds_on_another(backend: Backend) {
+    let (a, b) = two_nodes(backend).await;
+    let (_, token) = a.signed_in("guest").await;
+    remembered_by(&b, &token).await;
+    let res = a
+        .post("/api/v1/auth/logout")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    // Node A, which signed it out, refuses it at once.
+    assert_eq!(a.get_me(&token).await.status(), StatusCode::UNAUTHORIZED);
+    eventually("node B refuses the signed-out token", || async {
+        b.get_me(&token).await.status() == StatusCode::UNAUTHORIZED
+    })
+    .await;
+}
+
+async fn a_password_change_on_one_node_signs_out_the_other_tokens_on_another(backend: Backend) {
+    let (a, b) = two_nodes(backend).await;
+    let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
+    assert_eq!(
+        a.register(&email, "password123", "guest").await.status(),
+        StatusCode::CREATED
+    );
+    let token = |res: reqwest::Response| async move {
+        let body: Value = res.json().await.unwrap();
+        body["token"].as_str().unwrap().to_owned()
+    };
+    let (phone, laptop) = (
+        token(a.login(&email, "password123").await).await,
+        token(a.login(&email, "password123").await).await,
+    );
+    remembered_by(&b, &phone).await;
+    remembered_by(&b, &laptop).await;
+    let res = a
+        .patch("/api/v1/users/me")
+        .bearer_auth(&laptop)
+        .json(&json!({"password": "a new password", "current_password": "password123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    eventually("node B refuses the phone's token", || async {
+        b.get_me(&phone).await.status() == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    // The token that changed the password stays signed in.
+    assert_eq!(b.get_me(&laptop).await.status(), StatusCode::OK);
+}
+
+async fn a_role_change_or_deactivation_on_one_node_holds_on_another(backend: Backend) {
+    let (a, b) = two_nodes(backend).await;
+    let (guest_id, token) = a.signed_in("guest").await;
+    let create = || async {
+        b.post("/api/v1/properties")
+            .bearer_auth(&token)
+            .json(&listing(json!({})))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    remembered_by(&b, &token).await;
+    assert_eq!(
+        create().await,
+        StatusCode::FORBIDDEN,
+        "a guest lists nothing"
+    );
+    let res = a
+        .patch("/api/v1/users/me")
+        .bearer_auth(&token)
+        .json(&json!({"role": "host"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    eventually("node B lets the new host list", || async {
+        create().await == StatusCode::CREATED
+    })
+    .await;
+
+    remembered_by(&b, &token).await;
+    let (_, admin) = a.signed_in_admin().await;
+    let res = a
+        .post(&format!("/api/v1/users/{guest_id}/deactivate"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    eventually("node B refuses the deactivated user", || async {
+        b.get_me(&token).await.status() == StatusCode::UNAUTHORIZED
+    })
+    .await;
 }

@@ -199,5 +199,6 @@ pub async fn logout(
 ) -> Result<HttpResponse, ApiError> {
     let commit = meta.commit(Some(auth.id), |_: &()| Ok(Reply::empty(204)));
     accounts::logout(&state.db, &commit, &auth).await?;
+    state.user_changed(auth.id);
     Ok(commit.reply(&())?.into())
 }

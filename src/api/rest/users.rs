@@ -108,7 +108,13 @@ pub async fn update_me(
         body.role.as_deref(),
     )?;
     let commit = meta.commit(Some(auth.id), user_reply);
+    // A new password signs out the user's other tokens; a new role changes
+    // what every token of theirs may do.
+    let signs_in_anew = update.password.is_some() || update.role.is_some();
     let user = accounts::update_profile(&state.db, &commit, &auth, update).await?;
+    if signs_in_anew {
+        state.user_changed(auth.id);
+    }
     Ok(commit.reply(&user)?.into())
 }
 
@@ -188,6 +194,7 @@ pub async fn deactivate_user(
         UserId(path.into_inner()),
     );
     let user = accounts::set_active(&state.db, &commit, &auth, target, false).await?;
+    state.user_changed(target);
     Ok(commit.reply(&user)?.into())
 }
 
