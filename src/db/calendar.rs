@@ -235,6 +235,39 @@ pub async fn live_for_property(
     })
 }
 
+/// What a listing's actor loads, read in one statement (so one snapshot):
+/// the listing's `calendar_seq`, when it was delisted (if it was), and its
+/// live claims that end after `from`, by check-in. `None`: no such listing.
+pub async fn load_for_actor(
+    conn: &mut impl AsConn,
+    property_id: i64,
+    from: NaiveDate,
+) -> QueryResult<Option<(i64, Option<NaiveDateTime>, Vec<Entry>)>> {
+    let rows: Vec<(i64, Option<NaiveDateTime>, Option<Entry>)> = with_conn!(conn, |c| {
+        properties::table
+            .left_join(
+                calendar_entries::table.on(calendar_entries::property_id
+                    .eq(properties::id)
+                    .and(is_live())
+                    .and(calendar_entries::check_out.gt(from))),
+            )
+            .filter(properties::id.eq(property_id))
+            .order(calendar_entries::check_in.asc())
+            .select((
+                properties::calendar_seq,
+                properties::deleted_at,
+                Option::<Entry>::as_select(),
+            ))
+            .load(c)
+            .await
+    })?;
+    let Some(&(seq, deleted_at, _)) = rows.as_slice().first() else {
+        return Ok(None);
+    };
+    let entries = rows.into_iter().filter_map(|(_, _, entry)| entry).collect();
+    Ok(Some((seq, deleted_at, entries)))
+}
+
 /// The listing's claims on a night of `[check_in, check_out)` at `now`,
 /// read through the live-claims index (expired and cancelled rows are
 /// not in it).
