@@ -596,6 +596,44 @@ async fn flexible_dates_find_the_earliest_free_stay(backend: Backend) {
         vec![(a, stay(20, 23)), (b, stay(10, 13))]
     );
     assert_eq!(by_memory(&app).await - before, 2.0);
+
+    // GraphQL asks the same and gets the same, each stay on its edge.
+    let graphql = |filter: &str| {
+        let query = format!(
+            "{{ search(filter: {{city: \"ghent\", {filter}}}) {{ edges {{ node {{ id }} stay {{ checkIn checkOut }} }} }} }}"
+        );
+        let app = &app;
+        async move { crate::graphql::gql(app, None, &query, json!({})).await }
+    };
+    let window = format!("withinFrom: \"{from}\", withinTo: \"{to}\"");
+    let answer = graphql(&format!("nights: 3, {window}")).await;
+    let found: Vec<(i64, Value)> = answer["data"]["search"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .iter()
+        .map(|e| {
+            let id = e["node"]["id"].as_str().unwrap().parse().unwrap();
+            let stay = &e["stay"];
+            (
+                id,
+                json!({"check_in": stay["checkIn"], "check_out": stay["checkOut"]}),
+            )
+        })
+        .collect();
+    assert_eq!(found, vec![(a, stay(20, 23)), (b, stay(10, 13))]);
+    let fixed = format!("checkIn: \"{}\", checkOut: \"{}\"", day(40), day(42));
+    let answer = graphql(&fixed).await;
+    let edges = answer["data"]["search"]["edges"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(edges.len(), 2, "{answer}");
+    assert!(edges.iter().all(|e| e["stay"].is_null()), "{answer}");
+    let answer = graphql("nights: 2, withinFrom: \"2027-01-01\"").await;
+    let error = &answer["errors"][0]["extensions"];
+    assert_eq!(error["code"], "validation_failed", "{answer}");
+    assert_eq!(error["details"][0]["code"], "incomplete_flexible_dates");
+
     for (query, code) in [
         (
             vec![("nights", "2"), ("within_from", "2027-01-01")],

@@ -4,7 +4,7 @@
 
 use actix_web::ResponseError;
 use actix_web::web;
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, ErrorExtensions, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -414,6 +414,28 @@ pub struct SearchFilter {
     pub max_lat: Option<f64>,
     pub min_lon: Option<f64>,
     pub max_lon: Option<f64>,
+    /// Flexible dates, with `withinFrom` and `withinTo`: listings with any
+    /// free stay of this many nights (within their stay rules) that checks
+    /// in and out inside the window; each edge's `stay` is the earliest.
+    pub nights: Option<i64>,
+    /// `YYYY-MM-DD`: the window's first check-in day.
+    pub within_from: Option<String>,
+    /// `YYYY-MM-DD`: the window's last check-out day (at most 92 days on).
+    pub within_to: Option<String>,
+}
+
+/// What a flexible-dates search found free on a listing: `[checkIn, checkOut)`.
+#[derive(SimpleObject)]
+pub struct FreeStay {
+    pub check_in: chrono::NaiveDate,
+    pub check_out: chrono::NaiveDate,
+}
+
+/// A search result's edge, beyond its listing.
+#[derive(SimpleObject)]
+pub struct SearchEdgeFields {
+    /// The earliest free stay, for a flexible-dates search; else null.
+    pub stay: Option<FreeStay>,
 }
 
 impl SearchFilter {
@@ -444,6 +466,9 @@ impl SearchFilter {
         put("max_lat", float(self.max_lat));
         put("min_lon", float(self.min_lon));
         put("max_lon", float(self.max_lon));
+        put("nights", num(self.nights));
+        put("within_from", self.within_from);
+        put("within_to", self.within_to);
         put("sort", sort.map(|s| s.rest_name().to_owned()));
         put("limit", first.map(|n| n.to_string()));
         put("cursor", after);
@@ -665,7 +690,7 @@ impl Query {
         sort: Option<SearchSort>,
         first: Option<i32>,
         after: Option<String>,
-    ) -> Result<Connection<String, Listing>> {
+    ) -> Result<Connection<String, Listing, EmptyFields, SearchEdgeFields>> {
         let params = filter.unwrap_or_default().params(sort, first, after);
         let filter = parse_search(params).map_err(fail)?;
         let (sort, limit) = (filter.sort, filter.limit);
@@ -675,9 +700,16 @@ impl Query {
         let mut connection = Connection::new(false, rows.len() as i64 == limit);
         for found in rows {
             let cursor = encode_search_cursor(sort, &found.property);
-            connection
-                .edges
-                .push(Edge::new(cursor, Listing(found.property)));
+            let stay = found.stay.map(|s| FreeStay {
+                check_in: s.check_in(),
+                check_out: s.check_out(),
+            });
+            let fields = SearchEdgeFields { stay };
+            connection.edges.push(Edge::with_additional_fields(
+                cursor,
+                Listing(found.property),
+                fields,
+            ));
         }
         Ok(connection)
     }
