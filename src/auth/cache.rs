@@ -51,9 +51,10 @@ struct Remembered {
 struct Memory {
     by_hash: HashMap<String, Remembered>,
     by_user: HashMap<UserId, HashSet<String>>,
-    /// The latest change the watch has applied per user (so a change it
-    /// reads again in the overlap is not applied twice).
-    applied: HashMap<i64, NaiveDateTime>,
+    /// The changes (user, when) the watch has applied, so one it reads
+    /// again in the overlap is not applied twice. Each change, not only a
+    /// user's latest: one that commits late may carry an earlier time.
+    applied: HashSet<(i64, NaiveDateTime)>,
     /// When the last successful watch started.
     watched: Option<Instant>,
 }
@@ -194,16 +195,10 @@ impl SignIns {
     fn apply(&self, changed: &[(i64, NaiveDateTime)], from: NaiveDateTime) {
         let fresh: Vec<i64> = {
             let mut memory = self.lock();
-            memory.applied.retain(|_, at| *at > from);
+            memory.applied.retain(|&(_, at)| at > from);
             changed
                 .iter()
-                .filter(|&&(user, at)| match memory.applied.get(&user) {
-                    Some(&seen) if seen >= at => false,
-                    _ => {
-                        memory.applied.insert(user, at);
-                        true
-                    }
-                })
+                .filter(|&&change| memory.applied.insert(change))
                 .map(|&(user, _)| user)
                 .collect()
         };
@@ -312,6 +307,10 @@ mod tests {
         assert!(s.recall("a", crate::db::now()).is_some());
         // A newer one is.
         s.apply(&[(1, at + chrono::Duration::seconds(1))], from);
+        assert!(s.recall("a", crate::db::now()).is_none());
+        // And so is one that committed late with an earlier time.
+        s.remember(s.ticket(), "a".into(), &user(1), later());
+        s.apply(&[(1, at - chrono::Duration::seconds(1))], from);
         assert!(s.recall("a", crate::db::now()).is_none());
     }
 

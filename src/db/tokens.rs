@@ -50,8 +50,9 @@ pub async fn find_live(
 }
 
 /// The users who had a token revoked, or whose row changed (role, active,
-/// password), after `since`, each with its latest such change; each
-/// through its own index.
+/// password), after `since`: each change once, with its time (every one,
+/// not a user's latest: a change that commits late may carry an earlier
+/// time than one already read); each table through its own index.
 pub async fn users_changed_since(
     conn: &mut impl AsConn,
     since: NaiveDateTime,
@@ -59,11 +60,8 @@ pub async fn users_changed_since(
     let revoked: Vec<(i64, Option<NaiveDateTime>)> = with_conn!(conn, |c| {
         auth_tokens::table
             .filter(auth_tokens::revoked_at.gt(since))
-            .group_by(auth_tokens::user_id)
-            .select((
-                auth_tokens::user_id,
-                diesel::dsl::max(auth_tokens::revoked_at),
-            ))
+            .select((auth_tokens::user_id, auth_tokens::revoked_at))
+            .distinct()
             .load(c)
             .await
     })?;
