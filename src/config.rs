@@ -200,6 +200,10 @@ pub struct Settings {
     /// Answer availability searches from the in-memory index (`memory`,
     /// the default) or always from the SQL (`database`).
     pub search_from_memory: bool,
+    /// On SQLite, commit the listing actors' writes in groups (`group`, the
+    /// default: one transaction and one sync for the writes waiting at
+    /// once) or each on its own (`each`). See `crate::db::group`.
+    pub sqlite_group_commit: bool,
     pub websocket: WebsocketLimits,
 }
 
@@ -469,6 +473,16 @@ impl Settings {
                 ));
             }
         };
+        let sqlite_group_commit = match get("ROOST_SQLITE_COMMIT").as_deref().map(str::trim) {
+            None | Some("group") => true,
+            Some("each") => false,
+            Some(other) => {
+                return Err(err(
+                    "ROOST_SQLITE_COMMIT",
+                    format!("'{other}' is not one of group, each"),
+                ));
+            }
+        };
         let count = |var: &'static str, min: usize, max: usize, default: usize| {
             get(var)
                 .map(|v| parse_in_range(var, &v, min, max))
@@ -517,6 +531,7 @@ impl Settings {
             event_retention,
             event_poll_interval,
             search_from_memory,
+            sqlite_group_commit,
             websocket,
         })
     }
@@ -613,6 +628,13 @@ mod tests {
         assert_eq!(s.auth_rate_limit_per_minute, 10);
         assert_eq!(s.token_ttl, Duration::from_secs(86400));
         assert_eq!(s.token_cache_max_age, Duration::from_secs(60));
+        assert!(s.sqlite_group_commit);
+        assert!(
+            !settings(&[("ROOST_SQLITE_COMMIT", "each")])
+                .unwrap()
+                .sqlite_group_commit
+        );
+        assert!(settings(&[("ROOST_SQLITE_COMMIT", "later")]).is_err());
     }
 
     #[test]

@@ -56,6 +56,15 @@ impl Application {
             statements,
         )
         .context("DATABASE_URL")?;
+        let db = if settings.sqlite_group_commit {
+            db
+        } else {
+            db.without_group_commit()
+        };
+        if let Some(group) = db.group_commit() {
+            metrics.register(group.commits.clone())?;
+            metrics.register(group.writes.clone())?;
+        }
         let redis = settings
             .redis_url
             .as_ref()

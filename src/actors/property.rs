@@ -15,6 +15,7 @@
 //! Events committed by other nodes arrive as [`Relayed`]: memory follows
 //! them in seq order, and forgets itself (to reload) when it missed one.
 
+use futures_util::FutureExt;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -46,7 +47,6 @@ use crate::domain::{
     Transition, UserId,
 };
 use crate::error::ApiError;
-use crate::write_tx;
 
 /// How many times a write that lost a deadlock is tried again.
 const RACE_RETRIES: usize = 3;
@@ -550,9 +550,9 @@ impl Handler<PlaceHold> for PropertyActor {
             turn.claim(msg.dates, |db| {
                 let msg = msg.clone();
                 async move {
-                    db.run(move |mut conn| async move {
-                        let now = crate::db::now();
-                        write_tx!(&mut conn, |c| {
+                    db.write(move |c| {
+                        async move {
+                            let now = crate::db::now();
                             let property = lock_listed(c, property_id).await?;
                             refuse_own(&property, msg.guest)?;
                             let (from, to) = (msg.dates.check_in(), msg.dates.check_out());
@@ -606,7 +606,8 @@ impl Handler<PlaceHold> for PropertyActor {
                             .await?;
                             msg.commit.seal(c, &entry).await?;
                             Ok((entry, events))
-                        })
+                        }
+                        .boxed()
                     })
                     .await
                 }
@@ -749,10 +750,10 @@ impl Handler<CancelBooking> for PropertyActor {
             let property_id = turn.id.0;
             let cancelled = turn
                 .db
-                .run(move |mut conn| async move {
-                    let now = crate::db::now();
-                    let at = now.naive_utc();
-                    write_tx!(&mut conn, |c| {
+                .write(move |c| {
+                    async move {
+                        let now = crate::db::now();
+                        let at = now.naive_utc();
                         let property = properties::lock_calendar(c, property_id)
                             .await?
                             .ok_or(ApiError::NotFound("booking"))?;
@@ -824,7 +825,8 @@ impl Handler<CancelBooking> for PropertyActor {
                         };
                         msg.commit.seal(c, &done).await?;
                         Ok::<_, ApiError>((done, events))
-                    })
+                    }
+                    .boxed()
                 })
                 .await?;
             let (done, events) = cancelled;
@@ -873,10 +875,12 @@ impl Handler<ChangeBooking> for PropertyActor {
             turn.claim_except(msg.dates, except, |db| {
                 let msg = msg.clone();
                 async move {
-                    db.run(move |mut conn| async move {
-                        let now = crate::db::now();
-                        write_tx!(&mut conn, |c| change_booking(c, property_id, &msg, now)
-                            .await)
+                    db.write(move |c| {
+                        async move {
+                            let now = crate::db::now();
+                            change_booking(c, property_id, &msg, now).await
+                        }
+                        .boxed()
                     })
                     .await
                 }
@@ -1073,9 +1077,9 @@ impl Handler<AddBlock> for PropertyActor {
             turn.claim(msg.dates, |db| {
                 let msg = msg.clone();
                 async move {
-                    db.run(move |mut conn| async move {
-                        let now = crate::db::now();
-                        write_tx!(&mut conn, |c| {
+                    db.write(move |c| {
+                        async move {
+                            let now = crate::db::now();
                             let property = lock_listed(c, property_id).await?;
                             refuse_past(&property, &msg.dates, now)?;
                             let block = NewEntry {
@@ -1102,7 +1106,8 @@ impl Handler<AddBlock> for PropertyActor {
                             .await?;
                             msg.commit.seal(c, &entry).await?;
                             Ok((entry, events))
-                        })
+                        }
+                        .boxed()
                     })
                     .await
                 }
@@ -1128,9 +1133,9 @@ impl Handler<RemoveBlock> for PropertyActor {
             let property_id = turn.id.0;
             let events = turn
                 .db
-                .run(move |mut conn| async move {
-                    let now = crate::db::now().naive_utc();
-                    write_tx!(&mut conn, |c| {
+                .write(move |c| {
+                    async move {
+                        let now = crate::db::now().naive_utc();
                         let property = properties::lock_calendar(c, property_id)
                             .await?
                             .ok_or(ApiError::NotFound("block"))?;
@@ -1148,7 +1153,8 @@ impl Handler<RemoveBlock> for PropertyActor {
                         audit_log::record(c, &msg.commit.actor, &[record], now).await?;
                         msg.commit.seal(c, &()).await?;
                         Ok::<_, ApiError>(events)
-                    })
+                    }
+                    .boxed()
                 })
                 .await?;
             turn.committed(events);
@@ -1171,44 +1177,44 @@ impl Handler<Delist> for PropertyActor {
         self.turn(move |turn| async move {
             turn.require_listed()?;
             let property_id = turn.id.0;
-            let events = turn
-                .db
-                .run(move |mut conn| async move {
+            let events =
+                turn.db
+                    .write(move |c| {
+                        async move {
                     let now = crate::db::now();
-                    write_tx!(&mut conn, |c| {
-                        // The lock first: any booking in flight commits
-                        // before this looks for upcoming bookings.
-                        let property = lock_listed(c, property_id).await?;
-                        if !properties::mark_deleted(c, property_id, now.naive_utc()).await? {
-                            return Err(ApiError::NotFound("property"));
-                        }
-                        if calendar::has_upcoming_bookings(
-                            c,
-                            property_id,
-                            property.zone().today(now),
-                            now.naive_utc(),
-                        )
-                        .await?
-                        {
-                            return Err(ApiError::Conflict {
-                                code: "has_upcoming_bookings",
-                                message: "this listing has upcoming bookings; cancel them first",
-                            });
-                        }
-                        let change = (EventKind::ListingRemoved, None);
-                        let events =
-                            events::append(c, &property, &[change], now.naive_utc()).await?;
-                        let record = AuditRecord::new(
-                            Action::PropertyDeleted,
-                            ObjectType::Property,
-                            Some(property_id),
-                        );
-                        audit_log::record(c, &msg.commit.actor, &[record], now.naive_utc()).await?;
-                        msg.commit.seal(c, &()).await?;
-                        Ok(events)
+                    // The lock first: any booking in flight commits
+                    // before this looks for upcoming bookings.
+                    let property = lock_listed(c, property_id).await?;
+                    if !properties::mark_deleted(c, property_id, now.naive_utc()).await? {
+                        return Err(ApiError::NotFound("property"));
+                    }
+                    if calendar::has_upcoming_bookings(
+                        c,
+                        property_id,
+                        property.zone().today(now),
+                        now.naive_utc(),
+                    )
+                    .await?
+                    {
+                        return Err(ApiError::Conflict {
+                            code: "has_upcoming_bookings",
+                            message: "this listing has upcoming bookings; cancel them first",
+                        });
+                    }
+                    let change = (EventKind::ListingRemoved, None);
+                    let events =
+                        events::append(c, &property, &[change], now.naive_utc()).await?;
+                    let record = AuditRecord::new(
+                        Action::PropertyDeleted,
+                        ObjectType::Property,
+                        Some(property_id),
+                    );
+                    audit_log::record(c, &msg.commit.actor, &[record], now.naive_utc()).await?;
+                    msg.commit.seal(c, &()).await?;
+                    Ok(events)
+                }.boxed()
                     })
-                })
-                .await?;
+                    .await?;
             turn.committed(events);
             Ok(())
         })
@@ -1328,9 +1334,12 @@ impl Handler<SettlePayment> for PropertyActor {
             let property_id = turn.id.0;
             let (settled, events) = turn
                 .db
-                .run(move |mut conn| async move {
-                    let now = crate::db::now();
-                    write_tx!(&mut conn, |c| settle(c, property_id, &msg, now).await)
+                .write(move |c| {
+                    async move {
+                        let now = crate::db::now();
+                        settle(c, property_id, &msg, now).await
+                    }
+                    .boxed()
                 })
                 .await?;
             turn.committed(events);

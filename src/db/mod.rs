@@ -11,6 +11,7 @@ pub mod audit;
 pub mod calendar;
 pub mod changes;
 pub mod events;
+pub mod group;
 pub mod idempotency;
 pub mod migrations;
 pub mod payments;
@@ -39,6 +40,7 @@ use diesel_async::pooled_connection::{
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 
 use crate::config::DatabaseUrl;
 
@@ -67,7 +69,8 @@ pub enum Backend {
 /// A connection pool for one of the two backends. Cheap to clone.
 #[derive(Clone)]
 pub enum Db {
-    Sqlite(Pool<SqliteConn>),
+    /// With its group committer ([`group`]), unless turned off.
+    Sqlite(Pool<SqliteConn>, Option<group::GroupCommit>),
     Postgres(Pool<AsyncPgConnection>),
 }
 
@@ -190,7 +193,9 @@ impl Db {
                     path.to_string_lossy(),
                     config,
                 );
-                Ok(Self::Sqlite(build_pool(manager, pool_size.unwrap_or(8))?))
+                let pool = build_pool(manager, pool_size.unwrap_or(8))?;
+                let committer = group::GroupCommit::start(pool.clone(), db_runtime()?)?;
+                Ok(Self::Sqlite(pool, Some(committer)))
             }
             DatabaseUrl::Postgres(url) => {
                 let mut config = ManagerConfig::<AsyncPgConnection>::default();
@@ -218,7 +223,7 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         match self {
-            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Sqlite(..) => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
         }
     }
@@ -234,6 +239,41 @@ impl Db {
         E: From<Unavailable> + Send + 'static,
     {
         self.start(work).await
+    }
+
+    /// Runs `work` as one all-or-nothing write transaction ([`write_tx!`]).
+    /// On SQLite it goes to the group committer, which carries the writes
+    /// waiting at once in one transaction, each in its own savepoint, and
+    /// one sync; the answer comes after that commit. `work` must not start
+    /// a transaction of its own.
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: for<'c, 'd> FnOnce(&'c mut Conn<'d>) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<diesel::result::Error> + From<Unavailable> + Send + 'static,
+    {
+        if let Db::Sqlite(_, Some(committer)) = self {
+            return committer.write(work).await;
+        }
+        self.run(move |mut conn| async move { write_tx!(&mut conn, |c| work(c).await) })
+            .await
+    }
+
+    /// The same database with every write committed on its own (the
+    /// group committer off: `ROOST_SQLITE_GROUP_COMMIT=false`).
+    pub fn without_group_commit(self) -> Self {
+        match self {
+            Db::Sqlite(pool, _) => Db::Sqlite(pool, None),
+            postgres => postgres,
+        }
+    }
+
+    /// The group committer's counters, when there is one.
+    pub fn group_commit(&self) -> Option<&group::Counters> {
+        match self {
+            Db::Sqlite(_, Some(committer)) => Some(committer.counters()),
+            _ => None,
+        }
     }
 
     /// [`Db::run`], with `work` started now rather than when the answer is
@@ -265,7 +305,7 @@ impl Db {
     /// from here must not be dropped before it finishes.
     pub async fn get(&self) -> Result<DbConn, Unavailable> {
         match self {
-            Db::Sqlite(pool) => pool
+            Db::Sqlite(pool, _) => pool
                 .get()
                 .await
                 .map(DbConn::Sqlite)

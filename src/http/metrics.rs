@@ -161,6 +161,12 @@ impl Metrics {
         })
     }
 
+    /// Adds a counter kept elsewhere (the SQLite group committer's).
+    pub fn register(&self, counter: IntCounter) -> anyhow::Result<()> {
+        self.registry.register(Box::new(counter))?;
+        Ok(())
+    }
+
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let status = status.to_string();
         let labels = [method, route, status.as_str()];

@@ -15,6 +15,7 @@ mod cors;
 mod errors;
 mod graphql;
 mod graphql_live;
+mod group_commit;
 mod holds;
 mod idempotency;
 mod live;
