@@ -163,6 +163,37 @@ macro_rules! write_tx {
     };
 }
 
+/// Runs `body`'s reads against one snapshot of the database on whichever
+/// backend `conn` is: a `REPEATABLE READ READ ONLY` transaction on
+/// PostgreSQL (whose default gives each statement its own snapshot), a
+/// deferred transaction on SQLite (WAL keeps its first read's snapshot to
+/// the end). For a view put together from several statements, so that a
+/// commit landing between two of them is seen whole or not at all.
+#[macro_export]
+macro_rules! snapshot_tx {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $crate::db::AsConn::as_conn($conn) {
+            $crate::db::Conn::Sqlite(raw) => {
+                ::diesel_async::AsyncConnection::transaction(raw, async |raw| {
+                    let $c = &mut $crate::db::Conn::Sqlite(raw);
+                    $body
+                })
+                .await
+            }
+            $crate::db::Conn::Postgres(raw) => {
+                raw.build_transaction()
+                    .repeatable_read()
+                    .read_only()
+                    .run(async |raw| {
+                        let $c = &mut $crate::db::Conn::Postgres(raw);
+                        $body
+                    })
+                    .await
+            }
+        }
+    };
+}
+
 impl Db {
     /// Opens a pool for `url`. Nothing is connected until the first `get`.
     pub fn connect(url: &DatabaseUrl, pool_size: Option<usize>) -> anyhow::Result<Self> {

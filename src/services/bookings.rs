@@ -243,13 +243,18 @@ pub async fn money_of(
     ),
     ApiError,
 > {
+    // One snapshot: a refund settles in the same commit as its payment's
+    // status, and two reads either side of that commit would show the
+    // refund succeeded and the payment not yet refunded.
     db.run(move |mut conn| async move {
-        let payment = crate::db::payments::for_booking(&mut conn, id.0)
-            .await?
-            .into_iter()
-            .next();
-        let refunds = crate::db::refunds::for_booking(&mut conn, id.0).await?;
-        Ok::<_, ApiError>((payment, refunds))
+        crate::snapshot_tx!(&mut conn, |c| {
+            let payment = crate::db::payments::for_booking(c, id.0)
+                .await?
+                .into_iter()
+                .next();
+            let refunds = crate::db::refunds::for_booking(c, id.0).await?;
+            Ok::<_, ApiError>((payment, refunds))
+        })
     })
     .await
 }
