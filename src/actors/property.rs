@@ -15,7 +15,6 @@
 //! Events committed by other nodes arrive as [`Relayed`]: memory follows
 //! them in seq order, and forgets itself (to reload) when it missed one.
 
-use futures_util::FutureExt;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -23,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
+use futures_util::FutureExt;
 
 use super::bus::EventBus;
 use super::refunds::{self, RefundSettled};
@@ -1177,48 +1177,48 @@ impl Handler<Delist> for PropertyActor {
         self.turn(move |turn| async move {
             turn.require_listed()?;
             let property_id = turn.id.0;
-            let events =
-                turn.db
-                    .write(move |c| {
-                        async move {
-                    let now = crate::db::now();
-                    // The lock first: any booking in flight commits
-                    // before this looks for upcoming bookings.
-                    let property = lock_listed(c, property_id).await?;
-                    if !properties::mark_deleted(c, property_id, now.naive_utc()).await? {
-                        return Err(ApiError::NotFound("property"));
-                    }
-                    if calendar::has_upcoming_bookings(
-                        c,
-                        property_id,
-                        property.zone().today(now),
-                        now.naive_utc(),
-                    )
-                    .await?
-                    {
-                        return Err(ApiError::Conflict {
-                            code: "has_upcoming_bookings",
-                            message: "this listing has upcoming bookings; cancel them first",
-                        });
-                    }
-                    let change = (EventKind::ListingRemoved, None);
-                    let events =
-                        events::append(c, &property, &[change], now.naive_utc()).await?;
-                    let record = AuditRecord::new(
-                        Action::PropertyDeleted,
-                        ObjectType::Property,
-                        Some(property_id),
-                    );
-                    audit_log::record(c, &msg.commit.actor, &[record], now.naive_utc()).await?;
-                    msg.commit.seal(c, &()).await?;
-                    Ok(events)
-                }.boxed()
-                    })
-                    .await?;
+            let events = turn
+                .db
+                .write(move |c| delist(c, property_id, msg.commit).boxed())
+                .await?;
             turn.committed(events);
             Ok(())
         })
     }
+}
+
+/// Delisting's transaction: the listing marked deleted unless it has
+/// upcoming bookings, its `listing_removed` event and its audit row.
+async fn delist(
+    c: &mut crate::db::Conn<'_>,
+    property_id: i64,
+    commit: Commit<()>,
+) -> Result<Vec<CalendarEvent>, ApiError> {
+    let now = crate::db::now();
+    // The lock first: any booking in flight commits
+    // before this looks for upcoming bookings.
+    let property = lock_listed(c, property_id).await?;
+    if !properties::mark_deleted(c, property_id, now.naive_utc()).await? {
+        return Err(ApiError::NotFound("property"));
+    }
+    if calendar::has_upcoming_bookings(c, property_id, property.zone().today(now), now.naive_utc())
+        .await?
+    {
+        return Err(ApiError::Conflict {
+            code: "has_upcoming_bookings",
+            message: "this listing has upcoming bookings; cancel them first",
+        });
+    }
+    let change = (EventKind::ListingRemoved, None);
+    let events = events::append(c, &property, &[change], now.naive_utc()).await?;
+    let record = AuditRecord::new(
+        Action::PropertyDeleted,
+        ObjectType::Property,
+        Some(property_id),
+    );
+    audit_log::record(c, &commit.actor, &[record], now.naive_utc()).await?;
+    commit.seal(c, &()).await?;
+    Ok(events)
 }
 
 /// The nights taken inside `window`, from memory.
