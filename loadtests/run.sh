@@ -51,8 +51,9 @@ command -v pgbench >/dev/null || {
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 log "building the release binary"
-cargo build --release --locked --quiet
+cargo build --release --locked --quiet --bin roost --example live-client
 roost=target/release/roost
+live_client=target/release/examples/live-client
 
 server_pid=
 sweeper_pid=
@@ -156,6 +157,10 @@ run_scenarios() { # backend
   scenario "$b" contention contention.js VUS=500 ROUNDS=5
   scenario "$b" mixed mixed.js STEP="$DURATION" SUMMARY_JSON="$OUT/$b-mixed-steps.json"
   scenario "$b" live live.js VUS=10 CONNS=100 BOOK_FOR_MS=20000
+  # The same measure by a Rust client that keeps up (loadtests/live_client.rs).
+  log "$b: live (Rust client)"
+  BASE_URL="$BASE_URL" SOCKETS=1000 BOOK_EVERY_MS=50 BOOK_FOR_MS=20000 OUT="$OUT/$b-live-rust.json" \
+    "$live_client" >"$OUT/$b-live-rust.txt" 2>&1 || log "$b: live client failed (see $OUT/$b-live-rust.txt)"
   sockets "$b"
 }
 

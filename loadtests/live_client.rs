@@ -1,0 +1,407 @@
+//! Live delivery measured by a client that keeps up: `SOCKETS` websockets
+//! (default 1,000) each follow `LISTINGS` listings (default 20), and while
+//! bookings are made on them every `BOOK_EVERY_MS` for `BOOK_FOR_MS`, every
+//! socket stamps each event the moment its frame is read. k6 runs a VU's
+//! JavaScript one callback at a time, so its tail is partly its own; here
+//! each socket is a task of its own on a multi-threaded runtime, does
+//! nothing with a frame but parse it and note the time, and no figure is
+//! computed until the run is over.
+//!
+//! Reported: for each booking, the time from its 201 being read to its
+//! event on each socket (an event read before the 201 counts 0 ms), and
+//! from the request being sent; events lost (a socket that never saw a
+//! booking's event), seq gaps, and sockets not at the seq a fresh snapshot
+//! gives at the end. One JSON line goes to stdout (or to `OUT`).
+//!
+//!   cargo run --release --example live-client                # against :8080
+//!   BASE_URL=http://127.0.0.1:18080 SOCKETS=1000 cargo run --release --example live-client
+//!
+//! The server needs `ROOST_WS_MAX_CONNECTIONS_PER_IP` above `SOCKETS`, the
+//! rate limits off, and listings (`roost seed`).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+use tokio_tungstenite::tungstenite::Message;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// Seven nights, within every seeded listing's stay rules.
+const NIGHTS: i64 = 7;
+/// How long after the last booking every event should have arrived.
+const GRACE: Duration = Duration::from_secs(3);
+
+struct Config {
+    base: String,
+    sockets: usize,
+    listings: usize,
+    skip: usize,
+    book_every: Duration,
+    book_for: Duration,
+    start_day: i64,
+    out: Option<String>,
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, Error> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .map_err(|_| format!("{name}: '{v}' is not a valid value").into()),
+        Err(_) => Ok(default),
+    }
+}
+
+impl Config {
+    fn from_env() -> Result<Self, Error> {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .subsec_nanos() as i64;
+        Ok(Self {
+            base: env_or("BASE_URL", "http://127.0.0.1:8080".to_owned())?
+                .trim_end_matches('/')
+                .to_owned(),
+            sockets: env_or("SOCKETS", 1000)?,
+            listings: env_or("LISTINGS", 20)?,
+            // The listings booking.js and contention.js use come first in
+            // `newest` order: live bookings go on the ones after them.
+            skip: env_or("SKIP_LISTINGS", 10_005)?,
+            book_every: Duration::from_millis(env_or("BOOK_EVERY_MS", 50)?),
+            book_for: Duration::from_millis(env_or("BOOK_FOR_MS", 30_000)?),
+            // Far beyond the seeded bookings, and most likely not a date an
+            // earlier run against the same database held (as lib.js).
+            start_day: env_or("START_DAY", 400 + (seed % 100) * 200)?,
+            out: std::env::var("OUT").ok(),
+        })
+    }
+}
+
+/// What one socket saw.
+#[derive(Default)]
+struct Seen {
+    /// (booking id, when its `booking_held` frame was read)
+    arrivals: Vec<(i64, Instant)>,
+    events: u64,
+    gaps: u64,
+    errors: u64,
+    seqs: HashMap<i64, i64>,
+}
+
+/// A booking the driver made.
+struct Booked {
+    id: i64,
+    sent: Instant,
+    answered: Instant,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let config = Config::from_env()?;
+    let http = reqwest::Client::new();
+    let api = format!("{}/api/v1", config.base);
+    let ws_url = format!("{}/ws", config.base.replacen("http", "ws", 1));
+    let token = guest_token(&http, &api).await?;
+    let listings = open_listings(&http, &api, config.skip + config.listings).await?;
+    let listings: Vec<i64> = listings
+        .iter()
+        .rev()
+        .take(config.listings)
+        .copied()
+        .collect();
+    if listings.is_empty() {
+        return Err("no listings that take any week's stay: seed the server first".into());
+    }
+
+    // Every socket open and holding its snapshots before the clock starts.
+    eprintln!(
+        "opening {} sockets on {} listings",
+        config.sockets,
+        listings.len()
+    );
+    let (stop, stopped) = watch::channel(false);
+    let (ready, mut readies) = mpsc::channel::<()>(config.sockets);
+    let mut sockets = Vec::with_capacity(config.sockets);
+    for _ in 0..config.sockets {
+        let (url, listings) = (ws_url.clone(), listings.clone());
+        let (ready, stopped) = (ready.clone(), stopped.clone());
+        sockets.push(tokio::spawn(follow(url, listings, ready, stopped)));
+    }
+    drop(ready);
+    let opened = Instant::now();
+    for n in 0..config.sockets {
+        if tokio::time::timeout(Duration::from_secs(60), readies.recv())
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            return Err(
+                format!("only {n} of {} sockets got their snapshots", config.sockets).into(),
+            );
+        }
+    }
+    eprintln!(
+        "{} sockets ready in {:?}; booking",
+        config.sockets,
+        opened.elapsed()
+    );
+
+    // Bookings on a schedule, each its own task so a slow answer does not
+    // hold back the next.
+    let mut ticker = tokio::time::interval(config.book_every);
+    let mut requests = tokio::task::JoinSet::new();
+    let until = Instant::now() + config.book_for;
+    let mut n: i64 = 0;
+    while Instant::now() < until {
+        ticker.tick().await;
+        let listing = listings[(n as usize) % listings.len()];
+        let start = config.start_day + (n / listings.len() as i64) * NIGHTS;
+        n += 1;
+        let (http, api, token) = (http.clone(), api.clone(), token.clone());
+        requests.spawn(async move { book(&http, &api, &token, listing, start).await });
+    }
+    let mut booked = Vec::new();
+    let mut failed = 0_u64;
+    while let Some(result) = requests.join_next().await {
+        match result? {
+            Ok(b) => booked.push(b),
+            Err(e) => {
+                failed += 1;
+                eprintln!("booking: {e}");
+            }
+        }
+    }
+    tokio::time::sleep(GRACE).await;
+
+    // The truth at the end: a fresh socket's snapshots.
+    let (truth_ready, mut truth_readies) = mpsc::channel(1);
+    let (truth_stop, truth_stopped) = watch::channel(false);
+    let truth = tokio::spawn(follow(
+        ws_url.clone(),
+        listings.clone(),
+        truth_ready,
+        truth_stopped,
+    ));
+    truth_readies.recv().await;
+    stop.send(true)?;
+    truth_stop.send(true)?;
+    let truth = truth.await??;
+    let mut seen = Vec::with_capacity(sockets.len());
+    for socket in sockets {
+        seen.push(socket.await??);
+    }
+    let report = report(&config, &booked, failed, &seen, &truth);
+    println!("{report}");
+    if let Some(path) = &config.out {
+        std::fs::write(path, format!("{report}\n"))?;
+    }
+    Ok(())
+}
+
+/// Follows `listings` on one socket until told to stop: every frame read
+/// is timed at once, and the rest of the work waits for the end.
+async fn follow(
+    url: String,
+    listings: Vec<i64>,
+    ready: mpsc::Sender<()>,
+    mut stopped: watch::Receiver<bool>,
+) -> Result<Seen, Error> {
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
+    for id in &listings {
+        let frame = json!({"type": "subscribe", "property_id": id}).to_string();
+        ws.send(Message::text(frame)).await?;
+    }
+    let mut seen = Seen::default();
+    let mut ready = Some(ready);
+    loop {
+        let message = tokio::select! {
+            message = ws.next() => message,
+            _ = stopped.changed() => break,
+        };
+        let at = Instant::now();
+        let text = match message {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(_)) => continue, // pings are answered by the library
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err("the server closed the socket".into()),
+        };
+        let frame: Value = serde_json::from_str(&text)?;
+        let listing = frame["property_id"].as_i64().unwrap_or_default();
+        let seq = frame["seq"].as_i64().unwrap_or_default();
+        match frame["type"].as_str() {
+            Some("snapshot") => {
+                seen.seqs.insert(listing, seq);
+                if seen.seqs.len() == listings.len()
+                    && let Some(ready) = ready.take()
+                {
+                    let _ = ready.send(()).await;
+                }
+            }
+            Some("event") => {
+                seen.events += 1;
+                if seen.seqs.get(&listing).is_some_and(|&last| seq != last + 1) {
+                    seen.gaps += 1;
+                }
+                seen.seqs.insert(listing, seq);
+                if frame["kind"] == "booking_held"
+                    && let Some(id) = frame["entry_id"].as_i64()
+                {
+                    seen.arrivals.push((id, at));
+                }
+            }
+            Some("error") => seen.errors += 1,
+            _ => {}
+        }
+    }
+    let _ = ws.close(None).await;
+    Ok(seen)
+}
+
+async fn book(
+    http: &reqwest::Client,
+    api: &str,
+    token: &str,
+    listing: i64,
+    start: i64,
+) -> Result<Booked, Error> {
+    let today = chrono::Utc::now().date_naive();
+    let day = |d: i64| (today + chrono::Duration::days(d)).to_string();
+    let sent = Instant::now();
+    let res = http
+        .post(format!("{api}/bookings"))
+        .bearer_auth(token)
+        .json(&json!({
+            "property_id": listing,
+            "check_in": day(start),
+            "check_out": day(start + NIGHTS),
+            "guests": 1,
+        }))
+        .send()
+        .await?;
+    let status = res.status();
+    let body: Value = res.json().await?;
+    let answered = Instant::now();
+    match body["id"].as_i64() {
+        Some(id) if status == reqwest::StatusCode::CREATED => Ok(Booked { id, sent, answered }),
+        _ => Err(format!("{status}: {body}").into()),
+    }
+}
+
+/// A seeded guest's token, or a new guest's against an unseeded server.
+async fn guest_token(http: &reqwest::Client, api: &str) -> Result<String, Error> {
+    let login = |email: String, password: &'static str| async move {
+        let res = http
+            .post(format!("{api}/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await?;
+        let body: Value = res.json().await?;
+        Ok::<_, Error>(body["token"].as_str().map(str::to_owned))
+    };
+    if let Some(token) = login("guest0@demo.roost".into(), "roost-demo-password").await? {
+        return Ok(token);
+    }
+    let email = format!("live-client-{}@example.com", std::process::id());
+    http.post(format!("{api}/auth/register"))
+        .json(&json!({"email": email, "password": "live-client-password", "name": "live client"}))
+        .send()
+        .await?
+        .error_for_status()?;
+    login(email, "live-client-password")
+        .await?
+        .ok_or_else(|| "could not sign a guest in (are the rate limits off?)".into())
+}
+
+/// Up to `count` listings, newest first, that take a week's stay on any
+/// day however far ahead (as lib.js's `openListingIds`).
+async fn open_listings(http: &reqwest::Client, api: &str, count: usize) -> Result<Vec<i64>, Error> {
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    while ids.len() < count {
+        let mut request = http
+            .get(format!("{api}/properties"))
+            .query(&[("sort", "newest"), ("limit", "100")]);
+        if let Some(c) = &cursor {
+            request = request.query(&[("cursor", c)]);
+        }
+        let page: Value = request.send().await?.error_for_status()?.json().await?;
+        for item in page["items"].as_array().into_iter().flatten() {
+            let days = |k: &str| item[k].as_array().map_or(0, Vec::len);
+            let open = item["booking_window_days"] == 0
+                && days("check_in_days") == 7
+                && days("check_out_days") == 7
+                && item["min_nights"].as_i64().is_some_and(|m| m <= NIGHTS)
+                && item["max_nights"].as_i64().is_some_and(|m| m >= NIGHTS);
+            if let (true, Some(id)) = (open, item["id"].as_i64())
+                && ids.len() < count
+            {
+                ids.push(id);
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    Ok(ids)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn report(config: &Config, booked: &[Booked], failed: u64, seen: &[Seen], truth: &Seen) -> Value {
+    let (mut from_201, mut from_sent) = (Vec::new(), Vec::new());
+    let mut lost = 0_u64;
+    for socket in seen {
+        let arrived: HashMap<i64, Instant> = socket.arrivals.iter().copied().collect();
+        for b in booked {
+            match arrived.get(&b.id) {
+                Some(at) => {
+                    from_201.push(at.saturating_duration_since(b.answered).as_secs_f64() * 1e3);
+                    from_sent.push(at.saturating_duration_since(b.sent).as_secs_f64() * 1e3);
+                }
+                None => lost += 1,
+            }
+        }
+    }
+    from_201.sort_by(f64::total_cmp);
+    from_sent.sort_by(f64::total_cmp);
+    let behind: i64 = seen
+        .iter()
+        .flat_map(|s| {
+            truth
+                .seqs
+                .iter()
+                .map(move |(id, seq)| (seq - s.seqs.get(id).copied().unwrap_or(0)).abs())
+        })
+        .sum();
+    let summary = |v: &[f64]| {
+        json!({
+            "p50": percentile(v, 50.0), "p95": percentile(v, 95.0),
+            "p99": percentile(v, 99.0), "max": v.last().copied().unwrap_or(0.0),
+        })
+    };
+    json!({
+        "sockets": config.sockets,
+        "listings": config.listings,
+        "bookings": booked.len(),
+        "booking_failures": failed,
+        "book_for_s": config.book_for.as_secs_f64(),
+        "bookings_per_s": booked.len() as f64 / config.book_for.as_secs_f64(),
+        "events": seen.iter().map(|s| s.events).sum::<u64>(),
+        "timed_deliveries": from_201.len(),
+        "lost": lost,
+        "gaps": seen.iter().map(|s| s.gaps).sum::<u64>(),
+        "error_frames": seen.iter().map(|s| s.errors).sum::<u64>(),
+        "seqs_behind_at_end": behind,
+        "ms_from_201": summary(&from_201),
+        "ms_from_request": summary(&from_sent),
+    })
+}
