@@ -211,22 +211,22 @@ impl EventBus {
     /// its rating moved): the follower hears now, other nodes' through Redis.
     pub fn listing_changed(&self, property: PropertyId) {
         self.listing_changed_elsewhere(property);
-        if let Some(outbox) = self.outbox.get()
-            && outbox.try_send(Outbound::ListingChanged(property)).is_err()
-        {
-            // Other nodes' scans find it (`ROOST_EVENT_POLL_MS`).
-            self.metrics
-                .redis_publish_failures
-                .with_label_values(&["backlog_full"])
-                .inc();
-        }
+        // Lost, other nodes' scans find it (`ROOST_EVENT_POLL_MS`).
+        self.send_elsewhere(Outbound::ListingChanged(property));
     }
 
     /// A user's sign-ins changed here: other nodes hear through Redis (and
     /// read it in any case within `crate::auth::cache::TRUST`).
     pub fn user_changed(&self, user: UserId) {
+        self.send_elsewhere(Outbound::UserChanged(user));
+    }
+
+    /// Queues word for the other nodes through Redis, if Redis is
+    /// configured; counted, not waited for, when its backlog is full (each
+    /// kind of word has a slower path that does not need it).
+    fn send_elsewhere(&self, word: Outbound) {
         if let Some(outbox) = self.outbox.get()
-            && outbox.try_send(Outbound::UserChanged(user)).is_err()
+            && outbox.try_send(word).is_err()
         {
             self.metrics
                 .redis_publish_failures

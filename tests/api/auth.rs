@@ -316,6 +316,14 @@ async fn remembered_by(node: &TestApp, token: &str) {
     assert!(after > before, "node B never answered from memory");
 }
 
+/// Node B comes to refuse `token` (401) within `eventually`'s wait.
+async fn refused_by(node: &TestApp, token: &str, what: &str) {
+    eventually(what, || async {
+        node.get_me(token).await.status() == StatusCode::UNAUTHORIZED
+    })
+    .await;
+}
+
 async fn a_sign_out_on_one_node_holds_on_another(backend: Backend) {
     let (a, b) = two_nodes(backend).await;
     let (_, token) = a.signed_in("guest").await;
@@ -329,10 +337,7 @@ async fn a_sign_out_on_one_node_holds_on_another(backend: Backend) {
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     // Node A, which signed it out, refuses it at once.
     assert_eq!(a.get_me(&token).await.status(), StatusCode::UNAUTHORIZED);
-    eventually("node B refuses the signed-out token", || async {
-        b.get_me(&token).await.status() == StatusCode::UNAUTHORIZED
-    })
-    .await;
+    refused_by(&b, &token, "node B refuses the signed-out token").await;
 }
 
 async fn a_password_change_on_one_node_signs_out_the_other_tokens_on_another(backend: Backend) {
@@ -360,10 +365,7 @@ async fn a_password_change_on_one_node_signs_out_the_other_tokens_on_another(bac
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    eventually("node B refuses the phone's token", || async {
-        b.get_me(&phone).await.status() == StatusCode::UNAUTHORIZED
-    })
-    .await;
+    refused_by(&b, &phone, "node B refuses the phone's token").await;
     // The token that changed the password stays signed in.
     assert_eq!(b.get_me(&laptop).await.status(), StatusCode::OK);
 }
@@ -408,8 +410,5 @@ async fn a_role_change_or_deactivation_on_one_node_holds_on_another(backend: Bac
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    eventually("node B refuses the deactivated user", || async {
-        b.get_me(&token).await.status() == StatusCode::UNAUTHORIZED
-    })
-    .await;
+    refused_by(&b, &token, "node B refuses the deactivated user").await;
 }
