@@ -18,13 +18,21 @@
 //!
 //! The server needs `ROOST_WS_MAX_CONNECTIONS_PER_IP` above `SOCKETS`, the
 //! rate limits off, and listings (`roost seed`).
+//!
+//! `ECHO=1` measures the ceiling instead: the same client against a bare
+//! websocket server started in this process, which answers each subscribe
+//! with an empty snapshot and, for each "booking" (no HTTP, no database: a
+//! frame shaped like Roost's `booking_held` event, made on the same
+//! schedule), sends that frame to every socket. What it reports is what
+//! this machine, this client and websockets alone allow.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -43,6 +51,7 @@ struct Config {
     book_for: Duration,
     start_day: i64,
     out: Option<String>,
+    echo: bool,
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, Error> {
@@ -74,6 +83,7 @@ impl Config {
             // earlier run against the same database held (as lib.js).
             start_day: env_or("START_DAY", 400 + (seed % 100) * 200)?,
             out: std::env::var("OUT").ok(),
+            echo: env_or("ECHO", 0_u8)? == 1,
         })
     }
 }
@@ -98,18 +108,31 @@ struct Booked {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let config = Config::from_env()?;
+    let mut config = Config::from_env()?;
+    let echo = if config.echo {
+        let (base, frames) = echo_server().await?;
+        config.base = base;
+        Some(frames)
+    } else {
+        None
+    };
     let http = reqwest::Client::new();
     let api = format!("{}/api/v1", config.base);
     let ws_url = format!("{}/ws", config.base.replacen("http", "ws", 1));
-    let token = guest_token(&http, &api).await?;
-    let listings = open_listings(&http, &api, config.skip + config.listings).await?;
-    let listings: Vec<i64> = listings
-        .iter()
-        .rev()
-        .take(config.listings)
-        .copied()
-        .collect();
+    let (token, listings) = match &echo {
+        Some(_) => (String::new(), (1..=config.listings as i64).collect()),
+        None => {
+            let token = guest_token(&http, &api).await?;
+            let listings = open_listings(&http, &api, config.skip + config.listings).await?;
+            let listings: Vec<i64> = listings
+                .iter()
+                .rev()
+                .take(config.listings)
+                .copied()
+                .collect();
+            (token, listings)
+        }
+    };
     if listings.is_empty() {
         return Err("no listings that take any week's stay: seed the server first".into());
     }
@@ -154,11 +177,27 @@ async fn main() -> Result<(), Error> {
     let mut requests = tokio::task::JoinSet::new();
     let until = Instant::now() + config.book_for;
     let mut n: i64 = 0;
+    let mut echo_seqs = HashMap::new();
     while Instant::now() < until {
         ticker.tick().await;
         let listing = listings[(n as usize) % listings.len()];
-        let start = config.start_day + (n / listings.len() as i64) * NIGHTS;
+        let round = n / listings.len() as i64;
+        let start = config.start_day + round * NIGHTS;
         n += 1;
+        if let Some(frames) = &echo {
+            // The frame a booking's event would be, with no booking behind it.
+            let sent = Instant::now();
+            echo_seqs.insert(listing, round + 1);
+            let _ = frames.send(echo_frame(listing, round + 1, n, start).into());
+            requests.spawn(async move {
+                Ok(Booked {
+                    id: n,
+                    sent,
+                    answered: sent,
+                })
+            });
+            continue;
+        }
         let (http, api, token) = (http.clone(), api.clone(), token.clone());
         requests.spawn(async move { book(&http, &api, &token, listing, start).await });
     }
@@ -175,19 +214,28 @@ async fn main() -> Result<(), Error> {
     }
     tokio::time::sleep(GRACE).await;
 
-    // The truth at the end: a fresh socket's snapshots.
-    let (truth_ready, mut truth_readies) = mpsc::channel(1);
-    let (truth_stop, truth_stopped) = watch::channel(false);
-    let truth = tokio::spawn(follow(
-        ws_url.clone(),
-        listings.clone(),
-        truth_ready,
-        truth_stopped,
-    ));
-    truth_readies.recv().await;
-    stop.send(true)?;
-    truth_stop.send(true)?;
-    let truth = truth.await??;
+    // The truth at the end: a fresh socket's snapshots (against the echo,
+    // the seqs it sent).
+    let truth = if echo.is_some() {
+        stop.send(true)?;
+        Seen {
+            seqs: echo_seqs,
+            ..Seen::default()
+        }
+    } else {
+        let (truth_ready, mut truth_readies) = mpsc::channel(1);
+        let (truth_stop, truth_stopped) = watch::channel(false);
+        let truth = tokio::spawn(follow(
+            ws_url.clone(),
+            listings.clone(),
+            truth_ready,
+            truth_stopped,
+        ));
+        truth_readies.recv().await;
+        stop.send(true)?;
+        truth_stop.send(true)?;
+        truth.await??
+    };
     let mut seen = Vec::with_capacity(sockets.len());
     for socket in sockets {
         seen.push(socket.await??);
@@ -257,6 +305,70 @@ async fn follow(
     }
     let _ = ws.close(None).await;
     Ok(seen)
+}
+
+/// A frame the size and shape of Roost's `booking_held` event.
+fn echo_frame(listing: i64, seq: i64, id: i64, start: i64) -> String {
+    let today = chrono::Utc::now().date_naive();
+    let day = |d: i64| (today + chrono::Duration::days(d)).to_string();
+    let now = chrono::Utc::now();
+    json!({
+        "type": "event", "property_id": listing, "seq": seq, "kind": "booking_held",
+        "entry_id": id, "check_in": day(start), "check_out": day(start + NIGHTS),
+        "status": "pending", "busy": "held",
+        "hold_expires_at": now + chrono::Duration::minutes(15), "at": now,
+    })
+    .to_string()
+}
+
+/// The bare server `ECHO=1` measures against: its address, and the
+/// sender whose frames go to every socket.
+async fn echo_server() -> Result<(String, broadcast::Sender<Arc<str>>), Error> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (frames, _) = broadcast::channel::<Arc<str>>(4096);
+    let every = frames.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let frames = every.subscribe();
+            tokio::spawn(async move {
+                if let Err(e) = echo_socket(stream, frames).await {
+                    eprintln!("echo socket: {e}");
+                }
+            });
+        }
+    });
+    Ok((base, frames))
+}
+
+async fn echo_socket(
+    stream: tokio::net::TcpStream,
+    mut frames: broadcast::Receiver<Arc<str>>,
+) -> Result<(), Error> {
+    let mut ws = tokio_tungstenite::accept_async(stream).await?;
+    loop {
+        tokio::select! {
+            message = ws.next() => match message {
+                Some(Ok(Message::Text(text))) => {
+                    let asked: Value = serde_json::from_str(&text)?;
+                    if asked["type"] == "subscribe" {
+                        let snapshot = json!({"type": "snapshot",
+                            "property_id": asked["property_id"], "seq": 0, "unavailable": []});
+                        ws.send(Message::text(snapshot.to_string())).await?;
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return Ok(()),
+            },
+            frame = frames.recv() => match frame {
+                Ok(frame) => ws.send(Message::text(frame.to_string())).await?,
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    return Err(format!("lagged {n} frames").into());
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+        }
+    }
 }
 
 async fn book(
@@ -389,6 +501,7 @@ fn report(config: &Config, booked: &[Booked], failed: u64, seen: &[Seen], truth:
         })
     };
     json!({
+        "echo": config.echo,
         "sockets": config.sockets,
         "listings": config.listings,
         "bookings": booked.len(),

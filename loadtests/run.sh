@@ -161,6 +161,9 @@ run_scenarios() { # backend
   log "$b: live (Rust client)"
   BASE_URL="$BASE_URL" SOCKETS=1000 BOOK_EVERY_MS=50 BOOK_FOR_MS=20000 OUT="$OUT/$b-live-rust.json" \
     "$live_client" >"$OUT/$b-live-rust.txt" 2>&1 || log "$b: live client failed (see $OUT/$b-live-rust.txt)"
+  # Its ceiling: the same client against a bare websocket echo of the frames.
+  ECHO=1 SOCKETS=1000 BOOK_EVERY_MS=50 BOOK_FOR_MS=20000 OUT="$OUT/$b-live-echo.json" \
+    "$live_client" >"$OUT/$b-live-echo.txt" 2>&1 || log "$b: live echo failed (see $OUT/$b-live-echo.txt)"
   sockets "$b"
 }
 
