@@ -58,6 +58,12 @@ pub type SqliteConn = SyncConnectionWrapper<SqliteConnection, SqliteThreads>;
 /// statements went to them). The group committer ([`group`]) has a thread
 /// of its own that does nothing but SQLite writes, so there a statement
 /// runs in place.
+///
+/// Unlike diesel-async's default, a statement's future dropped halfway does
+/// not wait for the statement (that wait blocked the thread in place and
+/// panicked on actix's workers): the connection would stay shared with the
+/// running statement. No such future is ever dropped: every database access
+/// is a task that runs to its end ([`Db::run`], the committer).
 pub struct SqliteThreads;
 
 impl SpawnBlocking for SqliteThreads {
