@@ -25,12 +25,27 @@ pub(crate) fn roost(dir: &std::path::Path) -> Command {
     cmd
 }
 
+/// `roost` on `database_url`, its rate limits off: a node for tests that
+/// sign in and book many times, or run several nodes on one database.
+pub(crate) fn unlimited(dir: &std::path::Path, database_url: &str) -> Command {
+    let mut cmd = roost(dir);
+    cmd.env("DATABASE_URL", database_url)
+        .env("ROOST_API_RATE_LIMIT", "0")
+        .env("ROOST_AUTH_RATE_LIMIT", "0");
+    cmd
+}
+
 pub(crate) struct Running {
     child: Child,
     pub port: u16,
 }
 
 impl Running {
+    /// A client for this node's API.
+    pub(crate) fn api(&self) -> crate::helpers::Api {
+        crate::helpers::Api::new(format!("http://127.0.0.1:{}", self.port))
+    }
+
     /// SIGKILL: no shutdown, no flush; waits until the process is gone.
     pub(crate) fn kill(&mut self) {
         self.child.kill().unwrap();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use serde_json::json;
 
-use crate::binary::{roost, start};
+use crate::binary::{start, unlimited};
 use crate::both_backends;
 use crate::helpers::{Api, Backend, TestDatabase};
 
@@ -39,11 +39,8 @@ async fn stays_complete_once_on_the_listings_local_date_with_two_nodes(backend: 
     let database = TestDatabase::new(backend).await;
     let dir = tempfile::tempdir().unwrap();
     let node = || {
-        let mut cmd = roost(dir.path());
-        cmd.env("DATABASE_URL", database.env_url())
-            .env("ROOST_API_RATE_LIMIT", "0")
-            .env("ROOST_AUTH_RATE_LIMIT", "0")
-            .env("ROOST_HOLD_SWEEP_SECS", "1");
+        let mut cmd = unlimited(dir.path(), &database.env_url());
+        cmd.env("ROOST_HOLD_SWEEP_SECS", "1");
         start(cmd)
     };
     let (first, second) = (node(), node());

@@ -5,7 +5,7 @@ use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::binary::{roost, start};
+use crate::binary::{start, unlimited};
 use crate::both_backends;
 use crate::helpers::{Api, Backend, TestApp, TestDatabase, day, listing, postgres_ready};
 
@@ -103,11 +103,8 @@ async fn two_processes_one_database_one_booking(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let url = database.env_url();
     let node = || {
-        let mut cmd = roost(dir.path());
-        cmd.env("DATABASE_URL", &url)
-            .env("ROOST_API_RATE_LIMIT", "0")
-            .env("ROOST_AUTH_RATE_LIMIT", "0")
-            .env("ROOST_WORKERS", "2");
+        let mut cmd = unlimited(dir.path(), &url);
+        cmd.env("ROOST_WORKERS", "2");
         std::thread::spawn(move || start(cmd))
     };
     let (a, b) = (node(), node());
@@ -234,11 +231,8 @@ async fn a_refusal_reloads_the_calendar_only_when_the_database_moved(backend: Ba
     let dir = tempfile::tempdir().unwrap();
     let url = database.env_url();
     let node = || {
-        let mut cmd = roost(dir.path());
-        cmd.env("DATABASE_URL", &url)
-            .env("ROOST_EVENT_POLL_MS", "600000")
-            .env("ROOST_API_RATE_LIMIT", "0")
-            .env("ROOST_AUTH_RATE_LIMIT", "0");
+        let mut cmd = unlimited(dir.path(), &url);
+        cmd.env("ROOST_EVENT_POLL_MS", "600000");
         std::thread::spawn(move || start(cmd))
     };
     let (a, b) = (node(), node());

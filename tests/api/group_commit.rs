@@ -13,8 +13,8 @@ use roost::db::{Conn, Db};
 use roost::error::ApiError;
 use roost::with_conn;
 
-use crate::binary::{roost, start};
-use crate::helpers::{Api, Backend, TestDatabase, day};
+use crate::binary::{start, unlimited};
+use crate::helpers::{Backend, TestDatabase, day};
 
 /// Write `n` inserts row `n`; an odd one then inserts it again, a unique
 /// violation, so its own first insert must be undone with it.
@@ -92,15 +92,12 @@ async fn acknowledged_bookings_survive_kill_9_under_group_commit() {
     let database = TestDatabase::new(Backend::Sqlite).await;
     let dir = tempfile::tempdir().unwrap();
     let node = || {
-        let mut cmd = roost(dir.path());
-        cmd.env("DATABASE_URL", database.env_url())
-            .env("ROOST_WORKERS", "2")
-            .env("ROOST_API_RATE_LIMIT", "0")
-            .env("ROOST_AUTH_RATE_LIMIT", "0");
+        let mut cmd = unlimited(dir.path(), &database.env_url());
+        cmd.env("ROOST_WORKERS", "2");
         start(cmd)
     };
     let mut running = node();
-    let api = Api::new(format!("http://127.0.0.1:{}", running.port));
+    let api = running.api();
     let (_, host) = api.signed_in("host").await;
     let (_, guest) = api.signed_in("guest").await;
     let listings =
@@ -125,7 +122,7 @@ async fn acknowledged_bookings_survive_kill_9_under_group_commit() {
     running.kill();
 
     let running = node();
-    let api = Api::new(format!("http://127.0.0.1:{}", running.port));
+    let api = running.api();
     for id in booked {
         let res = api
             .get(&format!("/api/v1/bookings/{id}"))
@@ -143,25 +140,17 @@ async fn acknowledged_bookings_survive_kill_9_under_group_commit() {
 async fn each_commit_mode_writes_alone() {
     let database = TestDatabase::new(Backend::Sqlite).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = roost(dir.path());
-    cmd.env("DATABASE_URL", database.env_url())
-        .env("ROOST_SQLITE_COMMIT", "each");
+    let mut cmd = unlimited(dir.path(), &database.env_url());
+    cmd.env("ROOST_SQLITE_COMMIT", "each");
     let running = start(cmd);
-    let api = Api::new(format!("http://127.0.0.1:{}", running.port));
+    let api = running.api();
     let (_, host) = api.signed_in("host").await;
     let (_, guest) = api.signed_in("guest").await;
     let id = api.create_listing(&host, json!({})).await;
     api.booked(&guest, id, &day(10), &day(12)).await;
     let res = api.book(&guest, id, &day(11), &day(13)).await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
-    let metrics = api
-        .get("/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = api.metrics_text().await;
     assert!(
         !metrics.contains("roost_db_group_commits_total"),
         "{metrics}"

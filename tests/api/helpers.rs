@@ -494,17 +494,22 @@ impl Api {
         panic!("the search index never caught up with the database");
     }
 
-    /// A Prometheus sample's value from `/metrics` (0 when absent).
-    pub async fn metric(&self, sample: &str) -> f64 {
-        let text = self
-            .get("/metrics")
+    /// `/metrics` as Prometheus text.
+    pub async fn metrics_text(&self) -> String {
+        self.get("/metrics")
             .send()
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
-        text.lines()
+            .unwrap()
+    }
+
+    /// A Prometheus sample's value from `/metrics` (0 when absent).
+    pub async fn metric(&self, sample: &str) -> f64 {
+        self.metrics_text()
+            .await
+            .lines()
             .find_map(|l| {
                 l.strip_prefix(sample)
                     .and_then(|rest| rest.trim().parse().ok())

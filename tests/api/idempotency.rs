@@ -9,7 +9,7 @@ use reqwest::{RequestBuilder, StatusCode};
 use roost::domain::idempotency::IdempotencyKey;
 use serde_json::{Value, json};
 
-use crate::binary::{roost, start};
+use crate::binary::{start, unlimited};
 use crate::both_backends;
 use crate::helpers::{Api, Backend, TestApp, TestDatabase, assert_error, day, postgres_ready};
 
@@ -603,15 +603,9 @@ async fn every_state_changing_endpoint_replays(backend: Backend) {
 async fn a_retry_after_kill_9_is_replayed(backend: Backend) {
     let database = TestDatabase::new(backend).await;
     let dir = tempfile::tempdir().unwrap();
-    let node = || {
-        let mut cmd = roost(dir.path());
-        cmd.env("DATABASE_URL", database.env_url())
-            .env("ROOST_API_RATE_LIMIT", "0")
-            .env("ROOST_AUTH_RATE_LIMIT", "0");
-        start(cmd)
-    };
+    let node = || start(unlimited(dir.path(), &database.env_url()));
     let mut running = node();
-    let api = Api::new(format!("http://127.0.0.1:{}", running.port));
+    let api = running.api();
     let (_, host) = api.signed_in("host").await;
     let (_, guest) = api.signed_in("guest").await;
     let id = api.create_listing(&host, json!({})).await;
@@ -621,7 +615,7 @@ async fn a_retry_after_kill_9_is_replayed(backend: Backend) {
     running.kill();
 
     let running = node();
-    let api = Api::new(format!("http://127.0.0.1:{}", running.port));
+    let api = running.api();
     let retry = book(&api, &guest, "kill", &body).await;
     assert_eq!(retry, (StatusCode::CREATED, first.1, true));
     let db = roost::db::Db::connect(&database.url, Some(1)).unwrap();
@@ -670,11 +664,8 @@ async fn concurrent_identical_requests_on_two_nodes_run_once() {
     let url = database.env_url();
     let node = |dir: std::path::PathBuf, url: String| {
         std::thread::spawn(move || {
-            let mut cmd = roost(&dir);
-            cmd.env("DATABASE_URL", url)
-                .env("ROOST_API_RATE_LIMIT", "0")
-                .env("ROOST_AUTH_RATE_LIMIT", "0")
-                .env("ROOST_WORKERS", "2");
+            let mut cmd = unlimited(&dir, &url);
+            cmd.env("ROOST_WORKERS", "2");
             start(cmd)
         })
     };
@@ -683,10 +674,7 @@ async fn concurrent_identical_requests_on_two_nodes_run_once() {
         node(dir.path().to_owned(), url.clone()),
     );
     let nodes = [a.join().unwrap(), b.join().unwrap()];
-    let apis: Vec<Api> = nodes
-        .iter()
-        .map(|n| Api::new(format!("http://127.0.0.1:{}", n.port)))
-        .collect();
+    let apis: Vec<Api> = nodes.iter().map(|n| n.api()).collect();
     let (_, host) = apis[0].signed_in("host").await;
     let (_, guest) = apis[1].signed_in("guest").await;
     let id = apis[0].create_listing(&host, json!({})).await;
