@@ -4,7 +4,8 @@
     python3 loadtests/report.py target/loadtests/<run>
 
 Reads the k6 summaries (<backend>-<scenario>.json), their exit codes (a
-threshold missed makes k6 exit 99), pgbench's output (postgres-raw-*.txt),
+threshold missed makes k6 exit 99), the server's CPU time in each
+(<backend>-<scenario>.cpu.json), pgbench's output (postgres-raw-*.txt),
 the seed times, the websocket memory samples, and the lapsed-hold backlog's
 runs (<backend>-booking-backlog.json, -search-backlog.json, -booking-sweep.json
 and -sweep.json), each set beside the same run's figures without a backlog.
@@ -38,6 +39,15 @@ def pgbench_tps(path):
         return None
     found = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", text)
     return float(found.group(1)) if found else None
+
+
+def cpu_per_read(out, backend, name, summary):
+    """The server's CPU time per counted read in a scenario, in µs."""
+    cpu = load(out / f"{backend}-{name}.cpu.json")
+    reads = metric(summary, "reads").get("count")
+    if not cpu or not reads:
+        return "–"
+    return f"{1e6 * cpu['ticks'] / cpu['hz'] / reads:.0f}"
 
 
 def verdict(out, backend, name):
@@ -120,12 +130,17 @@ def main(out):
 
         s = load(out / f"{backend}-browse.json")
         if s:
+            healthz = load(out / f"{backend}-healthz.json")
             row("listing detail + availability", backend,
                 metric(s, "reads").get("rate"),
                 metric(s, "http_req_duration{read:yes}"),
                 error_rate(metric(s, "http_req_failed{read:yes}")),
-                note=f"detail p99 {ms(metric(s, 'http_req_duration{name:listing}'), 'p(99)')} ms, "
+                metric(healthz, "reads").get("rate"),
+                note=f"raw: GET /healthz (its p99 {ms(metric(healthz, 'http_req_duration'), 'p(99)')} ms); "
+                     f"detail p99 {ms(metric(s, 'http_req_duration{name:listing}'), 'p(99)')} ms, "
                      f"availability p99 {ms(metric(s, 'http_req_duration{name:availability}'), 'p(99)')} ms; "
+                     f"server CPU per read {cpu_per_read(out, backend, 'browse', s)} µs, "
+                     f"per /healthz {cpu_per_read(out, backend, 'healthz', healthz)} µs; "
                      f"thresholds {verdict(out, backend, 'browse')}")
 
         steps = load(out / f"{backend}-mixed-steps.json")
@@ -225,7 +240,7 @@ def main(out):
             row("roost seed", backend, None, {}, "–", note=f"{seed['seconds']} s: {summary}")
 
     header = ["scenario", "backend", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors",
-              "raw DB /s", "Roost ÷ raw", "notes"]
+              "raw ceiling /s", "Roost ÷ raw", "notes"]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for r in rows:

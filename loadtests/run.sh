@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole benchmark, one command: builds the release binary, seeds
 # PostgreSQL (100k listings, 1M bookings), runs every k6 scenario against
-# Roost, measures the database's raw ceiling for the same work with pgbench,
+# Roost (and GET /healthz, the HTTP stack's ceiling for listing reads),
+# measures the database's raw ceiling for the same work with pgbench,
 # then bookings and searches with 100k lapsed holds present and the time a
 # sweeper node takes to clear them while booking.js runs, does the same on
 # the embedded SQLite default with a smaller data set, and prints one
@@ -118,6 +119,7 @@ search_from_database() { # backend, database url, log file
 }
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$server_pid/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat" 2>/dev/null || echo 0; }
 
 scenario() { # backend, name, script, k6 -e settings...
   local backend=$1 name=$2 script=$3
@@ -125,11 +127,14 @@ scenario() { # backend, name, script, k6 -e settings...
   log "$backend: $name"
   local args=()
   for kv in "$@"; do args+=(-e "$kv"); done
-  local status=0
+  local status=0 cpu_from
+  cpu_from=$(cpu_ticks)
   k6 run --quiet --no-color --summary-trend-stats "avg,med,p(95),p(99),max" \
     --summary-export "$OUT/$backend-$name.json" -e BASE_URL="$BASE_URL" "${args[@]}" \
     "$here/$script" >"$OUT/$backend-$name.txt" 2>&1 || status=$?
   echo "$status" >"$OUT/$backend-$name.exit"
+  # The server's CPU time meanwhile (user + system, in clock ticks).
+  echo "{\"ticks\": $(($(cpu_ticks) - cpu_from)), \"hz\": $(getconf CLK_TCK)}" >"$OUT/$backend-$name.cpu.json"
   [ "$status" = 0 ] || log "$backend: $name missed a threshold (exit $status; see $OUT/$backend-$name.txt)"
 }
 
@@ -152,6 +157,8 @@ sockets() { # backend
 run_scenarios() { # backend
   local b=$1
   scenario "$b" search search.js VUS="$SEARCH_CLIENTS" DURATION="$DURATION"
+  # The HTTP stack's ceiling for listing reads: /healthz, same clients.
+  scenario "$b" healthz healthz.js VUS=16 DURATION="$DURATION"
   scenario "$b" browse browse.js VUS=16 DURATION="$DURATION"
   scenario "$b" booking booking.js VUS="$BOOK_CLIENTS" DURATION="$DURATION"
   scenario "$b" contention contention.js VUS=500 ROUNDS=5

@@ -83,9 +83,15 @@ impl Application {
             settings.search_from_memory,
             metrics.clone(),
         ));
+        let listings = Arc::new(crate::services::listing_cache::ListingCache::new(
+            settings.event_poll_interval,
+            metrics.clone(),
+        ));
+        let mut followers: Vec<Arc<dyn crate::actors::bus::Follower>> = vec![listings.clone()];
         if settings.search_from_memory {
-            bus.set_follower(search.clone());
+            followers.push(search.clone());
         }
+        bus.set_followers(followers);
         let sign_ins = Arc::new(crate::auth::cache::SignIns::new(
             settings.token_cache_max_age,
             metrics.clone(),
@@ -105,6 +111,7 @@ impl Application {
             bus,
             sign_ins,
             search,
+            listings,
             event_channel,
             db,
             rate_limits: RateLimits {

@@ -21,6 +21,8 @@ pub struct AppState {
     pub sign_ins: Arc<crate::auth::cache::SignIns>,
     /// Availability search from memory.
     pub search: Arc<crate::search::Availability>,
+    /// Listings' rows and seasons remembered for their public pages.
+    pub listings: Arc<crate::services::listing_cache::ListingCache>,
     /// The Redis channel this deployment's nodes share (from the database).
     pub event_channel: String,
     pub settings: Settings,

@@ -82,7 +82,8 @@ pub enum Outbound {
 /// Something that follows every listing, not a session: it sees each
 /// event before any session does, whatever its source and even if it was
 /// dispatched before, and hears of listing rows that changed. The search
-/// index (`crate::search`) is one.
+/// index (`crate::search`) and the listing cache
+/// (`crate::services::listing_cache`) are.
 pub trait Follower: Send + Sync {
     fn event(&self, event: &CalendarEvent);
     fn listing_changed(&self, property: PropertyId);
@@ -126,7 +127,7 @@ pub struct EventBus {
     node: String,
     routes: Mutex<Routes>,
     outbox: OnceLock<mpsc::Sender<Outbound>>,
-    follower: OnceLock<Arc<dyn Follower>>,
+    followers: OnceLock<Vec<Arc<dyn Follower>>>,
     redis: AtomicU8,
     next_session: AtomicU64,
     max_per_ip: usize,
@@ -176,7 +177,7 @@ impl EventBus {
             node: uuid::Uuid::new_v4().simple().to_string(),
             routes: Mutex::new(Routes::default()),
             outbox: OnceLock::new(),
-            follower: OnceLock::new(),
+            followers: OnceLock::new(),
             redis: AtomicU8::new(RedisLink::Disabled as u8),
             next_session: AtomicU64::new(1),
             max_per_ip,
@@ -203,12 +204,17 @@ impl EventBus {
     }
 
     /// Who follows every listing (set once, at start).
-    pub fn set_follower(&self, follower: Arc<dyn Follower>) {
-        let _ = self.follower.set(follower);
+    pub fn set_followers(&self, followers: Vec<Arc<dyn Follower>>) {
+        let _ = self.followers.set(followers);
     }
 
-    /// A listing's searchable row changed here (created, edited, delisted,
-    /// its rating moved): the follower hears now, other nodes' through Redis.
+    fn followers(&self) -> &[Arc<dyn Follower>] {
+        self.followers.get().map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// A listing's row or seasons changed here (created, edited, priced,
+    /// delisted, its rating moved): the followers hear now, other nodes'
+    /// through Redis.
     pub fn listing_changed(&self, property: PropertyId) {
         self.listing_changed_elsewhere(property);
         // Lost, other nodes' scans find it (`ROOST_EVENT_POLL_MS`).
@@ -237,7 +243,7 @@ impl EventBus {
 
     /// Another node changed a listing's row.
     pub fn listing_changed_elsewhere(&self, property: PropertyId) {
-        if let Some(follower) = self.follower.get() {
+        for follower in self.followers() {
             follower.listing_changed(property);
         }
     }
@@ -431,7 +437,7 @@ impl EventBus {
     /// Hands an event to the sessions that follow its listing or its people.
     /// False if it had been dispatched already.
     pub fn dispatch(&self, event: &Arc<CalendarEvent>, source: Source) -> bool {
-        if let Some(follower) = self.follower.get() {
+        for follower in self.followers() {
             follower.event(event);
         }
         let mut targets = Vec::new();

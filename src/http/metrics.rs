@@ -44,6 +44,10 @@ pub struct Metrics {
     pub token_checks: IntCounterVec,
     /// Live sign-ins remembered (`crate::auth::cache`).
     pub token_cache_entries: IntGauge,
+    /// Listing page reads, by what answered them (memory, database).
+    pub listing_reads: IntCounterVec,
+    /// Listings remembered (`crate::services::listing_cache`).
+    pub listing_cache_entries: IntGauge,
 }
 
 impl Metrics {
@@ -139,6 +143,16 @@ impl Metrics {
         registry.register(Box::new(token_checks.clone()))?;
         let token_cache_entries = IntGauge::new("token_cache_entries", "Live sign-ins remembered")?;
         registry.register(Box::new(token_cache_entries.clone()))?;
+        let listing_reads = IntCounterVec::new(
+            Opts::new(
+                "listing_reads_total",
+                "Listing page and calendar reads, by what answered them",
+            ),
+            &["by"],
+        )?;
+        registry.register(Box::new(listing_reads.clone()))?;
+        let listing_cache_entries = IntGauge::new("listing_cache_entries", "Listings remembered")?;
+        registry.register(Box::new(listing_cache_entries.clone()))?;
         Ok(Self {
             registry,
             requests,
@@ -158,6 +172,8 @@ impl Metrics {
             search_scans,
             token_checks,
             token_cache_entries,
+            listing_reads,
+            listing_cache_entries,
         })
     }
 

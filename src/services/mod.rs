@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod audit;
 pub mod bookings;
 pub mod housekeeping;
+pub mod listing_cache;
 pub mod payments;
 pub mod pricing;
 pub mod properties;

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use crate::actors::PropertyRegistry;
 use crate::actors::property::{check_stay, price_list};
+use crate::actors::{EventBus, PropertyRegistry};
 use crate::auth::AuthUser;
 use crate::commit::Commit;
 use crate::db::properties::{self, Property};
@@ -15,11 +15,13 @@ use crate::domain::pricing::{PriceList, PriceQuote, Pricing};
 use crate::domain::{PropertyId, StayDates};
 use crate::error::ApiError;
 use crate::services::{bookings, properties as listings};
+use crate::state::AppState;
 use crate::write_tx;
 
 /// Replaces the listing's pricing (its host or an admin).
 pub async fn set_pricing(
     db: &Db,
+    bus: &EventBus,
     commit: &Commit<Property>,
     auth: &AuthUser,
     id: PropertyId,
@@ -27,18 +29,22 @@ pub async fn set_pricing(
 ) -> Result<Property, ApiError> {
     listings::get_owned(db, &commit.actor, auth, id, "pricing.update").await?;
     let commit = commit.clone();
-    db.run(move |mut conn| async move {
-        let at = now().naive_utc();
-        write_tx!(&mut conn, |c| {
-            let property = properties::set_pricing(c, id.0, &pricing, at).await?;
-            let record = AuditRecord::new(Action::PricingUpdated, ObjectType::Property, Some(id.0))
-                .with(json!(pricing));
-            audit::record(c, &commit.actor, &[record], at).await?;
-            commit.seal(c, &property).await?;
-            Ok::<_, ApiError>(property)
+    let property = db
+        .run(move |mut conn| async move {
+            let at = now().naive_utc();
+            write_tx!(&mut conn, |c| {
+                let property = properties::set_pricing(c, id.0, &pricing, at).await?;
+                let record =
+                    AuditRecord::new(Action::PricingUpdated, ObjectType::Property, Some(id.0))
+                        .with(json!(pricing));
+                audit::record(c, &commit.actor, &[record], at).await?;
+                commit.seal(c, &property).await?;
+                Ok::<_, ApiError>(property)
+            })
         })
-    })
-    .await
+        .await?;
+    bus.listing_changed(id);
+    Ok(property)
 }
 
 /// The listing's seasons that have not ended by its local today, by start.
@@ -50,57 +56,74 @@ pub async fn list_rates(db: &Db, id: PropertyId) -> Result<Vec<Rate>, ApiError> 
     .await
 }
 
+/// A season as a host asks for it: its nights, their price, and the
+/// minimum stay it sets, if any.
+pub struct Season {
+    pub nights: StayDates,
+    pub price: i64,
+    pub min_nights: Option<i64>,
+}
+
 /// A season (its host or an admin); seasons of one listing never overlap.
 pub async fn add_rate(
     db: &Db,
+    bus: &EventBus,
     commit: &Commit<Rate>,
     auth: &AuthUser,
     id: PropertyId,
-    nights: StayDates,
-    price: i64,
-    min_nights: Option<i64>,
+    season: Season,
 ) -> Result<Rate, ApiError> {
+    let Season {
+        nights,
+        price,
+        min_nights,
+    } = season;
     listings::get_owned(db, &commit.actor, auth, id, "rate.add").await?;
     let commit = commit.clone();
-    db.run(move |mut conn| async move {
-        let at = now().naive_utc();
-        write_tx!(&mut conn, |c| {
-            // The listing's lock: seasons of one listing are added in turn.
-            properties::lock_calendar(c, id.0)
-                .await?
-                .filter(|p| p.deleted_at.is_none())
-                .ok_or(ApiError::NotFound("property"))?;
-            let (start, end) = (nights.check_in(), nights.check_out());
-            if !rates::touching(c, id.0, start, end).await?.is_empty() {
-                return Err(ApiError::Conflict {
-                    code: "rates_overlap",
-                    message: "another season of this listing covers some of these nights",
-                });
-            }
-            let new = NewRate {
-                property_id: id.0,
-                start_date: start,
-                end_date: end,
-                price,
-                min_nights,
-                created_at: at,
-            };
-            let rate = rates::insert(c, &new).await?;
-            let record = AuditRecord::new(Action::RateAdded, ObjectType::Rate, Some(rate.id)).with(
-                json!({"property_id": id.0, "start": start, "end": end, "price": price,
+    let rate = db
+        .run(move |mut conn| async move {
+            let at = now().naive_utc();
+            write_tx!(&mut conn, |c| {
+                // The listing's lock: seasons of one listing are added in turn.
+                properties::lock_calendar(c, id.0)
+                    .await?
+                    .filter(|p| p.deleted_at.is_none())
+                    .ok_or(ApiError::NotFound("property"))?;
+                let (start, end) = (nights.check_in(), nights.check_out());
+                if !rates::touching(c, id.0, start, end).await?.is_empty() {
+                    return Err(ApiError::Conflict {
+                        code: "rates_overlap",
+                        message: "another season of this listing covers some of these nights",
+                    });
+                }
+                let new = NewRate {
+                    property_id: id.0,
+                    start_date: start,
+                    end_date: end,
+                    price,
+                    min_nights,
+                    created_at: at,
+                };
+                let rate = rates::insert(c, &new).await?;
+                let record = AuditRecord::new(Action::RateAdded, ObjectType::Rate, Some(rate.id))
+                    .with(
+                        json!({"property_id": id.0, "start": start, "end": end, "price": price,
                        "min_nights": min_nights}),
-            );
-            audit::record(c, &commit.actor, &[record], at).await?;
-            commit.seal(c, &rate).await?;
-            Ok(rate)
+                    );
+                audit::record(c, &commit.actor, &[record], at).await?;
+                commit.seal(c, &rate).await?;
+                Ok(rate)
+            })
         })
-    })
-    .await
+        .await?;
+    bus.listing_changed(id);
+    Ok(rate)
 }
 
 /// Removes a season (its host or an admin); bookings keep their price.
 pub async fn remove_rate(
     db: &Db,
+    bus: &EventBus,
     commit: &Commit<()>,
     auth: &AuthUser,
     id: PropertyId,
@@ -118,10 +141,12 @@ pub async fn remove_rate(
                 .with(json!({"property_id": id.0, "start": rate.start_date, "end": rate.end_date}));
             audit::record(c, &commit.actor, &[record], at).await?;
             commit.seal(c, &()).await?;
-            Ok(())
+            Ok::<_, ApiError>(())
         })
     })
-    .await
+    .await?;
+    bus.listing_changed(id);
+    Ok(())
 }
 
 /// What prices the listing's nights in `window`: its row and the seasons
@@ -151,15 +176,19 @@ pub struct Nights {
     pub free: Vec<crate::domain::pricing::NightPrice>,
 }
 
+/// Read from the listing cache: a calendar shown, not a price sold.
 pub async fn nights(
-    db: &Db,
-    registry: &PropertyRegistry,
+    state: &AppState,
     service_fee_bp: i64,
     id: PropertyId,
     window: StayDates,
 ) -> Result<Nights, ApiError> {
-    let taken = bookings::availability(registry, id, window).await?;
-    let (_, prices) = prices_for(db, id, window, service_fee_bp).await?;
+    let taken = bookings::availability(&state.properties, id, window).await?;
+    let listing = state.listings.live(&state.db, id).await?;
+    let prices = match listing.seasons_touching(window) {
+        Some(seasons) => price_list(&listing.property, &seasons, service_fee_bp)?,
+        None => prices_for(&state.db, id, window, service_fee_bp).await?.1,
+    };
     let free = window
         .check_in()
         .iter_days()

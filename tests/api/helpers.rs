@@ -505,6 +505,23 @@ impl Api {
             .unwrap()
     }
 
+    /// `/readyz`'s body.
+    pub async fn readyz(&self) -> Value {
+        let res = self.get("/readyz").send().await.unwrap();
+        res.json().await.unwrap()
+    }
+
+    /// Polls until `/readyz` reports `value` for `field`.
+    pub async fn ready_with(&self, field: &str, value: &str) {
+        for _ in 0..500 {
+            if self.readyz().await[field] == value {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("/readyz never said {field}: {value}");
+    }
+
     /// A Prometheus sample's value from `/metrics` (0 when absent).
     pub async fn metric(&self, sample: &str) -> f64 {
         self.metrics_text()

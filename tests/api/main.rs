@@ -18,6 +18,7 @@ mod graphql_live;
 mod group_commit;
 mod holds;
 mod idempotency;
+mod listing_cache;
 mod live;
 mod nodes;
 mod openapi;

@@ -241,28 +241,9 @@ async fn compare(app: &TestApp, rng: &mut StdRng, count: usize) -> usize {
     pages
 }
 
-/// Polls until `/readyz` reports `value` for `field`.
-async fn ready_with(app: &TestApp, field: &str, value: &str) {
-    for _ in 0..500 {
-        let ready: Value = app
-            .get("/readyz")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if ready[field] == value {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("/readyz never said {field}: {value}");
-}
-
 /// Polls until the node answers searches from memory with nothing stale.
 async fn settled(app: &TestApp) {
-    ready_with(app, "search", "memory").await;
+    app.ready_with("search", "memory").await;
     for _ in 0..500 {
         if app.metric("roost_search_index_stale").await == 0.0 {
             return;
@@ -442,7 +423,7 @@ async fn a_booking_on_one_node_is_in_the_others_search_with_its_event(backend: B
     settled(&a).await;
     settled(&b).await;
     for app in [&a, &b] {
-        ready_with(app, "redis", "ok").await;
+        app.ready_with("redis", "ok").await;
     }
     let (_, host) = a.signed_in("host").await;
     let (_, guest) = a.signed_in("guest").await;
@@ -694,15 +675,7 @@ async fn flexible_dates_find_the_earliest_free_stay(backend: Backend) {
 /// `ROOST_SEARCH_FROM=database` keeps no index: every search is the SQL's.
 async fn search_from_the_database_when_configured(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| s.search_from_memory = false).await;
-    let ready: Value = app
-        .get("/readyz")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(ready["search"], "database");
+    assert_eq!(app.readyz().await["search"], "database");
     let (_, host) = app.signed_in("host").await;
     let listing = app.create_listing(&host, json!({})).await;
     assert!(

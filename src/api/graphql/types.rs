@@ -675,8 +675,9 @@ impl Query {
     /// A live listing.
     async fn listing(&self, ctx: &Context<'_>, id: ID) -> Result<Listing> {
         let id = PropertyId(id_of(&id, "id")?);
-        let listing = properties::get(&state(ctx)?.db, id).await.map_err(fail)?;
-        Ok(Listing(listing))
+        let state = state(ctx)?;
+        let listing = state.listings.live(&state.db, id).await.map_err(fail)?;
+        Ok(Listing(listing.property.clone()))
     }
 
     /// Live listings matching every filter given, in `sort` order (by
@@ -792,9 +793,11 @@ impl Mutation {
             .await
             .map_err(fail)?;
         let pricing = crate::api::rest::pricing::pricing_input(as_body(&input)?).map_err(fail)?;
-        let updated = crate::services::pricing::set_pricing(&state.db, &commit, auth, id, pricing)
-            .await
-            .map_err(fail)?;
+        let updated = crate::services::pricing::set_pricing(
+            &state.db, &state.bus, &commit, auth, id, pricing,
+        )
+        .await
+        .map_err(fail)?;
         Ok(Listing(updated))
     }
 

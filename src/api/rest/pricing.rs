@@ -17,7 +17,7 @@ use crate::domain::stay::{MAX_NIGHTS, window};
 use crate::domain::{FieldError, FieldErrors, PropertyId, StayDates};
 use crate::error::ApiError;
 use crate::http::request_meta::RequestMeta;
-use crate::services::pricing;
+use crate::services::pricing::{self, Season};
 use crate::state::AppState;
 
 /// A listing's pricing as clients see it (`null`: none).
@@ -58,10 +58,10 @@ pub async fn get_pricing(
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<web::Json<PricingResponse>, ApiError> {
-    let property =
-        crate::services::properties::get(&state.db, PropertyId(path.into_inner())).await?;
+    let id = PropertyId(path.into_inner());
+    let listing = state.listings.live(&state.db, id).await?;
     Ok(web::Json(pricing_response(
-        &property,
+        &listing.property,
         state.settings.service_fee_bp,
     )))
 }
@@ -177,7 +177,7 @@ pub async fn put_pricing(
     crate::services::properties::get_owned(&state.db, &commit.actor, &auth, id, "pricing.update")
         .await?;
     let pricing = pricing_input(body.into_inner().into_map())?;
-    let property = pricing::set_pricing(&state.db, &commit, &auth, id, pricing).await?;
+    let property = pricing::set_pricing(&state.db, &state.bus, &commit, &auth, id, pricing).await?;
     Ok(commit.reply(&property)?.into())
 }
 
@@ -260,14 +260,14 @@ pub async fn create_rate(
         Reply::json(201, &RateResponse::from(r))
     });
     crate::services::properties::get_owned(&state.db, &commit.actor, &auth, id, "rate.add").await?;
-    let (nights, price, min_nights) = rate_input(body.into_inner().into_map())?;
-    let rate = pricing::add_rate(&state.db, &commit, &auth, id, nights, price, min_nights).await?;
+    let season = rate_input(body.into_inner().into_map())?;
+    let rate = pricing::add_rate(&state.db, &state.bus, &commit, &auth, id, season).await?;
     Ok(commit.reply(&rate)?.into())
 }
 
 /// A season's body `{start, end, price, min_nights?}`, every bad field
 /// reported at once: its nights, their price, and its minimum stay.
-pub fn rate_input(body: Map<String, Value>) -> Result<(StayDates, i64, Option<i64>), ApiError> {
+pub fn rate_input(body: Map<String, Value>) -> Result<Season, ApiError> {
     let mut form = Form::new(body, RateBody::FIELDS);
     let (start, end) = (form.date("start"), form.date("end"));
     let nights = match (start, end) {
@@ -286,7 +286,11 @@ pub fn rate_input(body: Map<String, Value>) -> Result<(StayDates, i64, Option<i6
         .and_then(|n| form.check("min_nights", in_range(n, 1, MAX_NIGHTS)));
     form.finish()?;
     match (nights, price) {
-        (Some(nights), Some(price)) => Ok((nights, price, min_nights)),
+        (Some(nights), Some(price)) => Ok(Season {
+            nights,
+            price,
+            min_nights,
+        }),
         _ => Err(ApiError::Validation(Vec::new())),
     }
 }
@@ -312,7 +316,15 @@ pub async fn delete_rate(
 ) -> Result<HttpResponse, ApiError> {
     let (property, rate) = path.into_inner();
     let commit = meta.commit(Some(auth.id), super::properties::no_content);
-    pricing::remove_rate(&state.db, &commit, &auth, PropertyId(property), rate).await?;
+    pricing::remove_rate(
+        &state.db,
+        &state.bus,
+        &commit,
+        &auth,
+        PropertyId(property),
+        rate,
+    )
+    .await?;
     Ok(commit.reply(&())?.into())
 }
 

@@ -238,8 +238,9 @@ pub async fn get_property(
     state: web::Data<AppState>,
     path: web::Path<i64>,
 ) -> Result<web::Json<PropertyResponse>, ApiError> {
-    let property = properties::get(&state.db, PropertyId(path.into_inner())).await?;
-    Ok(web::Json(property.into()))
+    let id = PropertyId(path.into_inner());
+    let listing = state.listings.live(&state.db, id).await?;
+    Ok(web::Json(listing.property.clone().into()))
 }
 
 #[utoipa::path(
@@ -748,8 +749,7 @@ pub async fn availability(
         return Err(ApiError::Validation(errors.into_vec()));
     };
     let fee = state.settings.service_fee_bp;
-    let nights =
-        crate::services::pricing::nights(&state.db, &state.properties, fee, id, range).await?;
+    let nights = crate::services::pricing::nights(state, fee, id, range).await?;
     Ok(AvailabilityResponse {
         property_id: id.0,
         from: range.check_in(),
