@@ -6,7 +6,8 @@
 //! stay as taken, the actor makes sure memory is the database's calendar
 //! (the listing's `calendar_seq` equals memory's seq, or the calendar is
 //! read again: another process may have freed the nights), so a 409 is
-//! always true of the database. When the database refuses a write the
+//! always true of the database. One such read serves every refusal asked
+//! for before it started ([`Checked`]). When the database refuses a write the
 //! memory allowed (another process took the nights), the actor reloads and
 //! answers 409.
 //!
@@ -68,6 +69,30 @@ struct Loaded {
     deleted: bool,
     calendar: Calendar,
     seq: i64,
+    /// The last read a refusal made, while memory is still at its seq.
+    checked: Option<Checked>,
+}
+
+/// What a refusal read of the listing: its row (the rules, and its
+/// `calendar_seq`), its seasons that end after `seasons_from`, and when the
+/// read started. A stay asked for before that may be refused on it without
+/// a read of its own, if memory is still at that seq: the database said
+/// so after the guest asked. So a crowd racing for one week costs a read
+/// per wave, not per guest.
+struct Checked {
+    started: Instant,
+    property: Rc<properties::Property>,
+    seasons: Rc<[rates::Rate]>,
+    seasons_from: chrono::NaiveDate,
+}
+
+impl Checked {
+    /// Usable for a stay of `dates` asked for at `asked` by memory at `seq`.
+    fn serves(&self, asked: Instant, seq: i64, dates: &StayDates) -> bool {
+        self.started > asked
+            && self.property.calendar_seq == seq
+            && dates.check_in() >= self.seasons_from
+    }
 }
 
 impl Loaded {
@@ -240,6 +265,7 @@ impl Turn {
             deleted: deleted_at.is_some(),
             calendar: Calendar::new(entries.iter().filter_map(claim_of).collect()),
             seq,
+            checked: None,
         }));
         self.bus.observe(self.id, seq);
         self.bus.metrics().calendar_loads.inc();
@@ -305,32 +331,80 @@ impl Turn {
     /// is refused for that, whatever the calendar says. Only a stay memory
     /// would refuse as taken (by a claim other than `except`) needs them
     /// read first; every other stay meets them in its write transaction.
+    /// A stay asked for at `asked` may use a read that started after then
+    /// (see [`Checked`]).
     async fn rules_first(
         &self,
-        dates: StayDates,
-        guests: i64,
-        guest: UserId,
-        service_fee_bp: i64,
+        stay: Stay,
         except: Option<i64>,
+        asked: Option<Instant>,
     ) -> Result<(), ApiError> {
+        let dates = stay.dates;
         if !self.is_taken_by_others(&dates, crate::db::now(), except)? {
             return Ok(());
         }
+        let shared = asked.and_then(|asked| {
+            self.with(|l| {
+                l.checked
+                    .as_ref()
+                    .filter(|c| c.serves(asked, l.seq, &dates))
+                    .map(|c| (c.property.clone(), c.seasons.clone()))
+            })
+            .ok()
+            .flatten()
+        });
+        let by = if shared.is_some() { "shared" } else { "read" };
+        self.bus
+            .metrics()
+            .refusal_checks
+            .with_label_values(&[by])
+            .inc();
+        let (property, seasons) = match shared {
+            Some(found) => found,
+            None => self.check_read(dates).await?,
+        };
+        self.stored_seq.set(Some(property.calendar_seq));
+        refuse_own(&property, stay.guest)?;
+        let (from, to) = (dates.check_in(), dates.check_out());
+        let touching: Vec<rates::Rate> = seasons
+            .iter()
+            .filter(|r| r.end_date > from && r.start_date < to)
+            .cloned()
+            .collect();
+        let prices = price_list(&property, &touching, stay.service_fee_bp)?;
+        check_stay(&property, &prices, &dates, stay.guests, crate::db::now())
+    }
+
+    /// Reads the listing's row and seasons for a refusal, and keeps them
+    /// for the stays asked for before the read started.
+    async fn check_read(
+        &self,
+        dates: StayDates,
+    ) -> Result<(Rc<properties::Property>, Rc<[rates::Rate]>), ApiError> {
         let property_id = self.id.0;
-        self.db
+        let seasons_from = dates
+            .check_in()
+            .min(today(crate::db::now()) - chrono::Duration::days(1));
+        let started = Instant::now();
+        let (property, seasons) = self
+            .db
             .run(move |mut conn| async move {
                 let property = properties::find(&mut conn, property_id)
                     .await?
                     .ok_or(ApiError::NotFound("property"))?;
-                let (from, to) = (dates.check_in(), dates.check_out());
-                let seasons = rates::touching(&mut conn, property_id, from, to).await?;
-                refuse_own(&property, guest)?;
-                let prices = price_list(&property, &seasons, service_fee_bp)?;
-                check_stay(&property, &prices, &dates, guests, crate::db::now())?;
-                Ok::<_, ApiError>(property.calendar_seq)
+                let seasons = rates::from(&mut conn, property_id, seasons_from).await?;
+                Ok::<_, ApiError>((property, seasons))
             })
-            .await
-            .map(|seq| self.stored_seq.set(Some(seq)))
+            .await?;
+        let (property, seasons) = (Rc::new(property), Rc::<[rates::Rate]>::from(seasons));
+        let checked = Checked {
+            started,
+            property: property.clone(),
+            seasons: seasons.clone(),
+            seasons_from,
+        };
+        self.with(|l| l.checked = Some(checked))?;
+        Ok((property, seasons))
     }
 
     /// Taken by a claim other than `except`?
@@ -534,6 +608,27 @@ pub struct PlaceHold {
     /// Who asked (the audit trail's `booking.held`), and the answer to
     /// store under the request's Idempotency-Key.
     pub commit: Commit<Entry>,
+    /// When the guest asked (a refusal may use a read started after).
+    pub asked: Instant,
+}
+
+impl PlaceHold {
+    fn stay(&self) -> Stay {
+        Stay {
+            guest: self.guest,
+            dates: self.dates,
+            guests: self.guests,
+            service_fee_bp: self.service_fee_bp,
+        }
+    }
+}
+
+/// A stay as the rules judge it.
+struct Stay {
+    guest: UserId,
+    dates: StayDates,
+    guests: i64,
+    service_fee_bp: i64,
 }
 
 impl Handler<PlaceHold> for PropertyActor {
@@ -545,8 +640,7 @@ impl Handler<PlaceHold> for PropertyActor {
             let hold_ttl = chrono::Duration::from_std(turn.hold_ttl)
                 .map_err(|e| ApiError::Internal(e.into()))?;
             let property_id = turn.id.0;
-            turn.rules_first(msg.dates, msg.guests, msg.guest, msg.service_fee_bp, None)
-                .await?;
+            turn.rules_first(msg.stay(), None, Some(msg.asked)).await?;
             turn.claim(msg.dates, |db| {
                 let msg = msg.clone();
                 async move {
@@ -870,8 +964,13 @@ impl Handler<ChangeBooking> for PropertyActor {
             turn.require_listed()?;
             let property_id = turn.id.0;
             let except = Some(msg.booking.0);
-            turn.rules_first(msg.dates, msg.guests, msg.guest, msg.service_fee_bp, except)
-                .await?;
+            let stay = Stay {
+                guest: msg.guest,
+                dates: msg.dates,
+                guests: msg.guests,
+                service_fee_bp: msg.service_fee_bp,
+            };
+            turn.rules_first(stay, except, None).await?;
             turn.claim_except(msg.dates, except, |db| {
                 let msg = msg.clone();
                 async move {

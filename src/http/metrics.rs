@@ -31,6 +31,9 @@ pub struct Metrics {
     /// Listing calendars read whole from the database (an actor starting,
     /// or finding its memory behind the database).
     pub calendar_loads: IntCounter,
+    /// Refusals' reads of the listing, by whether the refusal made its own
+    /// (`read`) or used one started after it was asked (`shared`).
+    pub refusal_checks: IntCounterVec,
     /// Searches, by what answered them (memory, database).
     pub searches: IntCounterVec,
     /// Listings and claims in the search index, and listings it may be
@@ -112,6 +115,14 @@ impl Metrics {
             "Listing calendars read whole from the database",
         )?;
         registry.register(Box::new(calendar_loads.clone()))?;
+        let refusal_checks = IntCounterVec::new(
+            Opts::new(
+                "refusal_checks_total",
+                "Refusals' reads of the listing, by whether the refusal made its own",
+            ),
+            &["by"],
+        )?;
+        registry.register(Box::new(refusal_checks.clone()))?;
         let searches = IntCounterVec::new(
             Opts::new("searches_total", "Listing searches, by what answered them"),
             &["by"],
@@ -165,6 +176,7 @@ impl Metrics {
             property_actors,
             db_statements,
             calendar_loads,
+            refusal_checks,
             searches,
             search_index_listings,
             search_index_claims,

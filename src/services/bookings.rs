@@ -44,6 +44,7 @@ pub async fn create(
         service_fee_bp: settings.service_fee_bp,
         expected_total: request.expected_total,
         commit: commit.clone(),
+        asked: std::time::Instant::now(),
     };
     registry.send(request.property, hold).await
 }

@@ -224,8 +224,10 @@ async fn two_processes_one_postgres_database_one_booking() {
 /// Memory says taken: the actor compares its seq with the listing's
 /// `calendar_seq` and reads the calendar again only when they differ. Two
 /// nodes with no Redis and a log read every ten minutes, so A hears nothing
-/// of what B does: racing losers on A cost no calendar load, and once B has
-/// freed the nights, A's stale memory does not refuse them.
+/// of what B does: racing losers on A cost no calendar load, and share the
+/// reads that refuse them (a refusal may use a read that started after it
+/// was asked); once B has freed the nights, A's stale memory, and the
+/// reads A made before, do not refuse them.
 async fn a_refusal_reloads_the_calendar_only_when_the_database_moved(backend: Backend) {
     let database = TestDatabase::new(backend).await;
     let dir = tempfile::tempdir().unwrap();
@@ -247,18 +249,33 @@ async fn a_refusal_reloads_the_calendar_only_when_the_database_moved(backend: Ba
     let booking = node_a.booked(&guest, id, &day(10), &day(13)).await;
 
     let loads = node_a.metric("roost_calendar_loads_total").await;
-    let statuses: Vec<StatusCode> = join_all(
-        (0..20).map(|_| async { node_a.book(&guest, id, &day(11), &day(12)).await.status() }),
-    )
-    .await;
-    assert!(
-        statuses.iter().all(|s| *s == StatusCode::CONFLICT),
-        "{statuses:?}"
-    );
+    for _ in 0..3 {
+        let statuses: Vec<StatusCode> = join_all(
+            (0..20).map(|_| async { node_a.book(&guest, id, &day(11), &day(12)).await.status() }),
+        )
+        .await;
+        assert!(
+            statuses.iter().all(|s| *s == StatusCode::CONFLICT),
+            "{statuses:?}"
+        );
+    }
     assert_eq!(
         node_a.metric("roost_calendar_loads_total").await,
         loads,
         "a refusal with memory current read the calendar again"
+    );
+    let checks = |by: &'static str| {
+        let node_a = &node_a;
+        async move {
+            let sample = format!("roost_refusal_checks_total{{by=\"{by}\"}}");
+            node_a.metric(&sample).await
+        }
+    };
+    let (read, shared) = (checks("read").await, checks("shared").await);
+    assert_eq!(read + shared, 60.0);
+    assert!(
+        shared > 0.0,
+        "60 racing refusals made {read} reads, none shared"
     );
 
     // Freed on B, unknown to A's memory: A reads the calendar again and books.
