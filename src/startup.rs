@@ -101,6 +101,7 @@ impl Application {
             bus.clone(),
             settings.hold_ttl,
             settings.property_idle_timeout,
+            settings.search_from_memory.then(|| search.clone()),
         );
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("ROOST_BIND: cannot listen on {}", settings.bind))?;

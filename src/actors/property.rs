@@ -123,7 +123,20 @@ impl PropertyActor {
         bus: Arc<EventBus>,
         hold_ttl: Duration,
         idle_after: Duration,
+        known: Option<(i64, Calendar)>,
     ) -> Self {
+        // Started from the search index's copy (see the registry): current
+        // as of `seq`, as a load would be.
+        let loaded = known.map(|(seq, calendar)| {
+            bus.observe(id, seq);
+            bus.metrics().calendar_starts.inc();
+            Loaded {
+                deleted: false,
+                calendar,
+                seq,
+                checked: None,
+            }
+        });
         Self {
             id,
             db,
@@ -131,7 +144,7 @@ impl PropertyActor {
             hold_ttl,
             idle_after,
             last_used: Instant::now(),
-            state: Rc::new(RefCell::new(None)),
+            state: Rc::new(RefCell::new(loaded)),
         }
     }
 

@@ -1,6 +1,8 @@
 //! `PropertyRegistry` finds each listing's actor, starting it on first use
-//! (it loads itself from the database) on the actors' own arbiter. Idle
-//! actors stop themselves; the next message starts a fresh one.
+//! on the actors' own arbiter: from the search index's copy of the
+//! listing's calendar when that is current, else it loads itself from the
+//! database. Idle actors stop themselves; the next message starts a fresh
+//! one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,6 +16,7 @@ use super::property::{PropertyActor, Relayed};
 use crate::db::{Db, Unavailable};
 use crate::domain::{CalendarEvent, PropertyId};
 use crate::error::ApiError;
+use crate::search::Availability;
 
 /// The actors started here (some may have stopped since), and the size at
 /// which the stopped ones are next swept out.
@@ -31,11 +34,19 @@ pub struct PropertyRegistry {
     bus: Arc<EventBus>,
     hold_ttl: Duration,
     idle_after: Duration,
+    /// The search index, when it is kept: a starting actor's calendar.
+    memory: Option<Arc<Availability>>,
 }
 
 impl PropertyRegistry {
     /// Must be called inside the actix system (the server's).
-    pub fn new(db: Db, bus: Arc<EventBus>, hold_ttl: Duration, idle_after: Duration) -> Self {
+    pub fn new(
+        db: Db,
+        bus: Arc<EventBus>,
+        hold_ttl: Duration,
+        idle_after: Duration,
+        memory: Option<Arc<Availability>>,
+    ) -> Self {
         Self {
             actors: Mutex::new(Actors {
                 running: HashMap::new(),
@@ -46,6 +57,7 @@ impl PropertyRegistry {
             bus,
             hold_ttl,
             idle_after,
+            memory,
         }
     }
 
@@ -114,8 +126,12 @@ impl PropertyRegistry {
         }
         let (db, bus) = (self.db.clone(), self.bus.clone());
         let (hold_ttl, idle_after) = (self.hold_ttl, self.idle_after);
+        // Memory behind the database is safe for an actor (it asks before
+        // refusing, and the database refuses what memory wrongly allows);
+        // the index is only a start that saves the load.
+        let known = self.memory.as_ref().and_then(|m| m.calendar(id));
         let addr = PropertyActor::start_in_arbiter(&self.arbiter.handle(), move |_| {
-            PropertyActor::new(id, db, bus, hold_ttl, idle_after)
+            PropertyActor::new(id, db, bus, hold_ttl, idle_after, known)
         });
         actors.running.insert(id, addr.clone());
         Ok(addr)

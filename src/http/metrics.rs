@@ -31,6 +31,8 @@ pub struct Metrics {
     /// Listing calendars read whole from the database (an actor starting,
     /// or finding its memory behind the database).
     pub calendar_loads: IntCounter,
+    /// Listing actors started from the search index's copy of the calendar.
+    pub calendar_starts: IntCounter,
     /// Refusals' reads of the listing, by whether the refusal made its own
     /// (`read`) or used one started after it was asked (`shared`).
     pub refusal_checks: IntCounterVec,
@@ -115,6 +117,11 @@ impl Metrics {
             "Listing calendars read whole from the database",
         )?;
         registry.register(Box::new(calendar_loads.clone()))?;
+        let calendar_starts = IntCounter::new(
+            "calendar_index_starts_total",
+            "Listing actors started from the search index's copy of the calendar",
+        )?;
+        registry.register(Box::new(calendar_starts.clone()))?;
         let refusal_checks = IntCounterVec::new(
             Opts::new(
                 "refusal_checks_total",
@@ -176,6 +183,7 @@ impl Metrics {
             property_actors,
             db_statements,
             calendar_loads,
+            calendar_starts,
             refusal_checks,
             searches,
             search_index_listings,

@@ -361,6 +361,15 @@ impl Index {
         self.listings.insert(id, slot);
     }
 
+    /// A live listing's calendar and the seq it is current as of, unless
+    /// memory may be behind on it (stale).
+    pub fn calendar(&self, id: i64) -> Option<(i64, &Calendar)> {
+        if self.stale.contains_key(&id) {
+            return None;
+        }
+        self.get(id).map(|l| (l.seq, &l.calendar))
+    }
+
     fn get(&self, id: i64) -> Option<&Listing> {
         let slot = *self.listings.get(&id)?;
         self.slots.get(slot as usize)?.as_ref()

@@ -250,6 +250,20 @@ async fn read(db: &Db, ids: Option<Vec<i64>>, from: NaiveDate) -> Result<Reading
     .await
 }
 
+impl Availability {
+    /// A live listing's calendar as memory has it, and the seq it is
+    /// current as of, for a listing's actor starting: none while memory is
+    /// off, still being read, or may be behind on the listing.
+    pub fn calendar(&self, id: PropertyId) -> Option<(i64, crate::domain::calendar::Calendar)> {
+        if !self.enabled {
+            return None;
+        }
+        let guard = self.read();
+        let (seq, calendar) = guard.as_ref()?.calendar(id.0)?;
+        Some((seq, calendar.clone()))
+    }
+}
+
 impl Follower for Availability {
     fn event(&self, event: &CalendarEvent) {
         if !self.enabled {

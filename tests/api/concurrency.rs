@@ -7,12 +7,15 @@ use serde_json::{Value, json};
 
 use crate::binary::{start, unlimited};
 use crate::both_backends;
-use crate::helpers::{Api, Backend, TestApp, TestDatabase, day, listing, postgres_ready};
+use crate::helpers::{
+    Api, Backend, TestApp, TestDatabase, day, eventually, listing, postgres_ready, redis_url,
+};
 
 both_backends!(
     fifty_racing_requests_for_the_same_dates_make_one_booking,
     two_hundred_racing_overlapping_requests_never_double_book,
     a_refusal_reloads_the_calendar_only_when_the_database_moved,
+    an_actor_started_from_a_search_index_behind_the_database_refuses_truly,
 );
 
 async fn fifty_racing_requests_for_the_same_dates_make_one_booking(backend: Backend) {
@@ -286,4 +289,63 @@ async fn a_refusal_reloads_the_calendar_only_when_the_database_moved(backend: Ba
         node_a.metric("roost_calendar_loads_total").await,
         loads + 1.0
     );
+}
+
+/// A listing's actor starts from the search index's copy of its calendar
+/// when that is current, with no load; a copy behind the database (node B
+/// booked, and node A, with no Redis and its log and scans ten minutes
+/// apart, never heard) still refuses only what the database holds: the
+/// database refuses the write and the actor reloads. (A has Redis, so it
+/// reads the log only every ten minutes; B has none, so sends no word.)
+async fn an_actor_started_from_a_search_index_behind_the_database_refuses_truly(backend: Backend) {
+    let deaf = |s: &mut roost::config::Settings| {
+        s.event_poll_interval = std::time::Duration::from_secs(600);
+        s.hold_sweep_interval = None;
+        s.property_idle_timeout = std::time::Duration::from_secs(1);
+    };
+    let a = TestApp::spawn_with(backend, |s| {
+        deaf(s);
+        s.redis_url = Some(roost::config::RedisUrl(redis_url()));
+    })
+    .await;
+    let b = TestApp::spawn_on(TestDatabase::shared(a.database.url.clone()), deaf).await;
+    a.ready_with("redis", "ok").await;
+    let (_, host) = a.signed_in("host").await;
+    let (_, guest) = a.signed_in("guest").await;
+    let id = a.create_listing(&host, json!({})).await;
+    a.ready_with("search", "memory").await;
+    let settled = || async { a.metric("roost_search_index_stale").await == 0.0 };
+    eventually("node A's index has the listing", settled).await;
+
+    let (starts, loads) = (
+        a.metric("roost_calendar_index_starts_total").await,
+        a.metric("roost_calendar_loads_total").await,
+    );
+    a.booked(&guest, id, &day(10), &day(12)).await;
+    assert_eq!(
+        a.metric("roost_calendar_index_starts_total").await,
+        starts + 1.0
+    );
+    assert_eq!(a.metric("roost_calendar_loads_total").await, loads);
+
+    // B books nights A's index does not know of; A's actor goes idle and stops.
+    b.booked(&guest, id, &day(20), &day(22)).await;
+    eventually("node A's actor stops", || async {
+        a.metric("roost_property_actors").await == 0.0
+    })
+    .await;
+    let res = a.book(&guest, id, &day(20), &day(22)).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CONFLICT,
+        "the database holds them"
+    );
+    assert_eq!(
+        a.metric("roost_calendar_index_starts_total").await,
+        starts + 2.0
+    );
+    assert_eq!(a.metric("roost_calendar_loads_total").await, loads + 1.0);
+    // Reloaded, A's memory now knows B's nights, and books beside them.
+    a.booked(&guest, id, &day(22), &day(24)).await;
+    assert_eq!(a.count("calendar_entries").await, 3);
 }
