@@ -19,6 +19,7 @@ use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::db::bulk;
 use crate::db::calendar::{self, KIND_BOOKING, NewEntry};
 use crate::db::properties::{self, NewProperty, PropertyFields, city_key};
 use crate::db::rates::{self, NewRate};
@@ -220,6 +221,14 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
         !existing,
         "the database already has listings; seed a fresh one"
     );
+    // As a superuser on PostgreSQL, rows go in without the foreign keys'
+    // per-row triggers, and each foreign key is checked once over its whole
+    // table at the end ([`bulk`]).
+    let skip_triggers = db
+        .run(|mut conn| async move {
+            Ok::<_, anyhow::Error>(bulk::may_skip_reference_triggers(&mut conn).await?)
+        })
+        .await?;
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let password = Password::parse(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!(e.message))?;
     let hash = crate::auth::password::hash(password)
@@ -396,6 +405,9 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
                     })
                     .collect();
                 write_tx!(&mut conn, |c| {
+                    if skip_triggers {
+                        bulk::skip_reference_triggers(c).await?;
+                    }
                     let ids = properties::insert_many(c, &new).await?;
                     let seasons: Vec<NewRate> = ids
                         .iter()
@@ -492,13 +504,22 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
             });
             if batch.len() == BOOKING_BATCH {
                 writes
-                    .add(write_bookings(db, std::mem::take(&mut batch)))
+                    .add(write_bookings(
+                        db,
+                        std::mem::take(&mut batch),
+                        skip_triggers,
+                    ))
                     .await?;
             }
         }
     }
-    writes.add(write_bookings(db, batch)).await?;
-    let written: usize = writes.finish().await?.into_iter().sum();
+    writes.add(write_bookings(db, batch, skip_triggers)).await?;
+    let mut written = 0;
+    let mut completed = Vec::new();
+    for stays in writes.finish().await? {
+        written += stays.len();
+        completed.extend(stays.into_iter().filter(|s| s.status == "completed"));
+    }
     phases.push(("bookings", started.elapsed()));
 
     let host_of: HashMap<i64, i64> = property_ids
@@ -506,8 +527,12 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
         .zip(&listings)
         .map(|(&id, l)| (id, l.host_id))
         .collect();
-    let reviews = write_reviews(db, opts.seed, now, &host_of).await?;
+    let reviews = write_reviews(db, opts.seed, now, &host_of, completed, skip_triggers).await?;
     phases.push(("reviews", started.elapsed()));
+    if skip_triggers {
+        check_references(db).await?;
+        phases.push(("foreign keys", started.elapsed()));
+    }
 
     // Each phase's own time: the elapsed time at its end less the one before.
     let mut before = std::time::Duration::ZERO;
@@ -636,14 +661,15 @@ struct SeedBooking {
     reviews_close_at: Option<NaiveDateTime>,
 }
 
-/// Starts writing `rows` (one transaction); the answer is how many went in.
+/// Starts writing `rows` (one transaction); the answer is what went in.
 fn write_bookings(
     db: &Db,
     rows: Vec<SeedBooking>,
-) -> impl Future<Output = anyhow::Result<usize>> + Send + 'static {
+    skip_triggers: bool,
+) -> impl Future<Output = anyhow::Result<Vec<calendar::Written>>> + Send + 'static {
     db.start(move |mut conn| async move {
         if rows.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let new: Vec<NewEntry<'static>> = rows
             .iter()
@@ -669,9 +695,37 @@ fn write_bookings(
                 reviews_close_at: b.reviews_close_at,
             })
             .collect();
-        write_tx!(&mut conn, |c| calendar::insert_many(c, new.clone()).await)
-            .map_err(anyhow::Error::from)
+        write_tx!(&mut conn, |c| {
+            if skip_triggers {
+                bulk::skip_reference_triggers(c).await?;
+            }
+            calendar::insert_many(c, new.clone()).await
+        })
+        .map_err(anyhow::Error::from)
     })
+}
+
+/// Every foreign key checked over its whole table, several at once: what
+/// the triggers the seeder skipped would have checked row by row.
+async fn check_references(db: &Db) -> anyhow::Result<()> {
+    let keys = db
+        .run(|mut conn| async move { Ok::<_, anyhow::Error>(bulk::foreign_keys(&mut conn).await?) })
+        .await?;
+    let mut checks = Writes::new(db);
+    for key in keys {
+        let check = db.start(move |mut conn| async move {
+            let broken = bulk::is_broken(&mut conn, &key).await?;
+            Ok::<_, anyhow::Error>(broken.then_some(key.name))
+        });
+        checks.add(check).await?;
+    }
+    let broken: Vec<String> = checks.finish().await?.into_iter().flatten().collect();
+    anyhow::ensure!(
+        broken.is_empty(),
+        "seeded rows break foreign keys: {}",
+        broken.join(", ")
+    );
+    Ok(())
 }
 
 /// What guests and hosts say, by overall rating (1 to 5).
@@ -739,7 +793,8 @@ fn seed_rating(rng: &mut StdRng) -> i64 {
     }
 }
 
-/// Reviews of the completed stays, a page of stays at a time: most guests
+/// Reviews of the `completed` stays (as their bookings were written: the
+/// seeder reads nothing back), a page of stays at a time: most guests
 /// and hosts write one, some days after check-out. A pair, or a lone one
 /// whose window has closed by `now`, is published (at the later writing,
 /// or at the window's close); the rest wait. The listings' and guests'
@@ -751,24 +806,20 @@ async fn write_reviews(
     seed: u64,
     now: NaiveDateTime,
     host_of: &HashMap<i64, i64>,
+    completed: Vec<calendar::Written>,
+    skip_triggers: bool,
 ) -> anyhow::Result<usize> {
-    const PAGE: i64 = 3_000;
+    const PAGE: usize = 3_000;
     let mut listing_totals: HashMap<i64, Totals> = HashMap::new();
     let mut guest_totals: HashMap<i64, Totals> = HashMap::new();
-    let mut after = 0;
     let mut written = 0;
     let mut writes = Writes::new(db);
-    loop {
-        let stays = db
-            .run(move |mut conn| async move {
-                Ok::<_, anyhow::Error>(calendar::completed_stays(&mut conn, after, PAGE).await?)
-            })
-            .await?;
-        let Some(last) = stays.last() else { break };
-        after = last.0;
+    for stays in completed.chunks(PAGE) {
         let mut rows: Vec<SeedReview> = Vec::new();
-        for (booking, listing, guest, check_out, closes) in stays {
-            let (Some(guest), Some(&host), Some(closes)) = (guest, host_of.get(&listing), closes)
+        for stay in stays {
+            let (booking, listing, check_out) = (stay.id, stay.property_id, stay.check_out);
+            let (Some(guest), Some(&host), Some(closes)) =
+                (stay.guest_id, host_of.get(&listing), stay.reviews_close_at)
             else {
                 continue;
             };
@@ -859,8 +910,13 @@ async fn write_reviews(
                     },
                 )
                 .collect();
-            write_tx!(&mut conn, |c| reviews::insert_many(c, &new).await)
-                .map_err(anyhow::Error::from)
+            write_tx!(&mut conn, |c| {
+                if skip_triggers {
+                    bulk::skip_reference_triggers(c).await?;
+                }
+                reviews::insert_many(c, &new).await
+            })
+            .map_err(anyhow::Error::from)
         });
         writes.add(write).await?;
     }

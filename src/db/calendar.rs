@@ -175,33 +175,58 @@ pub async fn insert(conn: &mut impl AsConn, new: &NewEntry<'_>) -> QueryResult<E
     })
 }
 
-/// Many at once (the seeder): one multi-row INSERT on PostgreSQL; on SQLite
-/// multi-row INSERTs of 1,000 rows in one blocking task (inside the caller's
-/// transaction), rather than one task per row.
+/// What [`insert_many`] says of each row it wrote.
+#[derive(Queryable, Debug, Clone)]
+pub struct Written {
+    pub id: i64,
+    pub property_id: i64,
+    pub status: String,
+    pub guest_id: Option<i64>,
+    pub check_out: NaiveDate,
+    pub reviews_close_at: Option<NaiveDateTime>,
+}
+
+/// Many at once (the seeder): multi-row INSERTs, as many rows to each as
+/// the backend's bound values allow, on SQLite in one blocking task
+/// (inside the caller's transaction) rather than one task per row. Says
+/// what it wrote, in no particular order.
 pub async fn insert_many(
     conn: &mut impl AsConn,
     rows: Vec<NewEntry<'static>>,
-) -> QueryResult<usize> {
+) -> QueryResult<Vec<Written>> {
+    use calendar_entries::dsl as e;
+    let written = (
+        e::id,
+        e::property_id,
+        e::status,
+        e::guest_id,
+        e::check_out,
+        e::reviews_close_at,
+    );
     match conn.as_conn() {
         Conn::Sqlite(c) => {
             c.spawn_blocking(move |sync| {
                 // SQLite allows 32,766 bound values per statement.
-                let mut written = 0;
+                let mut out = Vec::with_capacity(rows.len());
                 for chunk in rows.chunks(1_000) {
-                    let insert = diesel::insert_into(calendar_entries::table).values(chunk);
-                    written += diesel::RunQueryDsl::execute(insert, sync)?;
+                    let insert = diesel::insert_into(calendar_entries::table)
+                        .values(chunk)
+                        .returning(written);
+                    out.extend(diesel::RunQueryDsl::get_results::<Written>(insert, sync)?);
                 }
-                Ok(written)
+                Ok(out)
             })
             .await
         }
         Conn::Postgres(c) => {
-            let mut written = 0;
+            let mut out = Vec::with_capacity(rows.len());
             for chunk in rows.chunks(super::pg_rows_per_insert(COLUMNS)) {
-                let insert = diesel::insert_into(calendar_entries::table).values(chunk);
-                written += insert.execute(c).await?;
+                let insert = diesel::insert_into(calendar_entries::table)
+                    .values(chunk)
+                    .returning(written);
+                out.extend(insert.get_results::<Written>(c).await?);
             }
-            Ok(written)
+            Ok(out)
         }
     }
 }
@@ -586,33 +611,6 @@ pub async fn complete(
         .get_result(c)
         .await
         .optional()
-    })
-}
-
-/// A page of completed stays by id, after `after_id`: (id, listing, guest,
-/// check-out, review window close). For the seeder.
-pub async fn completed_stays(
-    conn: &mut impl AsConn,
-    after_id: i64,
-    limit: i64,
-) -> QueryResult<Vec<(i64, i64, Option<i64>, NaiveDate, Option<NaiveDateTime>)>> {
-    use calendar_entries::dsl as e;
-    with_conn!(conn, |c| {
-        e::calendar_entries
-            .filter(e::kind.eq(KIND_BOOKING))
-            .filter(e::status.eq("completed"))
-            .filter(e::id.gt(after_id))
-            .order(e::id.asc())
-            .limit(limit)
-            .select((
-                e::id,
-                e::property_id,
-                e::guest_id,
-                e::check_out,
-                e::reviews_close_at,
-            ))
-            .load(c)
-            .await
     })
 }
 

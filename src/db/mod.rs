@@ -8,6 +8,7 @@
 //! instead of failing halfway.
 
 pub mod audit;
+pub mod bulk;
 pub mod calendar;
 pub mod changes;
 pub mod events;

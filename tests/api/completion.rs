@@ -85,7 +85,10 @@ async fn stays_complete_once_on_the_listings_local_date_with_two_nodes(backend: 
             })
             .collect();
         let mut conn = db.get().await.unwrap();
-        assert_eq!(calendar::insert_many(&mut conn, new).await.unwrap(), 4);
+        assert_eq!(
+            calendar::insert_many(&mut conn, new).await.unwrap().len(),
+            4
+        );
         let ids: Vec<i64> = {
             use diesel::prelude::*;
             use diesel_async::RunQueryDsl;

@@ -6,7 +6,7 @@
 use diesel::QueryableByName;
 use diesel::sql_types::Text;
 use diesel_async::RunQueryDsl;
-use roost::db::Db;
+use roost::db::{Db, bulk};
 
 use crate::helpers::{Backend, TestDatabase, postgres_ready};
 
@@ -89,4 +89,63 @@ async fn the_same_seed_gives_the_same_data_past_a_statements_limits() {
     assert_eq!(contents(&first).await, contents(&second).await);
     let (_c, other, _) = seeded(4).await;
     assert_ne!(contents(&first).await[0], contents(&other).await[0]);
+}
+
+/// The seeder writes with the foreign keys' triggers off and checks every
+/// foreign key afterwards: the check names a broken one and only it, and
+/// the triggers are off only inside the transaction that asked.
+#[actix_web::test]
+async fn a_reference_written_without_its_trigger_is_caught_by_the_check() {
+    if !postgres_ready("a_reference_written_without_its_trigger_is_caught_by_the_check").await {
+        return;
+    }
+    let database = TestDatabase::new(Backend::Postgres).await;
+    roost::db::migrations::run(&database.url).await.unwrap();
+    let db = Db::connect(&database.url, Some(1)).unwrap();
+    let mut conn = db.get().await.unwrap();
+    assert!(bulk::may_skip_reference_triggers(&mut conn).await.unwrap());
+    let keys = bulk::foreign_keys(&mut conn).await.unwrap();
+    for name in [
+        "auth_tokens_user_id_fkey",
+        "calendar_entries_property_id_fkey",
+        "reviews_booking_id_fkey",
+    ] {
+        assert!(keys.iter().any(|k| k.name == name), "{name} in {keys:?}");
+    }
+    for key in &keys {
+        assert!(!bulk::is_broken(&mut conn, key).await.unwrap(), "{key:?}");
+    }
+
+    let token = |n: i64| {
+        diesel::sql_query(format!(
+            "INSERT INTO auth_tokens (user_id, token_hash, created_at, expires_at) \
+             VALUES ({n}, 'hash{n}', now(), now())"
+        ))
+    };
+    roost::write_tx!(&mut conn, |c| {
+        bulk::skip_reference_triggers(c).await?;
+        roost::with_conn!(c, |raw| token(404).execute(raw).await)
+    })
+    .unwrap();
+    for key in &keys {
+        assert_eq!(
+            bulk::is_broken(&mut conn, key).await.unwrap(),
+            key.name == "auth_tokens_user_id_fkey",
+            "{key:?}"
+        );
+    }
+    // The same pooled connection, in its next transaction: checked again.
+    let refused = roost::write_tx!(&mut conn, |c| {
+        roost::with_conn!(c, |raw| token(405).execute(raw).await)
+    });
+    assert!(
+        matches!(
+            refused,
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                _
+            ))
+        ),
+        "{refused:?}"
+    );
 }
