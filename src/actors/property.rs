@@ -432,10 +432,19 @@ impl Turn {
 
     /// Claims `dates` with the entry `write` inserts, inside its transaction.
     /// Memory says taken: the database is asked before refusing. The
-    /// database refuses: memory is reloaded and the answer is 409.
+    /// database refuses: memory is reloaded, and the answer is 409 if it
+    /// then says taken; if not, the write is tried again.
+    ///
+    /// `write` gets a [`Sweep`]: whether to expire lapsed holds on the
+    /// nights first. Memory holds every claim it has heard of, lapsed holds
+    /// too; on PostgreSQL the expiry (a statement and a round trip) runs
+    /// only when memory knows of a claim on the nights, and a lapsed hold
+    /// it has not heard of is found by the exclusion constraint, which
+    /// refuses the insert: reloaded, memory knows it, and the next try
+    /// expires it. SQLite, with no such constraint, always expires.
     async fn claim<W, Fut>(&self, dates: StayDates, write: W) -> Result<Entry, ApiError>
     where
-        W: Fn(Db) -> Fut,
+        W: Fn(Db, Sweep) -> Fut,
         Fut: Future<Output = Result<(Entry, Vec<CalendarEvent>), WriteError>>,
     {
         self.claim_except(dates, None, write).await
@@ -450,7 +459,7 @@ impl Turn {
         write: W,
     ) -> Result<T, ApiError>
     where
-        W: Fn(Db) -> Fut,
+        W: Fn(Db, Sweep) -> Fut,
         Fut: Future<Output = Result<(T, Vec<CalendarEvent>), WriteError>>,
     {
         if self.is_taken_by_others(&dates, crate::db::now(), except)? {
@@ -460,18 +469,16 @@ impl Turn {
                 return Err(dates_unavailable());
             }
         }
+        let always = matches!(self.db.backend(), crate::db::Backend::Sqlite);
         for _ in 0..RACE_RETRIES {
-            match write(self.db.clone()).await {
+            let sweep = Sweep(always || self.with(|l| l.calendar.touches(&dates, except))?);
+            match write(self.db.clone(), sweep).await {
                 Ok((entry, events)) => {
                     self.committed(events);
                     return Ok(entry);
                 }
                 Err(WriteError::Refused(e)) | Err(WriteError::Failed(e)) => return Err(e),
-                Err(WriteError::Taken) => {
-                    self.reload().await?;
-                    return Err(dates_unavailable());
-                }
-                Err(WriteError::Race) => {
+                Err(WriteError::Taken) | Err(WriteError::Race) => {
                     self.reload().await?;
                     if self.is_taken_by_others(&dates, crate::db::now(), except)? {
                         return Err(dates_unavailable());
@@ -484,6 +491,11 @@ impl Turn {
         )))
     }
 }
+
+/// Whether a claim's write expires the lapsed holds on its nights first
+/// ([`Turn::claim`]).
+#[derive(Clone, Copy, Debug)]
+struct Sweep(bool);
 
 /// The claim a stored entry makes, if it still makes one.
 fn claim_of(entry: &Entry) -> Option<Claim> {
@@ -529,10 +541,14 @@ async fn insert_claim(
     kind: EventKind,
     audit: (&AuditActor, Action, ObjectType),
     now: DateTime<Utc>,
+    sweep: Sweep,
 ) -> Result<(Entry, Vec<CalendarEvent>), WriteError> {
-    let expired =
-        calendar::expire_lapsed_holds(c, property.id, new.check_in, new.check_out, now.naive_utc())
-            .await?;
+    let expired = if sweep.0 {
+        let (from, to) = (new.check_in, new.check_out);
+        calendar::expire_lapsed_holds(c, property.id, from, to, now.naive_utc()).await?
+    } else {
+        Vec::new()
+    };
     // With the lapsed holds on these nights expired, the live claims are
     // exactly the rows PostgreSQL's exclusion constraint compares: its
     // refusal of the insert (`WriteError::Taken`) is the check, and a
@@ -654,7 +670,7 @@ impl Handler<PlaceHold> for PropertyActor {
                 .map_err(|e| ApiError::Internal(e.into()))?;
             let property_id = turn.id.0;
             turn.rules_first(msg.stay(), None, Some(msg.asked)).await?;
-            turn.claim(msg.dates, |db| {
+            turn.claim(msg.dates, |db, sweep| {
                 let msg = msg.clone();
                 async move {
                     db.write(move |c| {
@@ -709,6 +725,7 @@ impl Handler<PlaceHold> for PropertyActor {
                                 EventKind::BookingHeld,
                                 audit,
                                 now,
+                                sweep,
                             )
                             .await?;
                             msg.commit.seal(c, &entry).await?;
@@ -984,7 +1001,7 @@ impl Handler<ChangeBooking> for PropertyActor {
                 service_fee_bp: msg.service_fee_bp,
             };
             turn.rules_first(stay, except, None).await?;
-            turn.claim_except(msg.dates, except, |db| {
+            turn.claim_except(msg.dates, except, |db, _| {
                 let msg = msg.clone();
                 async move {
                     db.write(move |c| {
@@ -1186,7 +1203,7 @@ impl Handler<AddBlock> for PropertyActor {
         self.turn(move |turn| async move {
             turn.require_listed()?;
             let property_id = turn.id.0;
-            turn.claim(msg.dates, |db| {
+            turn.claim(msg.dates, |db, sweep| {
                 let msg = msg.clone();
                 async move {
                     db.write(move |c| {
@@ -1214,6 +1231,7 @@ impl Handler<AddBlock> for PropertyActor {
                                 EventKind::BlockAdded,
                                 audit,
                                 now,
+                                sweep,
                             )
                             .await?;
                             msg.commit.seal(c, &entry).await?;

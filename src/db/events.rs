@@ -4,7 +4,9 @@
 //! (`properties::lock_calendar`), so numbers never repeat or skip.
 
 use chrono::{NaiveDate, NaiveDateTime};
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel_async::RunQueryDsl;
 
 use std::collections::BTreeMap;
@@ -116,28 +118,12 @@ pub async fn lock_free_heads(conn: &mut impl AsConn, ids: Vec<i64>) -> QueryResu
     }
 }
 
-/// Moves these listings' `calendar_seq` on by `by` (PostgreSQL's statement;
-/// SQLite runs it once per listing, by rowid).
+/// Moves these listings' `calendar_seq` on by `by` (SQLite runs it once
+/// per listing, by rowid; PostgreSQL's is part of [`append_statement`]).
 #[diesel::dsl::auto_type]
 pub fn bump_seqs_of(ids: Vec<i64>, by: i64) -> _ {
     diesel::dsl::update(properties::table.filter(properties::id.eq_any(ids)))
         .set(properties::calendar_seq.eq(properties::calendar_seq + by))
-}
-
-async fn bump_seqs(conn: &mut impl AsConn, ids: Vec<i64>, by: i64) -> QueryResult<usize> {
-    match conn.as_conn() {
-        Conn::Postgres(c) => bump_seqs_of(ids, by).execute(c).await,
-        Conn::Sqlite(c) => {
-            c.spawn_blocking(move |sync| {
-                let mut bumped = 0;
-                for id in ids {
-                    bumped += diesel::RunQueryDsl::execute(bump_seqs_of(vec![id], by), sync)?;
-                }
-                Ok(bumped)
-            })
-            .await
-        }
-    }
 }
 
 /// Records `changes` as the listing's next events, in order. Call inside the
@@ -153,26 +139,24 @@ pub async fn append(
 }
 
 /// Records each listing's changes as its next events, for any number of
-/// listings at once: one multi-row insert for all the events, and one
-/// `calendar_seq` update per distinct number of events a listing got. Call
-/// inside the write transaction that made the changes, with every listing's
-/// calendar locked and its head read under that lock.
+/// listings at once, moving each listing's `calendar_seq` on by its number
+/// of events: on PostgreSQL one statement ([`append_statement`]), on SQLite
+/// one blocking task. Call inside the write transaction that made the
+/// changes, with every listing's calendar locked and its head read under
+/// that lock.
 pub async fn append_all(
     conn: &mut impl AsConn,
     logs: &[(LogHead, &[Change<'_>])],
     now: NaiveDateTime,
 ) -> QueryResult<Vec<CalendarEvent>> {
     let mut rows = Vec::new();
-    // Listings by how many events they get: each group is one UPDATE.
-    let mut by_count: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    // How far each listing's seq moves.
+    let mut bumps: BTreeMap<i64, i64> = BTreeMap::new();
     for (head, changes) in logs {
         if changes.is_empty() {
             continue;
         }
-        by_count
-            .entry(changes.len() as i64)
-            .or_default()
-            .push(head.property_id);
+        bumps.insert(head.property_id, changes.len() as i64);
         rows.extend(
             changes
                 .iter()
@@ -194,47 +178,124 @@ pub async fn append_all(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    for (count, ids) in by_count {
-        let listings = ids.len();
-        if bump_seqs(conn, ids, count).await? != listings {
-            // A listing vanished under its lock: never number events for it.
-            return Err(diesel::result::Error::NotFound);
-        }
-    }
     let events = rows
         .iter()
         .map(EventRow::to_event)
         .collect::<QueryResult<Vec<_>>>()?;
-    insert_rows(conn, rows).await?;
-    Ok(events)
-}
-
-/// Multi-row inserts: PostgreSQL binds at most 65,535 values a statement,
-/// SQLite 32,766 (and inserts many rows at once only through Diesel's
-/// synchronous connection, so on its blocking thread, inside the caller's
-/// transaction).
-async fn insert_rows(conn: &mut impl AsConn, rows: Vec<EventRow>) -> QueryResult<()> {
-    const ROWS_PER_INSERT: usize = 2_000;
-    match conn.as_conn() {
+    let bumps: Vec<(i64, i64)> = bumps.into_iter().collect();
+    let written = match conn.as_conn() {
+        Conn::Postgres(c) => append_statement(&bumps, &events).execute(c).await?,
         Conn::Sqlite(c) => {
             c.spawn_blocking(move |sync| {
-                for chunk in rows.chunks(ROWS_PER_INSERT) {
+                for (id, by) in bumps {
+                    if diesel::RunQueryDsl::execute(bump_seqs_of(vec![id], by), sync)? != 1 {
+                        return Ok(0);
+                    }
+                }
+                // SQLite binds at most 32,766 values a statement.
+                for chunk in rows.chunks(2_000) {
                     let insert = diesel::insert_into(calendar_events::table).values(chunk);
                     diesel::RunQueryDsl::execute(insert, sync)?;
                 }
-                Ok(())
+                Ok(rows.len())
             })
-            .await
+            .await?
         }
-        Conn::Postgres(c) => {
-            for chunk in rows.chunks(ROWS_PER_INSERT) {
-                diesel::insert_into(calendar_events::table)
-                    .values(chunk)
-                    .execute(c)
-                    .await?;
-            }
-            Ok(())
-        }
+    };
+    if written != events.len() {
+        // A listing vanished under its lock: never number events for it.
+        return Err(diesel::result::Error::NotFound);
+    }
+    Ok(events)
+}
+
+/// PostgreSQL's append in one statement (one round trip, where an UPDATE
+/// and an INSERT were two), prepared once per connection like every
+/// statement Diesel builds (an `sql_query` is parsed and planned on every
+/// run): the listings' `calendar_seq` move on by their counts (`bumps`:
+/// listing, count; each listing once), found by key, and the events go in,
+/// bound as arrays (any number of rows in twelve bound values), only if
+/// every listing's row was there. Its answer is the number of events
+/// written: all of them, or none.
+pub struct AppendStatement {
+    listings: Vec<i64>,
+    counts: Vec<i64>,
+    property_ids: Vec<i64>,
+    seqs: Vec<i64>,
+    kinds: Vec<&'static str>,
+    entry_ids: Vec<Option<i64>>,
+    check_ins: Vec<Option<NaiveDate>>,
+    check_outs: Vec<Option<NaiveDate>>,
+    holds_until: Vec<Option<NaiveDateTime>>,
+    guest_ids: Vec<Option<i64>>,
+    host_ids: Vec<i64>,
+    ats: Vec<NaiveDateTime>,
+}
+
+pub fn append_statement(bumps: &[(i64, i64)], events: &[CalendarEvent]) -> AppendStatement {
+    let (listings, counts) = bumps.iter().copied().unzip();
+    AppendStatement {
+        listings,
+        counts,
+        property_ids: events.iter().map(|e| e.property_id.0).collect(),
+        seqs: events.iter().map(|e| e.seq).collect(),
+        kinds: events.iter().map(|e| e.kind.as_str()).collect(),
+        entry_ids: events.iter().map(|e| e.entry_id).collect(),
+        check_ins: events.iter().map(|e| e.check_in).collect(),
+        check_outs: events.iter().map(|e| e.check_out).collect(),
+        holds_until: events
+            .iter()
+            .map(|e| e.hold_expires_at.map(|t| t.naive_utc()))
+            .collect(),
+        guest_ids: events.iter().map(|e| e.guest_id.map(|g| g.0)).collect(),
+        host_ids: events.iter().map(|e| e.host_id.0).collect(),
+        ats: events.iter().map(|e| e.at.naive_utc()).collect(),
+    }
+}
+
+impl QueryId for AppendStatement {
+    type QueryId = Self;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Pg> for AppendStatement {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{Array, BigInt, Date, Nullable, Text, Timestamp};
+        out.push_sql("WITH b(listings, counts) AS (SELECT ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.listings)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.counts)?;
+        out.push_sql(
+            "), bumped AS (UPDATE properties \
+             SET calendar_seq = calendar_seq + b.counts[array_position(b.listings, properties.id)] \
+             FROM b WHERE properties.id = ANY (b.listings) RETURNING properties.id) \
+             INSERT INTO calendar_events (property_id, seq, kind, entry_id, check_in, \
+             check_out, hold_expires_at, guest_id, host_id, created_at) \
+             SELECT * FROM unnest(",
+        );
+        out.push_bind_param::<Array<BigInt>, _>(&self.property_ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.seqs)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.kinds)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.entry_ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Date>>, _>(&self.check_ins)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Date>>, _>(&self.check_outs)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Timestamp>>, _>(&self.holds_until)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.guest_ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.host_ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Timestamp>, _>(&self.ats)?;
+        out.push_sql(
+            ") WHERE (SELECT count(*) FROM bumped) = (SELECT cardinality(listings) FROM b)",
+        );
+        Ok(())
     }
 }
 

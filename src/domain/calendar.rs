@@ -47,6 +47,14 @@ impl Calendar {
         Self { claims }
     }
 
+    /// Whether any claim it holds, live or a lapsed hold, shares a night
+    /// with `dates`; claim `except` does not count.
+    pub fn touches(&self, dates: &StayDates, except: Option<i64>) -> bool {
+        self.claims
+            .iter()
+            .any(|c| Some(c.id) != except && c.dates.overlaps(dates))
+    }
+
     /// A live claim sharing a night with `dates`, if any; claim `except`
     /// (a booking moving to new nights) does not count.
     pub fn conflict(

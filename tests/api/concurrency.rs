@@ -16,6 +16,7 @@ both_backends!(
     two_hundred_racing_overlapping_requests_never_double_book,
     a_refusal_reloads_the_calendar_only_when_the_database_moved,
     an_actor_started_from_a_search_index_behind_the_database_refuses_truly,
+    a_lapsed_hold_a_node_never_heard_of_does_not_keep_its_nights,
 );
 
 async fn fifty_racing_requests_for_the_same_dates_make_one_booking(backend: Backend) {
@@ -348,4 +349,42 @@ async fn an_actor_started_from_a_search_index_behind_the_database_refuses_truly(
     // Reloaded, A's memory now knows B's nights, and books beside them.
     a.booked(&guest, id, &day(22), &day(24)).await;
     assert_eq!(a.count("calendar_entries").await, 3);
+}
+
+/// Node A books without expiring lapsed holds unless its memory knows of a
+/// claim on the nights (on PostgreSQL; SQLite always expires). Node B, which
+/// A never hears from, holds nights that lapse at once: A's guest still
+/// gets them (201, not 409), and B's hold is marked expired.
+async fn a_lapsed_hold_a_node_never_heard_of_does_not_keep_its_nights(backend: Backend) {
+    let deaf = |s: &mut roost::config::Settings| {
+        s.event_poll_interval = std::time::Duration::from_secs(600);
+        s.hold_sweep_interval = None;
+    };
+    let a = TestApp::spawn_with(backend, deaf).await;
+    let b = TestApp::spawn_on(TestDatabase::shared(a.database.url.clone()), |s| {
+        deaf(s);
+        s.hold_ttl = std::time::Duration::from_millis(1);
+    })
+    .await;
+    let (_, host) = a.signed_in("host").await;
+    let (_, guest) = a.signed_in("guest").await;
+    let id = a.create_listing(&host, json!({})).await;
+    // A's actor is up, its memory read before B's hold.
+    a.booked(&guest, id, &day(10), &day(12)).await;
+    let held = b.booked(&guest, id, &day(20), &day(23)).await;
+    // A hold past its expiry reads `expired` (as of now) before any
+    // sweeper marks it: this is the server's clock passing the expiry.
+    let status =
+        || async { a.get_ok(&format!("/api/v1/bookings/{held}"), &guest).await["status"].clone() };
+    eventually("B's hold lapses", || async { status().await == "expired" }).await;
+    let marked = "calendar_entries WHERE status = 'expired'";
+    assert_eq!(a.count(marked).await, 0, "lapsed, not yet marked");
+
+    let res = a.book(&guest, id, &day(21), &day(24)).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "{:?}", res.text().await);
+    assert_eq!(
+        a.count(marked).await,
+        1,
+        "A's booking marked B's hold expired"
+    );
 }
