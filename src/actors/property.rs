@@ -529,11 +529,13 @@ async fn lock_listed(
 }
 
 /// Inside a calendar write, with the listing locked: claims `new`'s nights
-/// and records the events. No live claim (a lapsed hold on these nights is
-/// first marked expired; the listing's others are left to the sweeper) may
-/// share a night with them. On PostgreSQL the exclusion
-/// constraint also guards the insert; on SQLite this check, inside the
-/// immediate transaction, is the guard.
+/// and records the events. No live claim may share a night with them. With
+/// `sweep`, the lapsed holds on these nights are first marked expired (the
+/// listing's others are left to the sweeper); without, a lapsed hold there
+/// still counts as taken on PostgreSQL, and [`Turn::claim`] reloads and
+/// tries again with `sweep`. On PostgreSQL the exclusion constraint guards
+/// the insert; on SQLite the check below, inside the immediate
+/// transaction, is the guard.
 async fn insert_claim(
     c: &mut crate::db::Conn<'_>,
     property: &properties::Property,
@@ -549,10 +551,11 @@ async fn insert_claim(
     } else {
         Vec::new()
     };
-    // With the lapsed holds on these nights expired, the live claims are
-    // exactly the rows PostgreSQL's exclusion constraint compares: its
-    // refusal of the insert (`WriteError::Taken`) is the check, and a
-    // statement is saved. SQLite has no such constraint: it asks.
+    // PostgreSQL's exclusion constraint compares the rows still pending,
+    // lapsed or not, with the new one: its refusal of the insert
+    // (`WriteError::Taken`) is the check, and a statement is saved. SQLite
+    // has no such constraint: it asks (for live claims only, and always
+    // sweeps first).
     if matches!(c, crate::db::Conn::Sqlite(_)) {
         let (from, to, at) = (new.check_in, new.check_out, now.naive_utc());
         if calendar::overlapping(c, property.id, from, to, at)

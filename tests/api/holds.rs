@@ -72,16 +72,12 @@ async fn plan<Q>(db: &Db, query: Q) -> Vec<String>
 where
     Q: QueryFragment<Pg> + QueryFragment<Sqlite> + Send + 'static,
 {
+    if matches!(db.backend(), roost::db::Backend::Postgres) {
+        return plan_pg(db, query).await;
+    }
     let mut conn = db.get().await.unwrap();
     match conn.as_conn() {
-        Conn::Postgres(c) => Explain::<_, Text> {
-            prefix: "EXPLAIN ",
-            query,
-            _row: Default::default(),
-        }
-        .load::<String>(c)
-        .await
-        .unwrap(),
+        Conn::Postgres(_) => unreachable!("planned above"),
         Conn::Sqlite(c) => Explain::<_, Untyped> {
             prefix: "EXPLAIN QUERY PLAN ",
             query,
