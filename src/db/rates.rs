@@ -80,6 +80,24 @@ pub async fn from(
     touching(conn, property_id, from, end_of_time).await
 }
 
+/// [`from`] for many listings in one query, by listing then start.
+pub async fn from_many(
+    conn: &mut impl AsConn,
+    property_ids: &[i64],
+    from: NaiveDate,
+) -> QueryResult<Vec<Rate>> {
+    use rate_overrides::dsl as r;
+    with_conn!(conn, |c| {
+        r::rate_overrides
+            .filter(r::property_id.eq_any(property_ids))
+            .filter(r::end_date.gt(from))
+            .order((r::property_id.asc(), r::start_date.asc()))
+            .select(Rate::as_select())
+            .load(c)
+            .await
+    })
+}
+
 pub async fn insert(conn: &mut impl AsConn, new: &NewRate) -> QueryResult<Rate> {
     with_conn!(conn, |c| {
         diesel::insert_into(rate_overrides::table)

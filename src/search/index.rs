@@ -9,7 +9,7 @@
 //! *stale*), [`Index::search`] answers `None` and the SQL answers instead.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::ops::Bound::{Excluded, Unbounded};
+use std::ops::Bound::{self, Excluded, Included, Unbounded};
 
 use chrono::{NaiveDate, NaiveDateTime};
 
@@ -92,9 +92,11 @@ pub struct Index {
     /// Each listing's slot, and the listings by slot.
     listings: HashMap<i64, u32>,
     slots: Vec<Option<Listing>>,
-    /// Every listing in each order search sorts by, and each city's.
+    /// Every listing in each order search sorts by, each city's, and each
+    /// map cell's (see [`Cell`]).
     all: Orders,
     by_city: HashMap<String, Orders>,
+    by_cell: HashMap<Cell, Orders>,
     stale: HashMap<i64, Stale>,
     nights: Nights,
     /// Slots of listings gone, for new ones; then `next_slot`.
@@ -115,6 +117,7 @@ impl Index {
             slots: Vec::new(),
             all: Orders::default(),
             by_city: HashMap::new(),
+            by_cell: HashMap::new(),
             stale: HashMap::new(),
             nights: Nights::new(from),
             free_slots: Vec::new(),
@@ -344,6 +347,10 @@ impl Index {
             .entry(attrs.city_key.clone())
             .or_default()
             .insert(id, slot, &attrs);
+        self.by_cell
+            .entry(Cell::of(attrs.latitude, attrs.longitude))
+            .or_default()
+            .insert(id, slot, &attrs);
         for dates in calendar.firm() {
             self.nights.set(slot, &dates, true);
         }
@@ -395,6 +402,13 @@ impl Index {
                 self.by_city.remove(&a.city_key);
             }
         }
+        let cell = Cell::of(a.latitude, a.longitude);
+        if let Some(orders) = self.by_cell.get_mut(&cell) {
+            orders.remove(id, slot, a);
+            if orders.by_id.is_empty() {
+                self.by_cell.remove(&cell);
+            }
+        }
         for dates in listing.calendar.firm() {
             self.nights.set(slot, &dates, false);
         }
@@ -424,12 +438,16 @@ impl Index {
         let taken = f
             .dates
             .and_then(|(check_in, check_out, _)| self.nights.union(check_in, check_out));
-        let orders = match &f.city_key {
-            Some(city) => match self.by_city.get(city) {
-                Some(orders) => orders,
+        // What to walk: the city's orders; for a map search, the orders of
+        // the cells its box touches (merged), unless it touches so many
+        // that walking everything is as cheap; else everything.
+        let parts: Vec<&Orders> = match (&f.city_key, f.bbox) {
+            (Some(city), _) => match self.by_city.get(city) {
+                Some(orders) => vec![orders],
                 None => return Some(Vec::new()),
             },
-            None => &self.all,
+            (None, Some(bbox)) => self.cells(bbox).unwrap_or_else(|| vec![&self.all]),
+            (None, None) => vec![&self.all],
         };
         // A city's order holds only its listings: no need to compare names.
         let walk;
@@ -453,35 +471,236 @@ impl Index {
                 .and_then(|l| hit(l, f))
                 .map(|stay| Hit { id, stay })
         };
-        let keyed = |&(_, id, slot): &(i64, i64, u32)| (id, slot);
-        let page = match (f.sort, f.after) {
-            (Sort::PriceAsc, Some(k)) => take(
-                orders
-                    .by_price
-                    .range((Excluded((k.key, k.id, u32::MAX)), Unbounded))
-                    .map(keyed),
-                hit,
-                limit,
-            ),
-            (Sort::PriceAsc, None) => take(orders.by_price.iter().map(keyed), hit, limit),
-            (Sort::PriceDesc, Some(k)) => take(
-                orders.by_price.range(..(k.key, k.id, 0)).rev().map(keyed),
-                hit,
-                limit,
-            ),
-            (Sort::PriceDesc, None) => take(orders.by_price.iter().rev().map(keyed), hit, limit),
-            (Sort::Newest, Some(k)) => {
-                take(orders.by_id.range(..(k.id, 0)).rev().copied(), hit, limit)
+        // Every order but price's ascending is walked from its end; a
+        // cursor's `(key, id)` bounds the walk past it, on the side walked.
+        let down = f.sort != Sort::PriceAsc;
+        let keyed = |(_, id, slot): (i64, i64, u32)| (id, slot);
+        let past = |key: (i64, i64, u32), top: (i64, i64, u32)| match (f.after, down) {
+            (None, _) => (Unbounded, Unbounded),
+            (Some(_), true) => (Unbounded, Excluded(key)),
+            (Some(_), false) => (Excluded(top), Unbounded),
+        };
+        let (key, id) = f.after.map_or((0, 0), |k| (k.key, k.id));
+        let bounds = past((key, id, 0), (key, id, u32::MAX));
+        // A price range: the price order's walk starts and stops at it;
+        // another order, when few listings are in the range, walks just
+        // those, sorted (else the walk could pass every listing priced
+        // outside it first).
+        let priced = (f.min_price.is_some() || f.max_price.is_some()).then(|| {
+            let (lo, hi) = (
+                f.min_price.unwrap_or(i64::MIN),
+                f.max_price.unwrap_or(i64::MAX),
+            );
+            (
+                Included((lo, i64::MIN, 0)),
+                Included((hi, i64::MAX, u32::MAX)),
+            )
+        });
+        let page = match f.sort {
+            Sort::PriceAsc | Sort::PriceDesc => {
+                let bounds = match priced {
+                    Some(range) => match within(bounds, range) {
+                        Some(bounds) => bounds,
+                        None => return Some(Vec::new()),
+                    },
+                    None => bounds,
+                };
+                let sets = parts.iter().map(|o| &o.by_price);
+                take(merged(sets, bounds, down).map(keyed), hit, limit)
             }
-            (Sort::Newest, None) => take(orders.by_id.iter().rev().copied(), hit, limit),
-            (Sort::RatingDesc, Some(k)) => take(
-                orders.by_rating.range(..(k.key, k.id, 0)).rev().map(keyed),
-                hit,
-                limit,
-            ),
-            (Sort::RatingDesc, None) => take(orders.by_rating.iter().rev().map(keyed), hit, limit),
+            _ if let Some(few) = priced.and_then(|range| self.few_within(&parts, range)) => {
+                // In the sort's order, past the cursor: by rating, or id.
+                let mut few: Vec<(i64, i64, u32)> = few
+                    .into_iter()
+                    .map(|(_, id, slot)| match f.sort {
+                        Sort::RatingDesc => (self.rating(slot), id, slot),
+                        _ => (0, id, slot),
+                    })
+                    .filter(|&(k, i, _)| match (f.after, f.sort) {
+                        (None, _) => true,
+                        (Some(_), Sort::RatingDesc) => (k, i) < (key, id),
+                        (Some(_), _) => i < id,
+                    })
+                    .collect();
+                few.sort_unstable_by(|a, b| b.cmp(a));
+                take(few.into_iter().map(keyed), hit, limit)
+            }
+            Sort::RatingDesc => {
+                let sets = parts.iter().map(|o| &o.by_rating);
+                take(merged(sets, bounds, down).map(keyed), hit, limit)
+            }
+            Sort::Newest => {
+                let sets = parts.iter().map(|o| &o.by_id);
+                let bounds = match f.after {
+                    None => (Unbounded, Unbounded),
+                    Some(_) => (Unbounded, Excluded((id, 0))),
+                };
+                take(merged(sets, bounds, down), hit, limit)
+            }
         };
         Some(page)
+    }
+
+    /// The listings of `parts` whose `(price, id, slot)` is in `range`, if
+    /// there are at most [`FEW`].
+    fn few_within(
+        &self,
+        parts: &[&Orders],
+        range: Span<(i64, i64, u32)>,
+    ) -> Option<Vec<(i64, i64, u32)>> {
+        let range = within((Unbounded, Unbounded), range)?;
+        let mut found = Vec::new();
+        for orders in parts {
+            for &item in orders.by_price.range(range) {
+                if found.len() == FEW {
+                    return None;
+                }
+                found.push(item);
+            }
+        }
+        Some(found)
+    }
+
+    fn rating(&self, slot: u32) -> i64 {
+        self.slots
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+            .map_or(0, |l| l.attrs.rating_x100)
+    }
+
+    /// The orders of every cell `bbox` touches, or `None` when it touches
+    /// more than [`Cell::MOST`].
+    fn cells(
+        &self,
+        (min_lat, max_lat, min_lon, max_lon): (f64, f64, f64, f64),
+    ) -> Option<Vec<&Orders>> {
+        let (low, high) = (Cell::of(min_lat, min_lon), Cell::of(max_lat, max_lon));
+        let span = |a: i32, b: i32| usize::try_from(i64::from(b) - i64::from(a) + 1).unwrap_or(0);
+        let (rows, columns) = (span(low.0, high.0), span(low.1, high.1));
+        if rows.saturating_mul(columns) > Cell::MOST {
+            return None;
+        }
+        let touched = (low.0..=high.0)
+            .flat_map(|lat| (low.1..=high.1).map(move |lon| Cell(lat, lon)))
+            .filter_map(|cell| self.by_cell.get(&cell))
+            .collect();
+        Some(touched)
+    }
+}
+
+/// A range of an order's items, as `BTreeSet::range` takes it.
+type Span<T> = (Bound<T>, Bound<T>);
+
+/// How many listings a price range may hold for a search in another
+/// order to sort just them rather than walk its order.
+const FEW: usize = 512;
+
+/// Where two ranges overlap, or `None` when they do not (`BTreeSet::range`
+/// would panic on an empty one).
+fn within<T: Ord + Copy>(a: Span<T>, b: Span<T>) -> Option<Span<T>> {
+    // The later start and the earlier end; at equal values the excluded
+    // bound is the tighter one.
+    let start = match (a.0, b.0) {
+        (Unbounded, x) | (x, Unbounded) => x,
+        (Included(p), Included(q)) => Included(p.max(q)),
+        (Excluded(p), Excluded(q)) => Excluded(p.max(q)),
+        (Included(i), Excluded(e)) | (Excluded(e), Included(i)) => {
+            if e >= i {
+                Excluded(e)
+            } else {
+                Included(i)
+            }
+        }
+    };
+    let end = match (a.1, b.1) {
+        (Unbounded, x) | (x, Unbounded) => x,
+        (Included(p), Included(q)) => Included(p.min(q)),
+        (Excluded(p), Excluded(q)) => Excluded(p.min(q)),
+        (Included(i), Excluded(e)) | (Excluded(e), Included(i)) => {
+            if e <= i {
+                Excluded(e)
+            } else {
+                Included(i)
+            }
+        }
+    };
+    let empty = match (start, end) {
+        (Included(s), Included(e)) => s > e,
+        (Included(s) | Excluded(s), Excluded(e)) | (Excluded(s), Included(e)) => s >= e,
+        _ => false,
+    };
+    (!empty).then_some((start, end))
+}
+
+/// A square of the map, [`Cell::DEGREES`] on a side: a map search walks
+/// only the listings in the cells its box touches. Every listing inside a
+/// box is in one of them, since a cell is the floor of a division, which
+/// never puts a larger coordinate in a smaller cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Cell(i32, i32);
+
+impl Cell {
+    const DEGREES: f64 = 0.1;
+    /// A box touching more cells than this walks every listing instead:
+    /// merging that many orders costs about as much.
+    const MOST: usize = 36;
+
+    fn of(latitude: f64, longitude: f64) -> Self {
+        // `as` saturates (and makes NaN 0); coordinates are validated.
+        let cell = |degrees: f64| (degrees / Self::DEGREES).floor() as i32;
+        Cell(cell(latitude), cell(longitude))
+    }
+}
+
+/// Walks one order of several sets as one: each set's items within
+/// `bounds`, ascending (descending when `down`), merged in that order.
+fn merged<'a, T: Ord + Copy + 'a>(
+    sets: impl Iterator<Item = &'a BTreeSet<T>>,
+    bounds: Span<T>,
+    down: bool,
+) -> Merged<T, Box<dyn Iterator<Item = T> + 'a>> {
+    let parts = sets
+        .map(|set| {
+            let range = set.range(bounds).copied();
+            if down {
+                Box::new(range.rev()) as Box<dyn Iterator<Item = T>>
+            } else {
+                Box::new(range)
+            }
+        })
+        .collect();
+    Merged::new(parts, down)
+}
+
+/// Iterators that each yield in one order, yielding in that order.
+struct Merged<T, I> {
+    parts: Vec<I>,
+    heads: Vec<Option<T>>,
+    down: bool,
+}
+
+impl<T: Ord + Copy, I: Iterator<Item = T>> Merged<T, I> {
+    fn new(mut parts: Vec<I>, down: bool) -> Self {
+        let heads = parts.iter_mut().map(Iterator::next).collect();
+        Self { parts, heads, down }
+    }
+}
+
+impl<T: Ord + Copy, I: Iterator<Item = T>> Iterator for Merged<T, I> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        let mut best: Option<(usize, T)> = None;
+        for (i, head) in self.heads.iter().enumerate() {
+            let Some(item) = *head else { continue };
+            let first = best.is_none_or(|(_, b)| if self.down { item > b } else { item < b });
+            if first {
+                best = Some((i, item));
+            }
+        }
+        let (i, item) = best?;
+        self.heads[i] = self.parts.get_mut(i).and_then(Iterator::next);
+        Some(item)
     }
 }
 
@@ -649,4 +868,59 @@ fn free(
 ) -> bool {
     let dates = StayDates::from_stored(check_in, check_out);
     calendar.conflict(&dates, now.and_utc(), None).is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ops::RangeBounds;
+
+    /// `within` is exactly where both ranges hold, and `None` where
+    /// `BTreeSet::range` would panic.
+    #[test]
+    fn within_is_the_overlap_of_two_ranges() {
+        let set: BTreeSet<i64> = (0..20).collect();
+        let bounds = |lo: i64, hi: i64| {
+            [
+                Unbounded,
+                Included(lo),
+                Excluded(lo),
+                Included(hi),
+                Excluded(hi),
+            ]
+        };
+        for lo in 0..6 {
+            for hi in 0..6 {
+                for a0 in bounds(lo, hi) {
+                    for a1 in bounds(hi, lo) {
+                        for b0 in bounds(hi, lo) {
+                            for b1 in bounds(lo, hi) {
+                                let holds = |x: &i64| (a0, a1).contains(x) && (b0, b1).contains(x);
+                                let want: Vec<i64> = set.iter().copied().filter(holds).collect();
+                                let got: Vec<i64> = within((a0, a1), (b0, b1))
+                                    .map(|r| set.range(r).copied().collect())
+                                    .unwrap_or_default();
+                                assert_eq!(got, want, "{a0:?}..{a1:?} and {b0:?}..{b1:?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Merged orders come out in the one order, either way.
+    #[test]
+    fn merged_sets_walk_in_one_order() {
+        let sets: Vec<BTreeSet<i64>> = vec![
+            [1, 4, 9].into(),
+            BTreeSet::new(),
+            [2, 3, 10, 11].into(),
+            [5].into(),
+        ];
+        let all: Vec<i64> = merged(sets.iter(), (Unbounded, Unbounded), false).collect();
+        assert_eq!(all, [1, 2, 3, 4, 5, 9, 10, 11]);
+        let down: Vec<i64> = merged(sets.iter(), (Included(3), Excluded(10)), true).collect();
+        assert_eq!(down, [9, 5, 4, 3]);
+    }
 }

@@ -58,6 +58,12 @@ impl Listing {
     }
 }
 
+/// The first day whose seasons a read keeps: a day's margin, since a
+/// listing's local today is never before UTC's yesterday.
+fn seasons_from() -> NaiveDate {
+    now().date_naive() - chrono::Duration::days(1)
+}
+
 struct Remembered {
     listing: Arc<Listing>,
     read_at: Instant,
@@ -103,9 +109,7 @@ impl ListingCache {
             .with_label_values(&["database"])
             .inc();
         let generation = self.generation.load(Ordering::SeqCst);
-        // A day's margin: a listing's local today is never before UTC's
-        // yesterday.
-        let seasons_from = now().date_naive() - chrono::Duration::days(1);
+        let seasons_from = seasons_from();
         let listing = db
             .run(move |mut conn| async move {
                 // One snapshot: the row and the seasons as of one commit.
@@ -125,6 +129,65 @@ impl ListingCache {
         let listing = Arc::new(listing);
         self.remember(generation, id, &listing);
         Ok(listing)
+    }
+
+    /// Many listings (deleted or not) by id, as [`ListingCache::listing`]
+    /// each, those memory lacks read together in one snapshot: a search's
+    /// page. An id with no row is left out.
+    pub async fn listings(
+        &self,
+        db: &Db,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, Arc<Listing>>, ApiError> {
+        let mut found = HashMap::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for &id in ids {
+            match self.recall(PropertyId(id)) {
+                Some(listing) => {
+                    found.insert(id, listing);
+                }
+                None => missing.push(id),
+            }
+        }
+        let reads = &self.metrics.listing_reads;
+        reads
+            .with_label_values(&["memory"])
+            .inc_by(found.len() as u64);
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        reads
+            .with_label_values(&["database"])
+            .inc_by(missing.len() as u64);
+        let generation = self.generation.load(Ordering::SeqCst);
+        let seasons_from = seasons_from();
+        let (rows, seasons) = db
+            .run(move |mut conn| async move {
+                crate::snapshot_tx!(&mut conn, |c| {
+                    let rows = properties::find_many(c, &missing).await?;
+                    let seasons = rates::from_many(c, &missing, seasons_from).await?;
+                    Ok::<_, ApiError>((rows, seasons))
+                })
+            })
+            .await?;
+        let mut seasons_of: HashMap<i64, Vec<Rate>> = HashMap::new();
+        for season in seasons {
+            seasons_of
+                .entry(season.property_id)
+                .or_default()
+                .push(season);
+        }
+        for property in rows {
+            let id = property.id;
+            let listing = Arc::new(Listing {
+                seasons: seasons_of.remove(&id).unwrap_or_default(),
+                property,
+                seasons_from,
+            });
+            self.remember(generation, PropertyId(id), &listing);
+            found.insert(id, listing);
+        }
+        Ok(found)
     }
 
     /// A live listing (a deleted one is not found).

@@ -20,6 +20,7 @@ use crate::domain::{
 use crate::error::ApiError;
 use crate::search::Availability;
 use crate::services::audit as trail;
+use crate::services::listing_cache::ListingCache;
 use crate::write_tx;
 use serde_json::json;
 
@@ -240,11 +241,13 @@ pub struct Found {
 const FLEXIBLE_BATCH: i64 = 200;
 
 /// One page of a search: its ids from memory when memory can answer (then
-/// only the page's rows are read, and checked against memory), else from
-/// the SQL.
+/// the page's rows come from the remembered listings, those not
+/// remembered read together, and are checked against the index), else
+/// from the SQL.
 pub async fn search(
     db: &Db,
     memory: &Availability,
+    listings: &ListingCache,
     filter: SearchFilter,
 ) -> Result<Vec<Found>, ApiError> {
     if let Some(hits) = memory.search(&filter) {
@@ -253,20 +256,14 @@ pub async fn search(
             return Ok(Vec::new());
         }
         let wanted: Vec<i64> = hits.iter().map(|h| h.id).collect();
-        let mut rows: std::collections::HashMap<i64, Property> = db
-            .run(move |mut conn| async move {
-                Ok::<_, ApiError>(properties::find_many(&mut conn, &wanted).await?)
-            })
-            .await?
-            .into_iter()
-            .filter(|p| p.deleted_at.is_none())
-            .map(|p| (p.id, p))
-            .collect();
+        let rows = listings.listings(db, &wanted).await?;
         let page: Vec<Found> = hits
             .iter()
             .filter_map(|h| {
-                rows.remove(&h.id).map(|property| Found {
-                    property,
+                let listing = rows.get(&h.id)?;
+                let property = &listing.property;
+                property.deleted_at.is_none().then(|| Found {
+                    property: property.clone(),
                     stay: h.stay,
                 })
             })

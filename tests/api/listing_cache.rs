@@ -13,11 +13,32 @@ use crate::helpers::{Backend, TestApp, TestDatabase, day, eventually, redis_url}
 
 both_backends!(
     every_change_is_on_the_node_that_made_it_at_once,
+    a_search_page_is_made_of_remembered_listings,
     another_node_hears_of_a_change_through_redis,
     without_redis_another_node_forgets_within_the_poll_interval,
 );
 
 const BY_MEMORY: &str = "roost_listing_reads_total{by=\"memory\"}";
+const SEARCHED_BY_MEMORY: &str = "roost_searches_total{by=\"memory\"}";
+const STATEMENTS: &str = "roost_db_statements_total";
+
+/// The titles of the first page of a search for `city`.
+async fn search_titles(app: &TestApp, city: &str) -> Vec<String> {
+    let res = app
+        .get("/api/v1/properties")
+        .query(&[("city", city)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["title"].as_str().unwrap().to_owned())
+        .collect()
+}
 
 async fn page(app: &TestApp, id: i64) -> (StatusCode, Value) {
     let res = app
@@ -133,6 +154,41 @@ async fn every_change_is_on_the_node_that_made_it_at_once(backend: Backend) {
     assert_eq!(page(&app, id).await.0, StatusCode::NOT_FOUND);
 }
 
+/// A search the index answers takes its page's listings from memory: once
+/// they are remembered it costs no statement at all, and an edit is in the
+/// very next search (the poll interval is ten minutes here).
+async fn a_search_page_is_made_of_remembered_listings(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        s.event_poll_interval = Duration::from_secs(600);
+        s.hold_sweep_interval = None;
+    })
+    .await;
+    let (_, host) = app.signed_in("host").await;
+    let city = "Remembrance Bay";
+    let id = app.create_listing(&host, json!({"city": city})).await;
+    let other = app.create_listing(&host, json!({"city": city})).await;
+    eventually("a search answered by memory costs no statement", || async {
+        let searched = app.metric(SEARCHED_BY_MEMORY).await;
+        let statements = app.metric(STATEMENTS).await;
+        let titles = search_titles(&app, city).await;
+        titles.len() == 2
+            && app.metric(SEARCHED_BY_MEMORY).await - searched == 1.0
+            && app.metric(STATEMENTS).await - statements == 0.0
+    })
+    .await;
+    patch_title(&app, &host, id, "Renamed at once").await;
+    let titles = search_titles(&app, city).await;
+    assert!(titles.contains(&"Renamed at once".to_owned()), "{titles:?}");
+    let res = app
+        .delete(&format!("/api/v1/properties/{other}"))
+        .bearer_auth(&host)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(search_titles(&app, city).await, ["Renamed at once"]);
+}
+
 /// Two nodes on one database and Redis, their own forgetting ten minutes
 /// away: node B, which remembers a listing, shows node A's edit once
 /// Redis brings word of it.
@@ -151,14 +207,17 @@ async fn another_node_hears_of_a_change_through_redis(backend: Backend) {
 }
 
 /// Node B remembers a listing node A made, A renames it, and B comes to
-/// show the new title within `eventually`'s wait.
+/// show the new title on its page and in its search within `eventually`'s
+/// wait.
 async fn b_follows_an_edit_on_a(a: &TestApp, b: &TestApp) {
     let (_, host) = a.signed_in("host").await;
-    let id = a.create_listing(&host, json!({})).await;
+    let city = "Followed Harbour";
+    let id = a.create_listing(&host, json!({"city": city})).await;
     remembered_by(b, id).await;
     patch_title(a, &host, id, "Renamed on A").await;
     eventually("node B shows node A's edit", || async {
         page(b, id).await.1["title"] == "Renamed on A"
+            && search_titles(b, city).await == ["Renamed on A"]
     })
     .await;
 }

@@ -109,10 +109,9 @@ fn random_search(rng: &mut StdRng) -> Vec<(String, String)> {
         0..=2 => put("city", city.to_lowercase()),
         3 => put("country", country.into()),
         4 => {
-            put("min_lat", format!("{}", lat - 0.05));
-            put("max_lat", format!("{}", lat + 0.05));
-            put("min_lon", format!("{}", lon - 0.05));
-            put("max_lon", format!("{}", lon + 0.05));
+            for (k, v) in map_box(rng, city, lat, lon) {
+                put(&k, v);
+            }
         }
         _ => {}
     }
@@ -175,15 +174,58 @@ fn random_search(rng: &mut StdRng) -> Vec<(String, String)> {
     q
 }
 
-/// Runs `count` random searches over HTTP, up to three pages each, and
-/// compares every page and cursor with the SQL's over the same data.
-/// Returns how many pages it asked for.
-async fn compare(app: &TestApp, rng: &mut StdRng, count: usize) -> usize {
+/// A map's box of any size near the city, sometimes with the city too:
+/// memory walks the cells the box touches, or everything when it touches
+/// too many.
+fn map_box(rng: &mut StdRng, city: &str, lat: f64, lon: f64) -> Vec<(String, String)> {
+    let half = [0.01, 0.03, 0.05, 0.12, 0.4][rng.random_range(0..5)];
+    let (lat, lon) = (
+        lat + rng.random_range(-0.05..0.05),
+        lon + rng.random_range(-0.05..0.05),
+    );
+    let mut q = vec![
+        ("min_lat".to_owned(), format!("{:.4}", lat - half)),
+        ("max_lat".to_owned(), format!("{:.4}", lat + half)),
+        ("min_lon".to_owned(), format!("{:.4}", lon - half)),
+        ("max_lon".to_owned(), format!("{:.4}", lon + half)),
+    ];
+    if rng.random_bool(0.2) {
+        q.push(("city".to_owned(), city.to_lowercase()));
+    }
+    q
+}
+
+/// A random search of a map's box: [`random_search`]'s other filters,
+/// dates and sort, with a box instead of its place.
+fn map_search(rng: &mut StdRng) -> Vec<(String, String)> {
+    let place = [
+        "city", "country", "min_lat", "max_lat", "min_lon", "max_lon",
+    ];
+    let mut q = random_search(rng);
+    q.retain(|(k, _)| !place.contains(&k.as_str()));
+    let (city, _, lat, lon) = CITIES[rng.random_range(0..CITIES.len())];
+    q.extend(map_box(rng, city, lat, lon));
+    q
+}
+
+/// Runs `count` searches made by `make` over HTTP, up to three pages
+/// each, and compares every page and cursor with the SQL's over the same
+/// data. Returns how many pages it asked for.
+async fn compare(
+    app: &TestApp,
+    rng: &mut StdRng,
+    count: usize,
+    make: fn(&mut StdRng) -> Vec<(String, String)>,
+) -> usize {
     // The SQL's answer, with flexible dates found the way it finds them.
     let sql_only = Availability::new(false, roost::http::metrics::Metrics::new().unwrap());
+    let remembers_nothing = roost::services::listing_cache::ListingCache::new(
+        std::time::Duration::ZERO,
+        roost::http::metrics::Metrics::new().unwrap(),
+    );
     let mut pages = 0;
     for _ in 0..count {
-        let query = random_search(rng);
+        let query = make(rng);
         let mut cursor: Option<String> = None;
         for _ in 0..3 {
             let mut params = query.clone();
@@ -207,9 +249,10 @@ async fn compare(app: &TestApp, rng: &mut StdRng, count: usize) -> usize {
                 .collect();
             let filter = roost::api::rest::properties::parse_search(params.clone()).unwrap();
             let (sort, limit) = (filter.sort, filter.limit);
-            let found = roost::services::properties::search(&app.db, &sql_only, filter)
-                .await
-                .unwrap();
+            let found =
+                roost::services::properties::search(&app.db, &sql_only, &remembers_nothing, filter)
+                    .await
+                    .unwrap();
             let want: Vec<(i64, Value)> = found
                 .iter()
                 .map(|f| {
@@ -301,7 +344,8 @@ async fn memory_answers_what_the_sql_answers(backend: Backend) {
     assert_eq!(app.metric("roost_search_index_listings").await, 300.0);
     let mut rng = StdRng::seed_from_u64(1818);
     let before = by_memory(&app).await;
-    let pages = compare(&app, &mut rng, 60).await;
+    let pages = compare(&app, &mut rng, 60, random_search).await
+        + compare(&app, &mut rng, 40, map_search).await;
     assert_eq!(
         by_memory(&app).await - before,
         pages as f64,
@@ -402,7 +446,7 @@ async fn memory_answers_what_the_sql_answers(backend: Backend) {
         "the new price sorts it first"
     );
     let before = by_memory(&app).await;
-    let pages = compare(&app, &mut rng, 40).await;
+    let pages = compare(&app, &mut rng, 40, random_search).await;
     assert_eq!(by_memory(&app).await - before, pages as f64);
 }
 

@@ -695,7 +695,8 @@ impl Query {
         let params = filter.unwrap_or_default().params(sort, first, after);
         let filter = parse_search(params).map_err(fail)?;
         let (sort, limit) = (filter.sort, filter.limit);
-        let rows = properties::search(&state(ctx)?.db, &state(ctx)?.search, filter)
+        let state = state(ctx)?;
+        let rows = properties::search(&state.db, &state.search, &state.listings, filter)
             .await
             .map_err(fail)?;
         let mut connection = Connection::new(false, rows.len() as i64 == limit);

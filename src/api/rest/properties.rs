@@ -384,7 +384,7 @@ pub async fn search_properties(
 ) -> Result<HttpResponse, ApiError> {
     let filter = parse_search(query.into_inner())?;
     let (sort, limit) = (filter.sort, filter.limit);
-    let rows = properties::search(&state.db, &state.search, filter).await?;
+    let rows = properties::search(&state.db, &state.search, &state.listings, filter).await?;
     let next_cursor = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|f| encode_search_cursor(sort, &f.property)))
         .flatten();
