@@ -546,10 +546,11 @@ async fn without_redis_a_nodes_scan_finds_what_another_did(backend: Backend) {
     assert_eq!(by_memory(&b).await - before, 1.0);
 }
 
-/// A row changed behind the server's back (SQL by hand), with no scan due:
-/// the first page that shows it is checked against memory, found to
-/// differ, and answered by the SQL; the listing is read again, and memory
-/// answers, rightly, from then on.
+/// A row changed behind the server's back (SQL by hand), with no scan due
+/// and the listing not yet remembered: the first page that shows it reads
+/// it, checks it against the index, finds it differs, and is answered by
+/// the SQL; the listing is read again, and memory answers, rightly, from
+/// then on.
 async fn a_page_that_disagrees_with_memory_is_answered_by_the_sql(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| {
         s.event_poll_interval = Duration::from_secs(600);
