@@ -40,7 +40,8 @@ pub struct AuditRow {
 }
 
 /// Writes `records` as done by `actor` at `now`: one statement on
-/// PostgreSQL, one prepared insert per row on SQLite (its own thread).
+/// PostgreSQL (a prepared one for a single row), one prepared insert per row
+/// on SQLite (its own thread).
 pub async fn record(
     conn: &mut impl AsConn,
     actor: &AuditActor,
@@ -66,6 +67,17 @@ pub async fn record(
     const ROWS_PER_INSERT: usize = 2_000;
     match conn.as_conn() {
         Conn::Postgres(c) => {
+            // Diesel never caches a slice insert's prepared statement (its
+            // text depends on the row count), so a single row, the common
+            // case (one per booking), goes in as a row: prepared once per
+            // connection instead of parsed and planned on every call.
+            if let [row] = rows.as_slice() {
+                diesel::insert_into(audit_log::table)
+                    .values(row)
+                    .execute(c)
+                    .await?;
+                return Ok(());
+            }
             for chunk in rows.chunks(ROWS_PER_INSERT) {
                 diesel::insert_into(audit_log::table)
                     .values(chunk)

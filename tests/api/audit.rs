@@ -491,3 +491,58 @@ async fn roost_audit_prints_the_trail_as_json_lines(backend: Backend) {
     let (ok, _, err) = run(&["--since", &today, "--action", "user.hacked"]);
     assert!(!ok && err.contains("--action"), "{err}");
 }
+
+/// A booking writes one audit row; on PostgreSQL that insert must be a
+/// prepared statement the connection keeps, not one parsed and planned on
+/// every booking (Diesel caches no slice insert).
+#[actix_web::test]
+async fn a_single_audit_row_is_a_prepared_statement() {
+    use diesel::sql_types::BigInt;
+    use diesel_async::RunQueryDsl;
+    use roost::db::{AsConn, Conn, Db};
+    use roost::domain::UserId;
+    use roost::domain::audit::{Action, AuditActor, AuditRecord, ObjectType};
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    if !crate::helpers::postgres_ready("a_single_audit_row_is_a_prepared_statement").await {
+        return;
+    }
+    let database = crate::helpers::TestDatabase::new(Backend::Postgres).await;
+    roost::db::migrations::run(&database.url).await.unwrap();
+    // One connection, so every statement below runs on the same session.
+    let db = Db::connect(&database.url, Some(1)).unwrap();
+    let mut conn = db.get().await.unwrap();
+    let actor = AuditActor {
+        user: Some(UserId(7)),
+        ip: Some("127.0.0.1".into()),
+        request_id: Some("r".into()),
+    };
+    for i in 0..5 {
+        let record = AuditRecord::new(Action::BookingHeld, ObjectType::Booking, Some(i));
+        let now = chrono::Utc::now().naive_utc();
+        roost::db::audit::record(&mut conn, &actor, &[record], now)
+            .await
+            .unwrap();
+    }
+    let Conn::Postgres(c) = conn.as_conn() else {
+        unreachable!("a PostgreSQL database")
+    };
+    let prepared: Vec<Count> = diesel::sql_query(
+        "SELECT count(*) AS n FROM pg_prepared_statements \
+         WHERE statement LIKE 'INSERT INTO \"audit_log\"%'",
+    )
+    .load(c)
+    .await
+    .unwrap();
+    assert_eq!(prepared[0].n, 1, "one prepared insert, used five times");
+    let rows: Vec<Count> = diesel::sql_query("SELECT count(*) AS n FROM audit_log")
+        .load(c)
+        .await
+        .unwrap();
+    assert_eq!(rows[0].n, 5);
+}
