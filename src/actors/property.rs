@@ -568,17 +568,15 @@ async fn insert_claim(
     let entry = calendar::insert(c, new).await?;
     let mut changes = expirations(&expired);
     changes.push((kind, Some(&entry)));
-    let events = events::append(c, property, &changes, now.naive_utc()).await?;
     let (actor, action, object) = audit;
     let record = AuditRecord::new(action, object, Some(entry.id)).with(claim_details(&entry));
-    audit_log::record(c, actor, &[record], now.naive_utc()).await?;
-    audit_log::record(
-        c,
+    let at = now.naive_utc();
+    let audit = audit_log::rows(actor, &[record], at).and(audit_log::rows(
         &AuditActor::system(),
         &expiry_records(&expired),
-        now.naive_utc(),
-    )
-    .await?;
+        at,
+    ));
+    let events = events::append_audited(c, property, &changes, audit, at).await?;
     Ok((entry, events))
 }
 
@@ -1276,14 +1274,15 @@ impl Handler<RemoveBlock> for PropertyActor {
                             .await?
                             .ok_or(ApiError::NotFound("block"))?;
                         let change = (EventKind::BlockRemoved, Some(&removed));
-                        let events = events::append(c, &property, &[change], now).await?;
                         let record = AuditRecord::new(
                             Action::BlockRemoved,
                             ObjectType::Block,
                             Some(removed.id),
                         )
                         .with(claim_details(&removed));
-                        audit_log::record(c, &msg.commit.actor, &[record], now).await?;
+                        let audit = audit_log::rows(&msg.commit.actor, &[record], now);
+                        let events =
+                            events::append_audited(c, &property, &[change], audit, now).await?;
                         msg.commit.seal(c, &()).await?;
                         Ok::<_, ApiError>(events)
                     }
@@ -1649,7 +1648,6 @@ async fn settle(
                     })?;
             let payment = payments::save(c, &payment).await?;
             let change = (EventKind::BookingConfirmed, Some(&confirmed));
-            let events = events::append(c, &property, &[change], at).await?;
             let records = [
                 payment_record(Action::PaymentSucceeded, &payment, money),
                 AuditRecord::new(
@@ -1659,7 +1657,8 @@ async fn settle(
                 )
                 .with(serde_json::json!({"payment_id": payment.id, "late": late})),
             ];
-            audit_log::record(c, actor, &records, at).await?;
+            let audit = audit_log::rows(actor, &records, at);
+            let events = events::append_audited(c, &property, &[change], audit, at).await?;
             Ok((
                 Settled::Confirmed(Box::new(payment), Box::new(confirmed)),
                 events,

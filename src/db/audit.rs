@@ -2,7 +2,9 @@
 //! DELETE). Rows go in inside the transaction of the change they record.
 
 use chrono::NaiveDateTime;
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel_async::RunQueryDsl;
 
 use super::schema::audit_log;
@@ -39,56 +41,131 @@ pub struct AuditRow {
     pub created_at: NaiveDateTime,
 }
 
-/// Writes `records` as done by `actor` at `now`: one statement on
-/// PostgreSQL (a prepared one for a single row), one prepared insert per row
-/// on SQLite (its own thread).
+/// Audit rows about to be written: [`rows`] makes them, [`write`] writes
+/// them, or they ride in another statement on PostgreSQL
+/// (`events::append_audited`).
+#[derive(Clone, Default)]
+pub struct Rows(Vec<NewRow>);
+
+impl Rows {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// These rows, then `more`.
+    pub fn and(mut self, more: Rows) -> Rows {
+        self.0.extend(more.0);
+        self
+    }
+
+    /// On PostgreSQL, the rows as one `INSERT … SELECT FROM unnest(…)`: its
+    /// text is the same for any number of rows, so a statement carrying it
+    /// is prepared once.
+    pub(super) fn unnest(&self) -> Unnest {
+        let r = &self.0;
+        Unnest {
+            actor_ids: r.iter().map(|r| r.actor_id).collect(),
+            ips: r.iter().map(|r| r.ip.clone()).collect(),
+            request_ids: r.iter().map(|r| r.request_id.clone()).collect(),
+            actions: r.iter().map(|r| r.action.clone()).collect(),
+            object_types: r.iter().map(|r| r.object_type.clone()).collect(),
+            object_ids: r.iter().map(|r| r.object_id).collect(),
+            details: r.iter().map(|r| r.details.clone()).collect(),
+            created_ats: r.iter().map(|r| r.created_at).collect(),
+        }
+    }
+}
+
+/// [`Rows::unnest`]: the rows' columns, bound as arrays.
+pub(super) struct Unnest {
+    actor_ids: Vec<Option<i64>>,
+    ips: Vec<Option<String>>,
+    request_ids: Vec<Option<String>>,
+    actions: Vec<String>,
+    object_types: Vec<String>,
+    object_ids: Vec<Option<i64>>,
+    details: Vec<String>,
+    created_ats: Vec<NaiveDateTime>,
+}
+
+impl QueryId for Unnest {
+    type QueryId = Self;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Pg> for Unnest {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
+        out.push_sql(
+            "INSERT INTO audit_log (actor_id, ip, request_id, action, object_type, \
+             object_id, details, created_at) SELECT * FROM unnest(",
+        );
+        out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.actor_ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.ips)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.request_ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.actions)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.object_types)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.object_ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.details)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Timestamp>, _>(&self.created_ats)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+/// `records` as done by `actor` at `now`, ready to write.
+pub fn rows(actor: &AuditActor, records: &[AuditRecord], now: NaiveDateTime) -> Rows {
+    Rows(
+        records
+            .iter()
+            .map(|r| NewRow {
+                actor_id: actor.user.map(|u| u.0),
+                ip: actor.ip.clone(),
+                request_id: actor.request_id.clone(),
+                action: r.action.as_str().to_owned(),
+                object_type: r.object_type.as_str().to_owned(),
+                object_id: r.object_id,
+                details: r.details.to_string(),
+                created_at: now,
+            })
+            .collect(),
+    )
+}
+
+/// Writes `records` as done by `actor` at `now` ([`write`]).
 pub async fn record(
     conn: &mut impl AsConn,
     actor: &AuditActor,
     records: &[AuditRecord],
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    if records.is_empty() {
+    write(conn, rows(actor, records, now)).await
+}
+
+/// Writes `rows`: on PostgreSQL one statement, prepared once per connection
+/// whatever the number of rows (Diesel caches no multi-row `VALUES`
+/// insert, whose text depends on the count); on SQLite multi-row inserts
+/// on its own thread.
+pub async fn write(conn: &mut impl AsConn, Rows(rows): Rows) -> QueryResult<()> {
+    if rows.is_empty() {
         return Ok(());
     }
-    let rows: Vec<NewRow> = records
-        .iter()
-        .map(|r| NewRow {
-            actor_id: actor.user.map(|u| u.0),
-            ip: actor.ip.clone(),
-            request_id: actor.request_id.clone(),
-            action: r.action.as_str().to_owned(),
-            object_type: r.object_type.as_str().to_owned(),
-            object_id: r.object_id,
-            details: r.details.to_string(),
-            created_at: now,
-        })
-        .collect();
-    const ROWS_PER_INSERT: usize = 2_000;
     match conn.as_conn() {
         Conn::Postgres(c) => {
-            // Diesel never caches a slice insert's prepared statement (its
-            // text depends on the row count), so a single row, the common
-            // case (one per booking), goes in as a row: prepared once per
-            // connection instead of parsed and planned on every call.
-            if let [row] = rows.as_slice() {
-                diesel::insert_into(audit_log::table)
-                    .values(row)
-                    .execute(c)
-                    .await?;
-                return Ok(());
-            }
-            for chunk in rows.chunks(ROWS_PER_INSERT) {
-                diesel::insert_into(audit_log::table)
-                    .values(chunk)
-                    .execute(c)
-                    .await?;
-            }
+            Rows(rows).unnest().execute(c).await?;
             Ok(())
         }
         Conn::Sqlite(c) => {
             c.spawn_blocking(move |sync| {
-                for chunk in rows.chunks(ROWS_PER_INSERT) {
+                // SQLite binds at most 32,766 values a statement.
+                for chunk in rows.chunks(2_000) {
                     let insert = diesel::insert_into(audit_log::table).values(chunk);
                     diesel::RunQueryDsl::execute(insert, sync)?;
                 }

@@ -11,6 +11,7 @@ use diesel_async::RunQueryDsl;
 
 use std::collections::BTreeMap;
 
+use super::audit;
 use super::calendar::Entry;
 use super::properties::Property;
 use super::schema::{calendar_events, deployment, properties};
@@ -138,6 +139,19 @@ pub async fn append(
     append_all(conn, &[(LogHead::from(property), changes)], now).await
 }
 
+/// [`append`], with the audit rows of the same change written too: on
+/// PostgreSQL in the append's own statement (a round trip and a statement
+/// fewer for the write), on SQLite after it.
+pub async fn append_audited(
+    conn: &mut impl AsConn,
+    property: &Property,
+    changes: &[Change<'_>],
+    audit: audit::Rows,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<CalendarEvent>> {
+    append_logs(conn, &[(LogHead::from(property), changes)], audit, now).await
+}
+
 /// Records each listing's changes as its next events, for any number of
 /// listings at once, moving each listing's `calendar_seq` on by its number
 /// of events: on PostgreSQL one statement ([`append_statement`]), on SQLite
@@ -147,6 +161,16 @@ pub async fn append(
 pub async fn append_all(
     conn: &mut impl AsConn,
     logs: &[(LogHead, &[Change<'_>])],
+    now: NaiveDateTime,
+) -> QueryResult<Vec<CalendarEvent>> {
+    append_logs(conn, logs, audit::Rows::default(), now).await
+}
+
+/// [`append_all`], and `audit` ([`append_audited`]).
+async fn append_logs(
+    conn: &mut impl AsConn,
+    logs: &[(LogHead, &[Change<'_>])],
+    audit: audit::Rows,
     now: NaiveDateTime,
 ) -> QueryResult<Vec<CalendarEvent>> {
     let mut rows = Vec::new();
@@ -176,6 +200,7 @@ pub async fn append_all(
         );
     }
     if rows.is_empty() {
+        audit::write(conn, audit).await?;
         return Ok(Vec::new());
     }
     let events = rows
@@ -183,29 +208,38 @@ pub async fn append_all(
         .map(EventRow::to_event)
         .collect::<QueryResult<Vec<_>>>()?;
     let bumps: Vec<(i64, i64)> = bumps.into_iter().collect();
-    let written = match conn.as_conn() {
-        Conn::Postgres(c) => append_statement(&bumps, &events).execute(c).await?,
+    // The audit rows the append's statement did not carry.
+    let (written, audit) = match conn.as_conn() {
+        Conn::Postgres(c) if !audit.is_empty() => {
+            let append = append_statement(&bumps, &events);
+            let audited = AuditedAppend(append, audit.unnest());
+            (audited.execute(c).await?, audit::Rows::default())
+        }
+        Conn::Postgres(c) => (append_statement(&bumps, &events).execute(c).await?, audit),
         Conn::Sqlite(c) => {
-            c.spawn_blocking(move |sync| {
-                for (id, by) in bumps {
-                    if diesel::RunQueryDsl::execute(bump_seqs_of(vec![id], by), sync)? != 1 {
-                        return Ok(0);
+            let written = c
+                .spawn_blocking(move |sync| {
+                    for (id, by) in bumps {
+                        if diesel::RunQueryDsl::execute(bump_seqs_of(vec![id], by), sync)? != 1 {
+                            return Ok(0);
+                        }
                     }
-                }
-                // SQLite binds at most 32,766 values a statement.
-                for chunk in rows.chunks(2_000) {
-                    let insert = diesel::insert_into(calendar_events::table).values(chunk);
-                    diesel::RunQueryDsl::execute(insert, sync)?;
-                }
-                Ok(rows.len())
-            })
-            .await?
+                    // SQLite binds at most 32,766 values a statement.
+                    for chunk in rows.chunks(2_000) {
+                        let insert = diesel::insert_into(calendar_events::table).values(chunk);
+                        diesel::RunQueryDsl::execute(insert, sync)?;
+                    }
+                    Ok(rows.len())
+                })
+                .await?;
+            (written, audit)
         }
     };
     if written != events.len() {
         // A listing vanished under its lock: never number events for it.
         return Err(diesel::result::Error::NotFound);
     }
+    audit::write(conn, audit).await?;
     Ok(events)
 }
 
@@ -259,7 +293,34 @@ impl QueryId for AppendStatement {
 }
 
 impl QueryFragment<Pg> for AppendStatement {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.walk(None, out)
+    }
+}
+
+/// An [`AppendStatement`] that also writes audit rows, in a data-modifying
+/// `WITH` of its own (run whatever the outer statement reads; the events'
+/// refusal is an error that rolls the transaction back, rows and all). A
+/// type of its own: Diesel keys its cache of prepared statements by type.
+struct AuditedAppend(AppendStatement, audit::Unnest);
+
+impl QueryId for AuditedAppend {
+    type QueryId = Self;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Pg> for AuditedAppend {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.0.walk(Some(&self.1), out)
+    }
+}
+
+impl AppendStatement {
+    fn walk<'b>(
+        &'b self,
+        audit: Option<&'b audit::Unnest>,
+        mut out: AstPass<'_, 'b, Pg>,
+    ) -> QueryResult<()> {
         use diesel::sql_types::{Array, BigInt, Date, Nullable, Text, Timestamp};
         out.push_sql("WITH b(listings, counts) AS (SELECT ");
         out.push_bind_param::<Array<BigInt>, _>(&self.listings)?;
@@ -268,8 +329,15 @@ impl QueryFragment<Pg> for AppendStatement {
         out.push_sql(
             "), bumped AS (UPDATE properties \
              SET calendar_seq = calendar_seq + b.counts[array_position(b.listings, properties.id)] \
-             FROM b WHERE properties.id = ANY (b.listings) RETURNING properties.id) \
-             INSERT INTO calendar_events (property_id, seq, kind, entry_id, check_in, \
+             FROM b WHERE properties.id = ANY (b.listings) RETURNING properties.id) ",
+        );
+        if let Some(audit) = audit {
+            out.push_sql(", audited AS (");
+            audit.walk_ast(out.reborrow())?;
+            out.push_sql(") ");
+        }
+        out.push_sql(
+            "INSERT INTO calendar_events (property_id, seq, kind, entry_id, check_in, \
              check_out, hold_expires_at, guest_id, host_id, created_at) \
              SELECT * FROM unnest(",
         );

@@ -492,9 +492,9 @@ async fn roost_audit_prints_the_trail_as_json_lines(backend: Backend) {
     assert!(!ok && err.contains("--action"), "{err}");
 }
 
-/// A booking writes one audit row; on PostgreSQL that insert must be a
-/// prepared statement the connection keeps, not one parsed and planned on
-/// every booking (Diesel caches no slice insert).
+/// On PostgreSQL an audit insert is a prepared statement the connection
+/// keeps, whatever its number of rows, not one parsed and planned on every
+/// write (Diesel caches no multi-row `VALUES` insert).
 #[actix_web::test]
 async fn a_single_audit_row_is_a_prepared_statement() {
     use diesel::sql_types::BigInt;
@@ -529,20 +529,27 @@ async fn a_single_audit_row_is_a_prepared_statement() {
             .await
             .unwrap();
     }
+    let three: Vec<AuditRecord> = (5..8)
+        .map(|i| AuditRecord::new(Action::BookingExpired, ObjectType::Booking, Some(i)))
+        .collect();
+    let now = chrono::Utc::now().naive_utc();
+    roost::db::audit::record(&mut conn, &AuditActor::system(), &three, now)
+        .await
+        .unwrap();
     let Conn::Postgres(c) = conn.as_conn() else {
         unreachable!("a PostgreSQL database")
     };
     let prepared: Vec<Count> = diesel::sql_query(
         "SELECT count(*) AS n FROM pg_prepared_statements \
-         WHERE statement LIKE 'INSERT INTO \"audit_log\"%'",
+         WHERE statement LIKE 'INSERT INTO audit_log%'",
     )
     .load(c)
     .await
     .unwrap();
-    assert_eq!(prepared[0].n, 1, "one prepared insert, used five times");
+    assert_eq!(prepared[0].n, 1, "one prepared insert, used six times");
     let rows: Vec<Count> = diesel::sql_query("SELECT count(*) AS n FROM audit_log")
         .load(c)
         .await
         .unwrap();
-    assert_eq!(rows[0].n, 5);
+    assert_eq!(rows[0].n, 8);
 }
