@@ -11,7 +11,7 @@ use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
-use crate::actors::session::{Ending, watchdog};
+use crate::actors::session::{Ending, sign_in_watch, watchdog};
 use crate::actors::{EventBus, PropertyRegistry, relay};
 use crate::config::GatewayKind;
 use crate::config::Settings;
@@ -185,6 +185,7 @@ impl Application {
             .map(|every| tokio::spawn(sweep_holds(self.state.clone(), every)));
         let reconciler = tokio::spawn(reconcile(self.state.clone()));
         let watchdog = tokio::spawn(watchdog(self.state.clone()));
+        let signed_in_sessions = tokio::spawn(sign_in_watch(self.state.clone()));
         let relay = relay::spawn(self.state.clone());
         let search = tokio::spawn(self.state.search.clone().keep(
             self.state.db.clone(),
@@ -207,6 +208,7 @@ impl Application {
         housekeeping.abort();
         sweeper.iter().for_each(|task| task.abort());
         watchdog.abort();
+        signed_in_sessions.abort();
         reconciler.abort();
         signals.abort();
         sandbox.iter().for_each(|task| task.abort());

@@ -15,8 +15,8 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,7 @@ use serde_json::Value;
 
 use super::bus::{Deliver, Membership};
 use super::property::{GetSnapshot, Snapshot};
+use crate::auth::AuthUser;
 use crate::db::events;
 use crate::domain::calendar::Busy;
 use crate::domain::event::Effect;
@@ -58,6 +59,9 @@ pub enum Ending {
     Silent = 2,
     /// The server is shutting down: reconnect (to another node) and resume.
     ShuttingDown = 3,
+    /// The token the session signed in with was revoked (sign-out, a
+    /// password change, deactivation) or expired: sign in again.
+    SignedOut = 4,
 }
 
 impl Ending {
@@ -66,6 +70,7 @@ impl Ending {
             1 => Some(Ending::SlowConsumer),
             2 => Some(Ending::Silent),
             3 => Some(Ending::ShuttingDown),
+            4 => Some(Ending::SignedOut),
             _ => None,
         }
     }
@@ -75,6 +80,7 @@ impl Ending {
             Ending::SlowConsumer => 4000,
             Ending::Silent => 4001,
             Ending::ShuttingDown => 1001,
+            Ending::SignedOut => 4401,
         }
     }
 
@@ -83,6 +89,7 @@ impl Ending {
             Ending::SlowConsumer => "slow_consumer",
             Ending::Silent => "timeout",
             Ending::ShuttingDown => "going_away",
+            Ending::SignedOut => "unauthorized",
         }
     }
 }
@@ -98,6 +105,9 @@ pub struct Control {
     waker: AtomicWaker,
     /// The connection's socket, to shut when the client will not read.
     socket: Option<std::net::TcpStream>,
+    /// The bearer token the session signed in with, if it did
+    /// ([`sign_in_watch`] ends the session when it stops being valid).
+    token: Mutex<Option<String>>,
     metrics: Metrics,
 }
 
@@ -110,8 +120,19 @@ impl Control {
             ending_at_ms: AtomicU64::new(0),
             waker: AtomicWaker::new(),
             socket,
+            token: Mutex::new(None),
             metrics,
         }
+    }
+
+    /// The session is signed in with `token` (at connect, or by a GraphQL
+    /// `connection_init`).
+    pub fn signed_in_with(&self, token: &str) {
+        *self.token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token.to_owned());
+    }
+
+    fn token(&self) -> Option<String> {
+        self.token.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn now_ms(&self) -> u64 {
@@ -227,6 +248,32 @@ pub async fn watchdog(state: web::Data<AppState>) {
                     control.end(Ending::Silent)
                 }
                 None => {}
+            }
+        }
+    }
+}
+
+/// Ends every session whose token stopped being valid: each
+/// [`TRUST`](crate::auth::cache::TRUST) it asks about each signed-in
+/// session's token as a request would (from memory, which forgets a
+/// revoked token at once on the node that revoked it and within `TRUST`
+/// elsewhere; from the database when memory cannot answer), once per token
+/// however many sessions share it, and ends those refused with
+/// [`Ending::SignedOut`]. A database that cannot answer ends nothing.
+pub async fn sign_in_watch(state: web::Data<AppState>) {
+    let mut tick = tokio::time::interval(crate::auth::cache::TRUST);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let mut by_token: HashMap<String, Vec<Arc<Control>>> = HashMap::new();
+        for control in state.bus.controls() {
+            if let (None, Some(token)) = (control.ending(), control.token()) {
+                by_token.entry(token).or_default().push(control);
+            }
+        }
+        for (token, controls) in by_token {
+            if let Err(ApiError::Unauthorized) = AuthUser::from_token(&state, &token).await {
+                controls.iter().for_each(|c| c.end(Ending::SignedOut));
             }
         }
     }

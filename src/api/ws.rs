@@ -55,8 +55,8 @@ pub async fn connect(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let token = bearer(&req).or_else(|| query.into_inner().access_token);
-    let user = match token {
-        Some(token) => Some(AuthUser::from_token(&state, &token).await?.id),
+    let user = match &token {
+        Some(token) => Some(AuthUser::from_token(&state, token).await?.id),
         None => None,
     };
     let mut response = ws::handshake(&req).map_err(|e| ApiError::BadRequest {
@@ -74,6 +74,9 @@ pub async fn connect(
         }
     }
     let control = Arc::new(Control::new(socket, state.metrics.clone()));
+    if let Some(token) = &token {
+        control.signed_in_with(token);
+    }
     let codec = Codec::new().max_size(state.settings.websocket.max_frame_bytes);
     let session = Session::new(state.clone(), user, ip, control.clone());
     let frames = ws::WebsocketContext::with_codec(session, payload, codec);

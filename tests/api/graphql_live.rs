@@ -13,6 +13,7 @@ both_backends!(
     subscriptions_follow_rest_bookings_in_seq_order_and_resume,
     the_graphql_socket_refuses_what_it_must,
     a_graphql_client_that_never_reads_is_disconnected,
+    a_graphql_session_ends_when_its_token_is_revoked,
 );
 
 const CALENDAR: &str = "subscription($p: ID!, $since: Int) { calendar(propertyId: $p, sinceSeq: $since) { __typename \
@@ -185,12 +186,12 @@ async fn the_graphql_socket_refuses_what_it_must(backend: Backend) {
     let mut ws = app.graphql_ws_raw("").await.unwrap();
     ws.send(json!({"type": "connection_init", "payload": {"authorization": "Bearer nope"}}))
         .await;
-    assert_eq!(close_code(&mut ws).await, 4403);
+    assert_eq!(ws.close_code().await, 4403);
     // An operation before connection_init: closed with 4401.
     let mut ws = app.graphql_ws_raw("").await.unwrap();
     ws.start("cal", CALENDAR, json!({"p": listing.to_string()}))
         .await;
-    assert_eq!(close_code(&mut ws).await, 4401);
+    assert_eq!(ws.close_code().await, 4401);
 
     // A listing that does not exist, and a bad id: REST's codes.
     let mut ws = app.graphql_ws(None).await;
@@ -261,17 +262,6 @@ async fn the_graphql_socket_refuses_what_it_must(backend: Backend) {
     assert_eq!(update(&mut ws, "4").await["__typename"], "CalendarSnapshot");
 }
 
-/// The close code the server ends the connection with.
-async fn close_code(ws: &mut crate::helpers::WsClient) -> u16 {
-    loop {
-        match ws.next_message(crate::helpers::FRAME_WAIT).await {
-            Some(Message::Close(Some(frame))) => return frame.code.into(),
-            Some(Message::Close(None)) | None => panic!("closed without a code"),
-            Some(_) => continue,
-        }
-    }
-}
-
 /// As on `/ws`: a client that subscribes and never reads backs up, its
 /// connection's bounded mailbox fills, and it is cut off, not buffered.
 async fn a_graphql_client_that_never_reads_is_disconnected(backend: Backend) {
@@ -323,6 +313,43 @@ async fn a_graphql_client_that_never_reads_is_disconnected(backend: Backend) {
         .await;
     assert_eq!(
         update(&mut ws, "cal").await["__typename"],
+        "CalendarSnapshot"
+    );
+}
+
+/// As on `/ws`: signing out ends (4401) the connections signed in with that
+/// token, whether it came with the upgrade or in `connection_init`; another
+/// user's connection carries on.
+async fn a_graphql_session_ends_when_its_token_is_revoked(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, host) = app.signed_in("host").await;
+    let (_, guest) = app.signed_in("guest").await;
+    let listing = app.create_listing(&host, json!({})).await;
+    let mut by_init = app.graphql_ws(Some(&guest)).await;
+    let mut by_upgrade = app
+        .graphql_ws_raw(&format!("?access_token={guest}"))
+        .await
+        .unwrap();
+    by_upgrade
+        .send(json!({"type": "connection_init", "payload": {}}))
+        .await;
+    assert_eq!(by_upgrade.recv().await["type"], "connection_ack");
+    let mut other = app.graphql_ws(Some(&host)).await;
+
+    let res = app
+        .post("/api/v1/auth/logout")
+        .bearer_auth(&guest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(by_init.close_code().await, 4401);
+    assert_eq!(by_upgrade.close_code().await, 4401);
+    other
+        .start("cal", CALENDAR, json!({"p": listing.to_string()}))
+        .await;
+    assert_eq!(
+        update(&mut other, "cal").await["__typename"],
         "CalendarSnapshot"
     );
 }

@@ -808,6 +808,19 @@ impl WsClient {
         }
     }
 
+    /// The code of the close frame the server ends the connection with
+    /// (frames before it skipped; fails the test after [`FRAME_WAIT`]).
+    pub async fn close_code(&mut self) -> u16 {
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            match self.next_message(FRAME_WAIT).await {
+                Some(Message::Close(Some(frame))) => return frame.code.into(),
+                Some(Message::Close(None)) | None => panic!("closed without a code"),
+                Some(_) => continue,
+            }
+        }
+    }
+
     /// The next text frame as JSON (fails the test after [`FRAME_WAIT`]).
     pub async fn recv(&mut self) -> Value {
         self.recv_within(FRAME_WAIT)

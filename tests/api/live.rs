@@ -18,6 +18,7 @@ both_backends!(
     subscriptions_per_connection_and_connections_per_ip_are_limited,
     a_silent_client_is_dropped_by_the_heartbeat,
     a_client_that_never_reads_is_disconnected,
+    a_session_ends_when_its_token_is_revoked,
 );
 
 fn seqs(events: &[Value]) -> Vec<i64> {
@@ -514,4 +515,57 @@ pub async fn read_to_end(mut socket: tokio::net::TcpStream) -> Vec<u8> {
             Err(_) => panic!("the server never closed the connection"),
         }
     }
+}
+
+/// A session signed in with a token ends (close code 4401, `unauthorized`)
+/// once that token is revoked: by signing out (that token's sessions
+/// only) or by deactivation (all the user's). Anonymous sessions and other
+/// tokens' sessions carry on.
+async fn a_session_ends_when_its_token_is_revoked(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, admin) = app.signed_in_admin().await;
+    let (_, host) = app.signed_in("host").await;
+    let (guest_id, first) = app.signed_in("guest").await;
+    let me: Value = app.get_me(&first).await.json().await.unwrap();
+    let res = app
+        .login(me["email"].as_str().unwrap(), "password123")
+        .await;
+    let second = res.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let listings = [
+        app.create_listing(&host, json!({})).await,
+        app.create_listing(&host, json!({})).await,
+    ];
+    let mut signed_out = app.ws(Some(&first)).await;
+    let mut deactivated = app.ws(Some(&second)).await;
+    let mut anonymous = app.ws(None).await;
+    let mut hosting = app.ws(Some(&host)).await;
+
+    let res = app
+        .post("/api/v1/auth/logout")
+        .bearer_auth(&first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(signed_out.close_code().await, 4401);
+    for ws in [&mut deactivated, &mut anonymous, &mut hosting] {
+        assert_eq!(ws.subscribe(listings[0], None).await["type"], "snapshot");
+    }
+
+    let res = app
+        .post(&format!("/api/v1/users/{guest_id}/deactivate"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(deactivated.close_code().await, 4401);
+    for ws in [&mut anonymous, &mut hosting] {
+        assert_eq!(ws.subscribe(listings[1], None).await["type"], "snapshot");
+    }
+    let ended = "roost_ws_disconnects_total{reason=\"unauthorized\"}";
+    assert_eq!(app.metric(ended).await, 2.0);
 }

@@ -67,8 +67,8 @@ pub async fn connect(
         });
     }
     let token = bearer(&req).or_else(|| query.into_inner().access_token);
-    let viewer = match token {
-        Some(token) => Some(AuthUser::from_token(&state, &token).await?),
+    let viewer = match &token {
+        Some(token) => Some(AuthUser::from_token(&state, token).await?),
         None => None,
     };
     let mut response =
@@ -87,6 +87,9 @@ pub async fn connect(
         tracing::debug!(error = %e, "cannot size the websocket's send buffer");
     }
     let control = Arc::new(Control::new(socket, state.metrics.clone()));
+    if let Some(token) = &token {
+        control.signed_in_with(token);
+    }
     let codec = Codec::new().max_size(state.settings.websocket.max_frame_bytes);
     let actor = GraphqlSocket {
         state: state.clone(),
@@ -146,6 +149,7 @@ impl GraphqlSocket {
         data.insert(users);
         data.insert(listings);
         let (state, bus, session) = (self.state.clone(), self.state.bus.clone(), membership.id);
+        let control = self.control.clone();
         let messages = futures_util::stream::unfold(rx, |mut rx: mpsc::Receiver<Bytes>| async {
             rx.recv().await.map(|message| (message, rx))
         });
@@ -155,7 +159,7 @@ impl GraphqlSocket {
             WebSocketProtocols::GraphQLWS,
         )
         .connection_data(data)
-        .on_connection_init(move |payload| sign_in(state, bus, session, payload))
+        .on_connection_init(move |payload| sign_in(state, bus, session, control, payload))
         .into_actor(self)
         .map(|message, _, ctx| match message {
             WsMessage::Text(text) => ctx.text(text),
@@ -181,6 +185,7 @@ async fn sign_in(
     state: web::Data<AppState>,
     bus: Arc<EventBus>,
     session: u64,
+    control: Arc<Control>,
     payload: serde_json::Value,
 ) -> async_graphql::Result<Data> {
     let raw = ["authorization", "Authorization", "access_token"]
@@ -193,6 +198,7 @@ async fn sign_in(
             .await
             .map_err(|_| async_graphql::Error::new(UNAUTHORIZED))?;
         bus.identify(session, auth.id);
+        control.signed_in_with(token);
         data.insert(Viewer(Some(auth)));
     }
     Ok(data)
