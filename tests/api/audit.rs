@@ -197,12 +197,7 @@ async fn every_action_is_recorded_with_who_did_it(backend: Backend) {
         let done = row(&app, &format!("user.{action}d"), Some(host)).await;
         assert_eq!(done.actor_id, Some(admin));
     }
-    let res = app
-        .post("/api/v1/auth/logout")
-        .bearer_auth(&admin_token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.logout(&admin_token).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         row(&app, "user.logout", Some(admin)).await.actor_id,
@@ -313,12 +308,7 @@ async fn no_row_holds_a_password_or_a_token(backend: Backend) {
     assert_eq!(res.status(), StatusCode::OK);
     let id = app.create_listing(&token, json!({})).await;
     app.block(&token, id, &day(5), &day(6)).await;
-    let res = app
-        .post("/api/v1/auth/logout")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.logout(&token).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
 
     let rows = app.audit_rows_all().await;

@@ -207,21 +207,11 @@ async fn wrong_password_and_unknown_email_look_the_same(backend: Backend) {
 async fn logout_revokes_the_token(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (_, token) = app.signed_in("guest").await;
-    let res = app
-        .post("/api/v1/auth/logout")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.logout(&token).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let res = app.get_me(&token).await;
     assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let res = app
-        .post("/api/v1/auth/logout")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = app.logout(&token).await;
     assert_error(res, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
 
@@ -328,12 +318,7 @@ async fn a_sign_out_on_one_node_holds_on_another(backend: Backend) {
     let (a, b) = two_nodes(backend).await;
     let (_, token) = a.signed_in("guest").await;
     remembered_by(&b, &token).await;
-    let res = a
-        .post("/api/v1/auth/logout")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let res = a.logout(&token).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     // Node A, which signed it out, refuses it at once.
     assert_eq!(a.get_me(&token).await.status(), StatusCode::UNAUTHORIZED);

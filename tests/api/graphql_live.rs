@@ -336,12 +336,7 @@ async fn a_graphql_session_ends_when_its_token_is_revoked(backend: Backend) {
     assert_eq!(by_upgrade.recv().await["type"], "connection_ack");
     let mut other = app.graphql_ws(Some(&host)).await;
 
-    let res = app
-        .post("/api/v1/auth/logout")
-        .bearer_auth(&guest)
-        .send()
-        .await
-        .unwrap();
+    let res = app.logout(&guest).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(by_init.close_code().await, 4401);
     assert_eq!(by_upgrade.close_code().await, 4401);

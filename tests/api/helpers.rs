@@ -569,6 +569,15 @@ impl Api {
             .unwrap()
     }
 
+    /// Signs `token` out.
+    pub async fn logout(&self, token: &str) -> Response {
+        self.post("/api/v1/auth/logout")
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Registers a user of `role` (guest/host) and signs in: (user id, token).
     pub async fn signed_in(&self, role: &str) -> (i64, String) {
         let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());

@@ -543,12 +543,7 @@ async fn a_session_ends_when_its_token_is_revoked(backend: Backend) {
     let mut anonymous = app.ws(None).await;
     let mut hosting = app.ws(Some(&host)).await;
 
-    let res = app
-        .post("/api/v1/auth/logout")
-        .bearer_auth(&first)
-        .send()
-        .await
-        .unwrap();
+    let res = app.logout(&first).await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     assert_eq!(signed_out.close_code().await, 4401);
     for ws in [&mut deactivated, &mut anonymous, &mut hosting] {
