@@ -78,16 +78,19 @@ def main(out):
     for backend in ("postgres", "sqlite"):
         raw_book = pgbench_tps(out / f"{backend}-raw-booking.txt")
         raw_search = pgbench_tps(out / f"{backend}-raw-search.txt")
+        raw_hold = pgbench_tps(out / f"{backend}-raw-hold.txt")
 
         s = load(out / f"{backend}-booking.json")
         if s:
             conflicts = metric(s, "booking_conflicts").get("value", 0)
-            row("booking (distinct listings)", backend,
-                metric(s, "bookings_created").get("rate"),
+            rate = metric(s, "bookings_created").get("rate")
+            own = (f"; Roost's own hold SQL raw {raw_hold:,.0f}/s, Roost {rate / raw_hold:.2f} × it"
+                   if raw_hold and rate else "")
+            row("booking (distinct listings)", backend, rate,
                 metric(s, "http_req_duration{name:book}"),
                 error_rate(metric(s, "http_req_failed{name:book}")),
                 raw_book,
-                f"{100 * conflicts:.2f}% conflicts; thresholds {verdict(out, backend, 'booking')}")
+                f"{100 * conflicts:.2f}% conflicts{own}; thresholds {verdict(out, backend, 'booking')}")
 
         s = load(out / f"{backend}-contention.json")
         if s:

@@ -284,6 +284,10 @@ if [[ " $BACKENDS " == *" postgres "* ]]; then
   pgbench -n -M prepared -c "$BOOK_CLIENTS" -j 2 -T "$secs" -r \
     -D guest_lo="$guest_lo" -D guest_hi="$guest_hi" -D prop_lo="$prop_lo" -D prop_hi="$prop_hi" \
     -f "$here/sql/booking_insert.sql" "$db_url" >"$OUT/postgres-raw-booking.txt" 2>&1
+  log "postgres: Roost's own hold, raw (pgbench, $BOOK_CLIENTS clients)"
+  pgbench -n -M prepared -c "$BOOK_CLIENTS" -j 2 -T "$secs" -r \
+    -D guest_lo="$guest_lo" -D guest_hi="$guest_hi" -D prop_lo="$prop_lo" -D prop_hi="$prop_hi" \
+    -f "$here/sql/booking_hold.sql" "$db_url" >"$OUT/postgres-raw-hold.txt" 2>&1
   log "postgres: raw search SQL (pgbench, $SEARCH_CLIENTS clients, custom plans)"
   pgbench -n -M extended -c "$SEARCH_CLIENTS" -j 2 -T "$secs" -r \
     -f "$here/sql/search_city_dates.sql@4" -f "$here/sql/search_city_price_dates.sql@2" \

@@ -402,6 +402,7 @@ pub async fn run(db: &Db, opts: SeedOptions) -> anyhow::Result<String> {
                             updated_at: l.created_at,
                         },
                         pricing: l.pricing.into(),
+                        seasons_end: l.season.map(|(_, end, _, _)| end),
                     })
                     .collect();
                 write_tx!(&mut conn, |c| {

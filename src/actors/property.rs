@@ -680,7 +680,7 @@ impl Handler<PlaceHold> for PropertyActor {
                             let property = lock_listed(c, property_id).await?;
                             refuse_own(&property, msg.guest)?;
                             let (from, to) = (msg.dates.check_in(), msg.dates.check_out());
-                            let seasons = rates::touching(c, property_id, from, to).await?;
+                            let seasons = rates::touching_locked(c, &property, from, to).await?;
                             let prices = price_list(&property, &seasons, msg.service_fee_bp)?;
                             check_stay(&property, &prices, &msg.dates, msg.guests, now)?;
                             let quote = prices.quote(&msg.dates, msg.guests).ok_or_else(|| {
@@ -1055,7 +1055,7 @@ async fn change_booking(
         }
     }
     let (from, to) = (msg.dates.check_in(), msg.dates.check_out());
-    let seasons = rates::touching(c, property_id, from, to).await?;
+    let seasons = rates::touching_locked(c, &property, from, to).await?;
     let prices = price_list(&property, &seasons, msg.service_fee_bp)?;
     check_stay(&property, &prices, &msg.dates, msg.guests, now)?;
     let quote = prices

@@ -13,7 +13,7 @@ use crate::with_conn;
 
 /// How many columns `properties` has (a test checks it against the schema):
 /// what bounds a multi-row insert's rows per statement.
-pub const COLUMNS: usize = 43;
+pub const COLUMNS: usize = 44;
 
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = properties)]
@@ -65,6 +65,9 @@ pub struct Property {
     pub value_sum: i64,
     /// The overall average in hundredths (0: no reviews), search's key.
     pub rating_avg_x100: i64,
+    /// The day its last season ends (none: it has no seasons): no season
+    /// touches nights from then on (see `rates::touching_locked`).
+    pub seasons_end: Option<NaiveDate>,
 }
 
 impl Property {
@@ -187,6 +190,10 @@ pub struct NewProperty<'a> {
     pub fields: PropertyFields<'a>,
     #[diesel(embed)]
     pub pricing: PricingFields,
+    /// The end of its last season, when it is written with its seasons
+    /// (the seeder); otherwise none, and [`rates::insert`](super::rates::insert)
+    /// keeps it.
+    pub seasons_end: Option<NaiveDate>,
 }
 
 /// A listing's pricing columns as first written (`None`: none).

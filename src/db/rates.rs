@@ -98,18 +98,63 @@ pub async fn from_many(
     })
 }
 
+/// The listing's seasons that share a night with `[from, to)`, for a write
+/// that read `property` under the listing's lock (`lock_calendar`): none,
+/// without a statement, when its `seasons_end` says no season reaches
+/// `from`. Every season is added and removed under that lock, which also
+/// moves `seasons_end`, so the row read under it is as current as the
+/// seasons.
+pub async fn touching_locked(
+    conn: &mut impl AsConn,
+    property: &super::properties::Property,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> QueryResult<Vec<Rate>> {
+    match property.seasons_end {
+        Some(end) if end > from => touching(conn, property.id, from, to).await,
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Adds a season, and moves the listing's `seasons_end` to cover it. Call
+/// with the listing locked.
 pub async fn insert(conn: &mut impl AsConn, new: &NewRate) -> QueryResult<Rate> {
-    with_conn!(conn, |c| {
+    let rate = with_conn!(conn, |c| {
         diesel::insert_into(rate_overrides::table)
             .values(new)
             .returning(Rate::as_returning())
             .get_result(c)
             .await
-    })
+    })?;
+    set_seasons_end(conn, new.property_id).await?;
+    Ok(rate)
 }
 
-/// Inserts many seasons (the seeder): multi-row on PostgreSQL, a statement
-/// each on SQLite. How many went in.
+/// Writes the end of the listing's last season (none if it has none) on its
+/// row, as the seasons stand in this transaction.
+async fn set_seasons_end(conn: &mut impl AsConn, property_id: i64) -> QueryResult<()> {
+    use super::schema::properties;
+    use diesel::dsl::max;
+    use rate_overrides::dsl as r;
+    let end: Option<NaiveDate> = with_conn!(conn, |c| {
+        r::rate_overrides
+            .filter(r::property_id.eq(property_id))
+            .select(max(r::end_date))
+            .first(c)
+            .await
+    })?;
+    with_conn!(conn, |c| {
+        diesel::update(properties::table.find(property_id))
+            .set(properties::seasons_end.eq(end))
+            .execute(c)
+            .await
+    })?;
+    Ok(())
+}
+
+/// Inserts many seasons (the seeder, which writes each listing's
+/// `seasons_end` with its row): multi-row on PostgreSQL, a statement each
+/// on SQLite. How many went in.
 pub async fn insert_many(conn: &mut impl AsConn, rows: &[NewRate]) -> QueryResult<usize> {
     let mut written = 0;
     match conn.as_conn() {
@@ -131,14 +176,16 @@ pub async fn insert_many(conn: &mut impl AsConn, rows: &[NewRate]) -> QueryResul
     Ok(written)
 }
 
-/// Deletes one of the listing's seasons; the deleted row, if it was there.
+/// Deletes one of the listing's seasons, and moves its `seasons_end` back
+/// to its last remaining season; the deleted row, if it was there. Call
+/// with the listing locked.
 pub async fn delete(
     conn: &mut impl AsConn,
     property_id: i64,
     id: i64,
 ) -> QueryResult<Option<Rate>> {
     use rate_overrides::dsl as r;
-    with_conn!(conn, |c| {
+    let deleted = with_conn!(conn, |c| {
         diesel::delete(
             r::rate_overrides
                 .filter(r::id.eq(id))
@@ -148,5 +195,9 @@ pub async fn delete(
         .get_result(c)
         .await
         .optional()
-    })
+    })?;
+    if deleted.is_some() {
+        set_seasons_end(conn, property_id).await?;
+    }
+    Ok(deleted)
 }

@@ -74,6 +74,7 @@ diesel::table! {
         check_in_sum -> BigInt,
         value_sum -> BigInt,
         rating_avg_x100 -> BigInt,
+        seasons_end -> Nullable<Date>,
     }
 }
 

@@ -134,6 +134,9 @@ pub async fn remove_rate(
     db.run(move |mut conn| async move {
         let at = now().naive_utc();
         write_tx!(&mut conn, |c| {
+            // The listing's lock, as for adding: its `seasons_end` moves
+            // with the seasons, and a hold reads both under it.
+            properties::lock_calendar(c, id.0).await?;
             let rate = rates::delete(c, id.0, rate_id)
                 .await?
                 .ok_or(ApiError::NotFound("rate"))?;

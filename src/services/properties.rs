@@ -67,6 +67,7 @@ pub async fn create(
                 created_at: now,
                 fields: fields_of(&listing, &key, now),
                 pricing: Default::default(),
+                seasons_end: None,
             };
             write_tx!(&mut conn, |c| {
                 let property = properties::insert(c, &new).await?;

@@ -19,6 +19,7 @@ both_backends!(
     a_seasons_minimum_stay_is_a_rule,
     availability_prices_each_free_night,
     the_seed_prices_and_rules_its_listings_variously,
+    a_hold_meets_every_season_added_or_removed,
 );
 
 /// The first `weekday` at least `after` days from today.
@@ -630,4 +631,69 @@ async fn the_seed_prices_and_rules_its_listings_variously(backend: Backend) {
     for id in ids {
         quote(app, id, start, plus(start, 7), 1).await;
     }
+}
+
+/// A hold asks for seasons only when the listing's `seasons_end` (kept with
+/// its row, under its lock) says one can reach its nights. Whatever seasons
+/// come and go, a hold is priced as the quote, which always reads them: a
+/// season added is met, a removed one is not, and removing the last season
+/// leaves the earlier ones in force.
+async fn a_hold_meets_every_season_added_or_removed(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, host) = app.signed_in("host").await;
+    let (_, guest) = app.signed_in("guest").await;
+    let id = app
+        .create_listing(&host, json!({"price_per_night": 10_000}))
+        .await;
+    let day = |n: i64| plus(chrono::Utc::now().date_naive(), n);
+    // A hold of nights [n, n + 2), priced as quoted; its nights' prices.
+    let hold = async |n: i64| -> Vec<i64> {
+        let q = quote(&app, id, day(n), day(n + 2), 1).await;
+        let res = app
+            .post("/api/v1/bookings")
+            .bearer_auth(&guest)
+            .json(
+                &json!({"property_id": id, "check_in": day(n), "check_out": day(n + 2),
+                          "guests": 1}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let booked: Value = res.json().await.unwrap();
+        assert_eq!(
+            (&booked["total"], &booked["night_prices"]),
+            (&q["total"], &q["nights"])
+        );
+        q["nights"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["amount"].as_i64().unwrap())
+            .collect()
+    };
+    let season = async |from: i64, to: i64, price: i64| -> i64 {
+        let body = json!({"start": day(from), "end": day(to), "price": price});
+        let res = add_rate(&app, &host, id, body).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+    };
+    let remove = async |rate: i64| {
+        let path = format!("/api/v1/properties/{id}/rates/{rate}");
+        let res = app.delete(&path).bearer_auth(&host).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    };
+
+    assert_eq!(hold(30).await, [10_000, 10_000], "no seasons");
+    let early = season(40, 50, 20_000).await;
+    let late = season(60, 70, 30_000).await;
+    assert_eq!(hold(41).await, [20_000, 20_000]);
+    assert_eq!(hold(49).await, [20_000, 10_000], "a season ending mid-stay");
+    assert_eq!(hold(61).await, [30_000, 30_000]);
+    assert_eq!(hold(71).await, [10_000, 10_000], "after the last season");
+    remove(late).await;
+    assert_eq!(hold(63).await, [10_000, 10_000], "a removed season");
+    assert_eq!(hold(44).await, [20_000, 20_000], "the earlier season stays");
+    remove(early).await;
+    assert_eq!(hold(46).await, [10_000, 10_000], "no seasons left");
 }

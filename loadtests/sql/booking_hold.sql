@@ -1,0 +1,63 @@
+-- The raw ceiling of Roost's own hold on PostgreSQL: the six statements
+-- POST /bookings sends, as it sends them (lock the listing's row and read
+-- it, its seasons, the hold row with its exclusion constraint, the event
+-- with the listing's calendar_seq moved on and the audit row, a durable
+-- commit), with no HTTP, actor or client work around them. Next to
+-- booking_insert.sql (the one insert alone), it says how much of a
+-- booking's cost is Roost's SQL and how much the server. Listing and week
+-- are random over millennia ahead, so two runs almost never meet.
+-- run.sh passes guest_lo/guest_hi and prop_lo/prop_hi with -D.
+\set guest random(:guest_lo, :guest_hi)
+\set listing random(:prop_lo, :prop_hi)
+\set week random(0, 1000000)
+BEGIN;
+SELECT id AS locked, host_id, title, description, address, city, city_key, country,
+       latitude, longitude, price_per_night, currency, cleaning_fee, max_guests,
+       min_nights, max_nights, amenities, created_at, updated_at, deleted_at,
+       calendar_seq AS seq, weekend_price, extra_guest_fee, extra_guest_after,
+       weekly_discount_pct, monthly_discount_pct, tax_rate_bp, advance_notice_days,
+       booking_window_days, check_in_days, check_out_days, time_zone,
+       cancellation_policy, check_in_minute, review_count, rating_sum,
+       cleanliness_sum, accuracy_sum, communication_sum, location_sum,
+       check_in_sum, value_sum, rating_avg_x100
+  FROM properties WHERE id = :listing LIMIT 1 FOR UPDATE \gset
+SELECT id, property_id, start_date, end_date, price, min_nights, created_at
+  FROM rate_overrides
+ WHERE property_id = :listing AND end_date > DATE '2040-01-01' + 7 * :week
+   AND start_date < DATE '2040-01-01' + 7 * :week + 7
+ ORDER BY start_date;
+INSERT INTO calendar_entries
+    (property_id, kind, status, check_in, check_out, hold_expires_at, created_by,
+     guest_id, guests, nights, price_per_night, cleaning_fee, total, currency, reason,
+     created_at, updated_at, price_detail, reviews_close_at)
+VALUES
+    (:listing, 'booking', 'pending', DATE '2040-01-01' + 7 * :week,
+     DATE '2040-01-01' + 7 * :week + 7, now() + interval '15 minutes', :guest,
+     :guest, 1, 7, 10000, 2500, 72500, 'EUR', NULL, now(), now(),
+     '{"nights":[{"date":"2040-01-02","amount":10000,"rate":"base"},{"date":"2040-01-03","amount":10000,"rate":"base"},{"date":"2040-01-04","amount":10000,"rate":"base"},{"date":"2040-01-05","amount":12000,"rate":"weekend"},{"date":"2040-01-06","amount":12000,"rate":"weekend"},{"date":"2040-01-07","amount":10000,"rate":"base"},{"date":"2040-01-08","amount":10000,"rate":"base"}],"lines":[{"kind":"nights","amount":74000},{"kind":"cleaning_fee","amount":2500},{"kind":"tax","amount":3825}],"total":80325}',
+     NULL)
+RETURNING id AS entry, property_id, kind, status, check_in, check_out, hold_expires_at,
+          created_by, guest_id, guests, nights, price_per_night, cleaning_fee, total,
+          currency, reason, cancelled_by, created_at, updated_at, price_detail,
+          reviews_close_at \gset
+WITH b(listings, counts) AS (SELECT ARRAY[:listing]::bigint[], ARRAY[1]::bigint[]),
+bumped AS (
+    UPDATE properties
+       SET calendar_seq = calendar_seq + b.counts[array_position(b.listings, properties.id)]
+      FROM b WHERE properties.id = ANY (b.listings) RETURNING properties.id),
+audited AS (
+    INSERT INTO audit_log (actor_id, ip, request_id, action, object_type, object_id, details, created_at)
+    SELECT * FROM unnest(ARRAY[:guest]::bigint[], ARRAY['127.0.0.1']::text[],
+        ARRAY[gen_random_uuid()::text], ARRAY['booking.held']::text[], ARRAY['booking']::text[],
+        ARRAY[:entry]::bigint[],
+        ARRAY['{"check_in":"2040-01-02","check_out":"2040-01-09","currency":"EUR","guests":1,"property_id":1,"total":80325}']::text[],
+        ARRAY[now()::timestamp]))
+INSERT INTO calendar_events (property_id, seq, kind, entry_id, check_in, check_out,
+                             hold_expires_at, guest_id, host_id, created_at)
+SELECT * FROM unnest(ARRAY[:listing]::bigint[], ARRAY[:seq + 1]::bigint[],
+    ARRAY['booking_held']::text[], ARRAY[:entry]::bigint[],
+    ARRAY[DATE '2040-01-01' + 7 * :week], ARRAY[DATE '2040-01-01' + 7 * :week + 7],
+    ARRAY[(now() + interval '15 minutes')::timestamp], ARRAY[:guest]::bigint[],
+    ARRAY[:host_id]::bigint[], ARRAY[now()::timestamp])
+WHERE (SELECT count(*) FROM bumped) = (SELECT cardinality(listings) FROM b);
+COMMIT;
