@@ -1,9 +1,10 @@
--- The raw ceiling of Roost's own hold on PostgreSQL: the six statements
--- POST /bookings sends, as it sends them (lock the listing's row and read
--- it, its seasons, the hold row with its exclusion constraint, the event
--- with the listing's calendar_seq moved on and the audit row, a durable
--- commit), with no HTTP, actor or client work around them. Next to
--- booking_insert.sql (the one insert alone), it says how much of a
+-- The raw ceiling of Roost's own hold on PostgreSQL: the five statements
+-- POST /bookings sends for nights no season reaches (booking.js's), as it
+-- sends them (lock the listing's row and read it, the hold row with its
+-- exclusion constraint, the event with the listing's calendar_seq moved on
+-- and the audit row, a durable commit), with no HTTP, actor or client work
+-- around them; a stay a season can reach adds one read of the seasons.
+-- Next to booking_insert.sql (the one insert alone), it says how much of a
 -- booking's cost is Roost's SQL and how much the server. Listing and week
 -- are random over millennia ahead, so two runs almost never meet.
 -- run.sh passes guest_lo/guest_hi and prop_lo/prop_hi with -D.
@@ -21,11 +22,6 @@ SELECT id AS locked, host_id, title, description, address, city, city_key, count
        cleanliness_sum, accuracy_sum, communication_sum, location_sum,
        check_in_sum, value_sum, rating_avg_x100
   FROM properties WHERE id = :listing LIMIT 1 FOR UPDATE \gset
-SELECT id, property_id, start_date, end_date, price, min_nights, created_at
-  FROM rate_overrides
- WHERE property_id = :listing AND end_date > DATE '2040-01-01' + 7 * :week
-   AND start_date < DATE '2040-01-01' + 7 * :week + 7
- ORDER BY start_date;
 INSERT INTO calendar_entries
     (property_id, kind, status, check_in, check_out, hold_expires_at, created_by,
      guest_id, guests, nights, price_per_night, cleaning_fee, total, currency, reason,
