@@ -3,7 +3,10 @@
 //! SQLite takes one writer at a time, and with `synchronous = FULL` every
 //! commit waits for the disk. Writes that each took the lock and synced on
 //! their own queued on the busy timeout (a sleeping retry loop) and paid a
-//! sync apiece. Here the listing actors' writes go to one committer instead:
+//! sync apiece. Here every write made through [`Db::write`](super::Db::write)
+//! (the listing actors', and the request paths' outside them: accounts and
+//! sign-ins, listings, pricing, reviews, payments started, Idempotency-Key
+//! claims) goes to one committer instead:
 //! it takes whatever writes are waiting, opens one `BEGIN IMMEDIATE`, runs
 //! each write inside its own savepoint, and commits them all with one sync.
 //!

@@ -1,6 +1,6 @@
 //! `Idempotency-Key` on every state-changing request under `/api/v1`
-//! (POST, PUT, PATCH, DELETE). The key is claimed in a transaction of its
-//! own before the handler runs, so every node sees at once that it is
+//! (POST, PUT, PATCH, DELETE). The key is claimed in a write of its own,
+//! committed before the handler runs, so every node sees at once that it is
 //! taken: a second request with it gets 409 `idempotency_in_progress`
 //! while the first runs, 422 `idempotency_key_reused` if its method, path
 //! or body differ, and, once the first finished, the first's response,
@@ -33,7 +33,6 @@ use crate::db::idempotency::{self, Claim};
 use crate::domain::idempotency::IdempotencyKey;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::write_tx;
 
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -134,9 +133,9 @@ pub async fn idempotency(
     let (s, k, c) = (scope.clone(), key_hash.clone(), claim.clone());
     let outcome = state
         .db
-        .run(move |mut conn| async move {
-            let now = crate::db::now().naive_utc();
-            write_tx!(&mut conn, |tx| {
+        .write(move |tx| {
+            Box::pin(async move {
+                let now = crate::db::now().naive_utc();
                 let found =
                     idempotency::claim(tx, &s, &k, &fingerprint, &c, now, now + lease, now + ttl)
                         .await?;

@@ -14,7 +14,6 @@ use crate::domain::audit::{Action, AuditRecord, ObjectType};
 use crate::domain::{Email, FieldError, FieldErrors, Password, PersonName, Role, UserId};
 use crate::error::ApiError;
 use crate::services::audit as trail;
-use crate::write_tx;
 
 /// A new account, parsed and valid.
 pub struct NewAccount {
@@ -47,17 +46,17 @@ pub async fn create(db: &Db, commit: &Commit<User>, account: NewAccount) -> Resu
     let hash = password::hash(account.password).await?;
     let now = crate::db::now().naive_utc();
     let commit = commit.clone();
-    db.run(move |mut conn| async move {
-        let new = NewUser {
-            email: account.email.as_str(),
-            name: account.name.as_str(),
-            password_hash: &hash,
-            role: account.role.as_str(),
-            active: true,
-            created_at: now,
-            updated_at: now,
-        };
-        write_tx!(&mut conn, |c| {
+    db.write(move |c| {
+        Box::pin(async move {
+            let new = NewUser {
+                email: account.email.as_str(),
+                name: account.name.as_str(),
+                password_hash: &hash,
+                role: account.role.as_str(),
+                active: true,
+                created_at: now,
+                updated_at: now,
+            };
             let user = users::insert(c, &new).await.map_err(|e| {
                 // Two registrations raced past the check above: the database decides.
                 if is_unique_violation(&e) {
@@ -130,23 +129,22 @@ pub async fn login(
     let user_id = session.user.id;
     let mut commit = commit.clone();
     commit.actor = commit.actor.as_user(Some(UserId(user_id)));
-    db.run(move |mut conn| async move {
-        let new = NewToken {
-            user_id,
-            token_hash: &hash,
-            created_at: now.naive_utc(),
-            expires_at: session.expires_at.naive_utc(),
-        };
-        write_tx!(&mut conn, |c| {
+    db.write(move |c| {
+        Box::pin(async move {
+            let new = NewToken {
+                user_id,
+                token_hash: &hash,
+                created_at: now.naive_utc(),
+                expires_at: session.expires_at.naive_utc(),
+            };
             let token_id = tokens::insert(c, &new).await?;
             let record =
                 AuditRecord::new(Action::UserLoginSucceeded, ObjectType::User, Some(user_id))
                     .with(json!({"token_id": token_id}));
             audit::record(c, &commit.actor, &[record], now.naive_utc()).await?;
             commit.seal(c, &session).await?;
-            Ok::<_, ApiError>(())
-        })?;
-        Ok(session)
+            Ok::<_, ApiError>(session)
+        })
     })
     .await
 }
@@ -155,9 +153,9 @@ pub async fn login(
 pub async fn logout(db: &Db, commit: &Commit<()>, auth: &AuthUser) -> Result<(), ApiError> {
     let (token_id, user_id) = (auth.token_id, auth.id.0);
     let commit = commit.clone();
-    db.run(move |mut conn| async move {
-        let now = crate::db::now().naive_utc();
-        write_tx!(&mut conn, |c| {
+    db.write(move |c| {
+        Box::pin(async move {
+            let now = crate::db::now().naive_utc();
             tokens::revoke(c, token_id, now).await?;
             let record = AuditRecord::new(Action::UserLogout, ObjectType::User, Some(user_id))
                 .with(json!({"token_id": token_id}));
@@ -242,21 +240,20 @@ pub async fn update_profile(
         records.push(object(Action::UserRoleChanged).with(change));
     }
     let commit = commit.clone();
-    db.run(move |mut conn| async move {
-        let now = crate::db::now().naive_utc();
-        let changes = UserChangeset {
-            name: name.as_ref().map(PersonName::as_str),
-            password_hash: new_hash.as_deref(),
-            role: role.map(Role::as_str),
-            active: None,
-            updated_at: Some(now),
-        };
-        let password_changed = new_hash.is_some();
-        write_tx!(&mut conn, |c| {
+    db.write(move |c| {
+        Box::pin(async move {
+            let now = crate::db::now().naive_utc();
+            let changes = UserChangeset {
+                name: name.as_ref().map(PersonName::as_str),
+                password_hash: new_hash.as_deref(),
+                role: role.map(Role::as_str),
+                active: None,
+                updated_at: Some(now),
+            };
             let user = users::update(c, user_id, &changes)
                 .await?
                 .ok_or(ApiError::NotFound("user"))?;
-            if password_changed {
+            if new_hash.is_some() {
                 tokens::revoke_all_for_user(c, user_id, Some(keep_token), now).await?;
             }
             audit::record(c, &commit.actor, &records, now).await?;
@@ -337,14 +334,14 @@ pub async fn set_active(
         Action::UserDeactivated
     };
     let commit = commit.clone();
-    db.run(move |mut conn| async move {
-        let now = crate::db::now().naive_utc();
-        let changes = UserChangeset {
-            active: Some(active),
-            updated_at: Some(now),
-            ..Default::default()
-        };
-        write_tx!(&mut conn, |c| {
+    db.write(move |c| {
+        Box::pin(async move {
+            let now = crate::db::now().naive_utc();
+            let changes = UserChangeset {
+                active: Some(active),
+                updated_at: Some(now),
+                ..Default::default()
+            };
             let user = users::update(c, target.0, &changes)
                 .await?
                 .ok_or(ApiError::NotFound("user"))?;

@@ -22,7 +22,6 @@ use crate::domain::{BookingId, BookingStatus, PropertyId, UserId};
 use crate::error::ApiError;
 use crate::payments::{GatewayError, NewPayment as NewGatewayPayment, PaymentGateway};
 use crate::services::{audit as trail, bookings};
-use crate::write_tx;
 
 /// A payment just started: what the payer's client does next.
 #[derive(Clone, Debug)]
@@ -117,9 +116,9 @@ pub async fn start(
     let gateway_name = gateway.kind().as_str();
     let commit = commit.clone();
     let guest = auth.id.0;
-    db.run(move |mut conn| async move {
-        let at = now().naive_utc();
-        write_tx!(&mut conn, |c| {
+    db.write(move |c| {
+        Box::pin(async move {
+            let at = now().naive_utc();
             let payment = payments::insert(
                 c,
                 &NewPayment {

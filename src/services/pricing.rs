@@ -16,7 +16,6 @@ use crate::domain::{PropertyId, StayDates};
 use crate::error::ApiError;
 use crate::services::{bookings, properties as listings};
 use crate::state::AppState;
-use crate::write_tx;
 
 /// Replaces the listing's pricing (its host or an admin).
 pub async fn set_pricing(
@@ -30,9 +29,9 @@ pub async fn set_pricing(
     listings::get_owned(db, &commit.actor, auth, id, "pricing.update").await?;
     let commit = commit.clone();
     let property = db
-        .run(move |mut conn| async move {
-            let at = now().naive_utc();
-            write_tx!(&mut conn, |c| {
+        .write(move |c| {
+            Box::pin(async move {
+                let at = now().naive_utc();
                 let property = properties::set_pricing(c, id.0, &pricing, at).await?;
                 let record =
                     AuditRecord::new(Action::PricingUpdated, ObjectType::Property, Some(id.0))
@@ -81,9 +80,9 @@ pub async fn add_rate(
     listings::get_owned(db, &commit.actor, auth, id, "rate.add").await?;
     let commit = commit.clone();
     let rate = db
-        .run(move |mut conn| async move {
-            let at = now().naive_utc();
-            write_tx!(&mut conn, |c| {
+        .write(move |c| {
+            Box::pin(async move {
+                let at = now().naive_utc();
                 // The listing's lock: seasons of one listing are added in turn.
                 properties::lock_calendar(c, id.0)
                     .await?
@@ -131,9 +130,9 @@ pub async fn remove_rate(
 ) -> Result<(), ApiError> {
     listings::get_owned(db, &commit.actor, auth, id, "rate.remove").await?;
     let commit = commit.clone();
-    db.run(move |mut conn| async move {
-        let at = now().naive_utc();
-        write_tx!(&mut conn, |c| {
+    db.write(move |c| {
+        Box::pin(async move {
+            let at = now().naive_utc();
             // The listing's lock, as for adding: its `seasons_end` moves
             // with the seasons, and a hold reads both under it.
             properties::lock_calendar(c, id.0).await?;

@@ -21,7 +21,6 @@ use crate::error::ApiError;
 use crate::search::Availability;
 use crate::services::audit as trail;
 use crate::services::listing_cache::ListingCache;
-use crate::write_tx;
 use serde_json::json;
 
 /// Only hosts (and admins) list places.
@@ -59,17 +58,17 @@ pub async fn create(
     let host_id = auth.id.0;
     let commit = commit.clone();
     let created = db
-        .run(move |mut conn| async move {
-            let now = now().naive_utc();
-            let key = city_key(&listing.city);
-            let new = NewProperty {
-                host_id,
-                created_at: now,
-                fields: fields_of(&listing, &key, now),
-                pricing: Default::default(),
-                seasons_end: None,
-            };
-            write_tx!(&mut conn, |c| {
+        .write(move |c| {
+            Box::pin(async move {
+                let now = now().naive_utc();
+                let key = city_key(&listing.city);
+                let new = NewProperty {
+                    host_id,
+                    created_at: now,
+                    fields: fields_of(&listing, &key, now),
+                    pricing: Default::default(),
+                    seasons_end: None,
+                };
                 let property = properties::insert(c, &new).await?;
                 let record = AuditRecord::new(
                     Action::PropertyCreated,
@@ -199,10 +198,10 @@ pub async fn update(
     let listing = parse(input.over(&listing_of(&current)?))?;
     let commit = commit.clone();
     let updated = db
-        .run(move |mut conn| async move {
-            let now = now().naive_utc();
-            let key = city_key(&listing.city);
-            write_tx!(&mut conn, |c| {
+        .write(move |c| {
+            Box::pin(async move {
+                let now = now().naive_utc();
+                let key = city_key(&listing.city);
                 let property = properties::update(c, id.0, &fields_of(&listing, &key, now))
                     .await?
                     .ok_or(ApiError::NotFound("property"))?;

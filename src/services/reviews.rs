@@ -26,7 +26,6 @@ use crate::domain::{BookingId, FieldErrors, PropertyId, Role, UserId};
 use crate::error::ApiError;
 use crate::services::audit as trail;
 use crate::services::{accounts, bookings};
-use crate::write_tx;
 
 /// A review change's outcome: the review as its caller now sees it, and
 /// the reviews this change published (to tell their audiences).
@@ -53,6 +52,13 @@ fn window_closed() -> ApiError {
     ApiError::Unprocessable {
         code: "review_window_closed",
         message: "this stay's review window has closed".into(),
+    }
+}
+
+fn already_reviewed() -> ApiError {
+    ApiError::Conflict {
+        code: "already_reviewed",
+        message: "you have already reviewed this stay; edit your review instead",
     }
 }
 
@@ -96,9 +102,9 @@ pub async fn write(
     };
     let (commit, author) = (commit.clone(), auth.id.0);
     let outcome = db
-        .run(move |mut conn| async move {
-            let at = now();
-            write_tx!(&mut conn, |c| {
+        .write(move |c| {
+            Box::pin(async move {
+                let at = now();
                 let listing = properties::lock_calendar(c, entry.property_id)
                     .await?
                     .ok_or(ApiError::NotFound("booking"))?;
@@ -130,10 +136,7 @@ pub async fn write(
                 let written = match reviews::insert(c, &new).await {
                     Ok(review) => review,
                     Err(e) if crate::db::is_unique_violation(&e) => {
-                        return Err(ApiError::Conflict {
-                            code: "already_reviewed",
-                            message: "you have already reviewed this stay; edit your review instead",
-                        });
+                        return Err(already_reviewed());
                     }
                     Err(e) => return Err(e.into()),
                 };
@@ -285,9 +288,9 @@ pub async fn publish_due(db: &Db, bus: &Arc<EventBus>, batch: i64) -> Result<usi
                 continue;
             }
             let published = db
-                .run(move |mut conn| async move {
-                    let at = now();
-                    write_tx!(&mut conn, |c| {
+                .write(move |c| {
+                    Box::pin(async move {
+                        let at = now();
                         let Some(property) = properties::lock_calendar(c, listing).await? else {
                             return Ok::<_, ApiError>(Vec::new());
                         };
@@ -402,9 +405,9 @@ pub async fn edit(
     let commit = commit.clone();
     let listing_id = PropertyId(review.property_id);
     let edited = db
-        .run(move |mut conn| async move {
-            let at = now();
-            write_tx!(&mut conn, |c| {
+        .write(move |c| {
+            Box::pin(async move {
+                let at = now();
                 let listing = properties::lock_calendar(c, review.property_id)
                     .await?
                     .ok_or(ApiError::NotFound("review"))?;
@@ -482,9 +485,9 @@ pub async fn reply(
     }
     .map_err(ApiError::validation)?;
     let commit = commit.clone();
-    db.run(move |mut conn| async move {
-        let at = now();
-        write_tx!(&mut conn, |c| {
+    db.write(move |c| {
+        Box::pin(async move {
+            let at = now();
             properties::lock_calendar(c, review.property_id).await?;
             let current = reviews::find(c, id)
                 .await?
@@ -526,9 +529,9 @@ pub async fn remove(
     let (commit, by) = (commit.clone(), auth.id.0);
     let listing_id = PropertyId(found.property_id);
     let removed = db
-        .run(move |mut conn| async move {
-            let at = now();
-            write_tx!(&mut conn, |c| {
+        .write(move |c| {
+            Box::pin(async move {
+                let at = now();
                 let listing = properties::lock_calendar(c, found.property_id)
                     .await?
                     .ok_or(ApiError::NotFound("review"))?;

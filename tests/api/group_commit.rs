@@ -1,6 +1,7 @@
-//! SQLite's group commit (`roost::db::group`): the listing actors' writes
-//! waiting at once share one transaction and one sync, each still
-//! all-or-nothing to its caller, and a 2xx still means on disk.
+//! SQLite's group commit (`roost::db::group`): the writes waiting at once
+//! (the listing actors', and the request paths' outside them) share one
+//! transaction and one sync, each still all-or-nothing to its caller, and a
+//! 2xx still means on disk.
 
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
@@ -14,7 +15,7 @@ use roost::error::ApiError;
 use roost::with_conn;
 
 use crate::binary::{start, unlimited};
-use crate::helpers::{Backend, TestDatabase, day};
+use crate::helpers::{Backend, TestApp, TestDatabase, day};
 
 /// Write `n` inserts row `n`; an odd one then inserts it again, a unique
 /// violation, so its own first insert must be undone with it.
@@ -155,4 +156,87 @@ async fn each_commit_mode_writes_alone() {
         !metrics.contains("roost_db_group_commits_total"),
         "{metrics}"
     );
+}
+
+/// The request paths' writes outside the listing actors go through the
+/// committer too: registering, signing in and out, a listing created and
+/// edited, a season added and removed, a review's reply, an
+/// Idempotency-Key's claim. Each adds its writes to the committer's count
+/// (other work may add to a count, never take from it: some try shows the
+/// request's own). Written straight to their own transactions, they would
+/// add none.
+#[actix_web::test]
+async fn writes_outside_the_actors_are_grouped_too() {
+    const WRITES: &str = "roost_db_group_commit_writes_total";
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (_, host) = app.signed_in("host").await;
+    let id = app.create_listing(&host, json!({})).await;
+    let costs = async |what: &str, writes: f64, request: &dyn Fn() -> reqwest::RequestBuilder| {
+        crate::helpers::eventually(&format!("{what} is {writes} grouped writes"), || async {
+            let before = app.metric(WRITES).await;
+            let res = request().send().await.unwrap();
+            assert!(res.status().is_success(), "{what}: {}", res.status());
+            app.metric(WRITES).await - before == writes
+        })
+        .await;
+    };
+    let email = || format!("{}@example.com", uuid::Uuid::new_v4().simple());
+    costs("registering", 1.0, &|| {
+        let body = json!({"email": email(), "password": "password123", "name": "N"});
+        app.post("/api/v1/auth/register").json(&body)
+    })
+    .await;
+    let guest = email();
+    let res = app.register(&guest, "password123", "guest").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    costs("signing in", 1.0, &|| {
+        let body = json!({"email": guest, "password": "password123"});
+        app.post("/api/v1/auth/login").json(&body)
+    })
+    .await;
+    costs("a listing created", 1.0, &|| {
+        let body = crate::helpers::listing(json!({}));
+        app.post("/api/v1/properties")
+            .bearer_auth(&host)
+            .json(&body)
+    })
+    .await;
+    costs("a listing edited", 1.0, &|| {
+        let path = format!("/api/v1/properties/{id}");
+        app.patch(&path)
+            .bearer_auth(&host)
+            .json(&json!({"title": "Attic"}))
+    })
+    .await;
+    let start = std::sync::atomic::AtomicI64::new(100);
+    costs("a season added", 1.0, &|| {
+        let from = start.fetch_add(10, std::sync::atomic::Ordering::Relaxed);
+        let body = json!({"start": day(from), "end": day(from + 5), "price": 20_000});
+        app.post(&format!("/api/v1/properties/{id}/rates"))
+            .bearer_auth(&host)
+            .json(&body)
+    })
+    .await;
+    costs("a keyed edit: the key's claim and the edit", 2.0, &|| {
+        let path = format!("/api/v1/properties/{id}");
+        app.patch(&path)
+            .bearer_auth(&host)
+            .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
+            .json(&json!({"title": "Barn"}))
+    })
+    .await;
+    let mut tokens = Vec::new();
+    for _ in 0..5 {
+        tokens.push(app.signed_in("guest").await.1);
+    }
+    let tokens = std::sync::Mutex::new(tokens);
+    costs("signing out", 1.0, &|| {
+        let token = tokens
+            .lock()
+            .unwrap()
+            .pop()
+            .expect("a token left to sign out");
+        app.post("/api/v1/auth/logout").bearer_auth(token)
+    })
+    .await;
 }
