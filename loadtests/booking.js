@@ -6,7 +6,8 @@
 //   k6 run -e BASE_URL=http://127.0.0.1:8080 loadtests/booking.js
 //
 // Needs listings (`roost seed`) and the rate limits off
-// (ROOST_API_RATE_LIMIT=0 ROOST_AUTH_RATE_LIMIT=0). VUS and DURATION tune it.
+// (ROOST_API_RATE_LIMIT=0 ROOST_AUTH_RATE_LIMIT=0). VUS and DURATION tune
+// it; KEYED=1 sends an Idempotency-Key with each booking.
 import http from 'k6/http';
 import { check } from 'k6';
 import exec from 'k6/execution';
@@ -43,6 +44,17 @@ export function setup() {
   };
 }
 
+// KEYED=1: each request carries an Idempotency-Key of its own, as a client
+// that retries safely sends (the key's claim is one more write).
+const KEYED = __ENV.KEYED === '1';
+const RUN = `${Date.now()}-${Math.random().toString(36).slice(2)}`;
+
+function headers(token, n) {
+  const h = authHeaders(token);
+  if (KEYED) h['Idempotency-Key'] = `booking-${RUN}-${n}`;
+  return h;
+}
+
 export default function (data) {
   // A number no other iteration in this run has: it picks the listing, and
   // the week on it.
@@ -59,7 +71,7 @@ export default function (data) {
       check_out: dayFromToday(start + NIGHTS),
       guests: 1,
     }),
-    { headers: authHeaders(token), tags: { name: 'book' } },
+    { headers: headers(token, n), tags: { name: 'book' } },
   );
   conflicts.add(res.status === 409);
   if (check(res, { 'booked (201)': (r) => r.status === 201 })) {

@@ -23,7 +23,6 @@ use crate::domain::audit::{Action, AuditActor, AuditRecord, ObjectType};
 use crate::domain::review::window_closes_at;
 use crate::domain::{CalendarEvent, EventKind};
 use crate::error::ApiError;
-use crate::write_tx;
 
 /// Rows one pruning batch deletes (events, tokens).
 pub const PRUNE_BATCH: i64 = 1_000;
@@ -107,9 +106,9 @@ impl Sweeper<'_> {
         let limit = self.batch;
         let (read, events) = self
             .db
-            .run(move |mut conn| async move {
-                let now = crate::db::now().naive_utc();
-                write_tx!(&mut conn, |c| {
+            .write(move |c| {
+                Box::pin(async move {
+                    let now = crate::db::now().naive_utc();
                     let page = calendar::lapse_queue_page(c, now, limit).await?;
                     let mut listings: Vec<i64> = page.iter().map(|&(_, p)| p).collect();
                     listings.sort_unstable();
@@ -198,9 +197,9 @@ impl Completer<'_> {
         for (listing, bookings) in due {
             let events = self
                 .db
-                .run(move |mut conn| async move {
-                    let at = crate::db::now().naive_utc();
-                    write_tx!(&mut conn, |c| {
+                .write(move |c| {
+                    Box::pin(async move {
+                        let at = crate::db::now().naive_utc();
                         let Some(property) =
                             crate::db::properties::lock_calendar(c, listing).await?
                         else {
