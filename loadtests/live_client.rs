@@ -35,10 +35,10 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
-type Error = Box<dyn std::error::Error + Send + Sync>;
+#[path = "client_common.rs"]
+mod common;
+use common::{Error, NIGHTS, env_or, guest_token, open_listings, percentile};
 
-/// Seven nights, within every seeded listing's stay rules.
-const NIGHTS: i64 = 7;
 /// How long after the last booking every event should have arrived.
 const GRACE: Duration = Duration::from_secs(3);
 
@@ -52,15 +52,6 @@ struct Config {
     start_day: i64,
     out: Option<String>,
     echo: bool,
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, Error> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .map_err(|_| format!("{name}: '{v}' is not a valid value").into()),
-        Err(_) => Ok(default),
-    }
 }
 
 impl Config {
@@ -122,7 +113,7 @@ async fn main() -> Result<(), Error> {
     let (token, listings) = match &echo {
         Some(_) => (String::new(), (1..=config.listings as i64).collect()),
         None => {
-            let token = guest_token(&http, &api).await?;
+            let token = guest_token(&http, &api, 0).await?;
             let listings = open_listings(&http, &api, config.skip + config.listings).await?;
             let listings: Vec<i64> = listings
                 .iter()
@@ -399,73 +390,6 @@ async fn book(
         Some(id) if status == reqwest::StatusCode::CREATED => Ok(Booked { id, sent, answered }),
         _ => Err(format!("{status}: {body}").into()),
     }
-}
-
-/// A seeded guest's token, or a new guest's against an unseeded server.
-async fn guest_token(http: &reqwest::Client, api: &str) -> Result<String, Error> {
-    let login = |email: String, password: &'static str| async move {
-        let res = http
-            .post(format!("{api}/auth/login"))
-            .json(&json!({"email": email, "password": password}))
-            .send()
-            .await?;
-        let body: Value = res.json().await?;
-        Ok::<_, Error>(body["token"].as_str().map(str::to_owned))
-    };
-    if let Some(token) = login("guest0@demo.roost".into(), "roost-demo-password").await? {
-        return Ok(token);
-    }
-    let email = format!("live-client-{}@example.com", std::process::id());
-    http.post(format!("{api}/auth/register"))
-        .json(&json!({"email": email, "password": "live-client-password", "name": "live client"}))
-        .send()
-        .await?
-        .error_for_status()?;
-    login(email, "live-client-password")
-        .await?
-        .ok_or_else(|| "could not sign a guest in (are the rate limits off?)".into())
-}
-
-/// Up to `count` listings, newest first, that take a week's stay on any
-/// day however far ahead (as lib.js's `openListingIds`).
-async fn open_listings(http: &reqwest::Client, api: &str, count: usize) -> Result<Vec<i64>, Error> {
-    let mut ids = Vec::new();
-    let mut cursor: Option<String> = None;
-    while ids.len() < count {
-        let mut request = http
-            .get(format!("{api}/properties"))
-            .query(&[("sort", "newest"), ("limit", "100")]);
-        if let Some(c) = &cursor {
-            request = request.query(&[("cursor", c)]);
-        }
-        let page: Value = request.send().await?.error_for_status()?.json().await?;
-        for item in page["items"].as_array().into_iter().flatten() {
-            let days = |k: &str| item[k].as_array().map_or(0, Vec::len);
-            let open = item["booking_window_days"] == 0
-                && days("check_in_days") == 7
-                && days("check_out_days") == 7
-                && item["min_nights"].as_i64().is_some_and(|m| m <= NIGHTS)
-                && item["max_nights"].as_i64().is_some_and(|m| m >= NIGHTS);
-            if let (true, Some(id)) = (open, item["id"].as_i64())
-                && ids.len() < count
-            {
-                ids.push(id);
-            }
-        }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
-    Ok(ids)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 fn report(config: &Config, booked: &[Booked], failed: u64, seen: &[Seen], truth: &Seen) -> Value {

@@ -104,6 +104,16 @@ def main(out):
                 note=f"{wins:.0f} winners / {wins + losses + wrong:.0f} requests, "
                      f"{doubled:.0f} double-booked; thresholds {verdict(out, backend, 'contention')}")
 
+        r = load(out / f"{backend}-race-rust.json")
+        if r:
+            rounds = r["rounds"]
+            row("contention (500 racers, one week), Rust client", backend, None,
+                {"med": r["p50_ms"], "p(95)": r["p95_ms"], "p(99)": r["p99_ms"]},
+                f"{sum(x['wrong'] for x in rounds)} wrong",
+                note=f"{sum(x['wins'] for x in rounds)} winners / {r['requests']} requests; "
+                     f"target one winner a round and p99 ≤ 50 ms: "
+                     f"{'met' if r['one_winner_each_round'] and r['p99_ms'] <= 50 else 'missed'}")
+
         s = load(out / f"{backend}-search.json")
         if s:
             row("search", backend,

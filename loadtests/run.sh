@@ -52,9 +52,10 @@ command -v pgbench >/dev/null || {
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 log "building the release binary"
-cargo build --release --locked --quiet --bin roost --example live-client
+cargo build --release --locked --quiet --bin roost --example live-client --example race-client
 roost=target/release/roost
 live_client=target/release/examples/live-client
+race_client=target/release/examples/race-client
 
 server_pid=
 sweeper_pid=
@@ -162,6 +163,10 @@ run_scenarios() { # backend
   scenario "$b" browse browse.js VUS=16 DURATION="$DURATION"
   scenario "$b" booking booking.js VUS="$BOOK_CLIENTS" DURATION="$DURATION"
   scenario "$b" contention contention.js VUS=500 ROUNDS=5
+  # The same race by a Rust client that keeps up (loadtests/race_client.rs).
+  log "$b: contention (Rust client)"
+  BASE_URL="$BASE_URL" RACERS=500 ROUNDS=5 OUT="$OUT/$b-race-rust.json" \
+    "$race_client" >"$OUT/$b-race-rust.txt" 2>&1 || log "$b: race client failed (see $OUT/$b-race-rust.txt)"
   scenario "$b" mixed mixed.js STEP="$DURATION" SUMMARY_JSON="$OUT/$b-mixed-steps.json"
   scenario "$b" live live.js VUS=10 CONNS=100 BOOK_FOR_MS=20000
   # The same measure by a Rust client that keeps up (loadtests/live_client.rs).
