@@ -65,6 +65,10 @@ impl Application {
             metrics.register(group.commits.clone())?;
             metrics.register(group.writes.clone())?;
         }
+        match db.warm().await {
+            Ok(opened) => tracing::debug!(opened, "database pool open"),
+            Err(e) => tracing::warn!(error = %e, "database pool not warmed; it opens as asked"),
+        }
         let redis = settings
             .redis_url
             .as_ref()

@@ -137,3 +137,34 @@ async fn readyz_is_503_when_postgres_is_gone() {
     let res = app.login("ada@example.com", "password123").await;
     crate::helpers::assert_error(res, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
 }
+
+/// The server opens its whole database pool as it starts, so the first
+/// burst of requests does not wait for connections: before any request,
+/// PostgreSQL already has every one of them.
+#[actix_web::test]
+async fn the_pool_is_open_before_the_first_request() {
+    use diesel::QueryableByName;
+    use diesel::sql_types::BigInt;
+    use diesel_async::RunQueryDsl;
+    if !crate::helpers::postgres_ready("the_pool_is_open_before_the_first_request").await {
+        return;
+    }
+    const POOL: usize = 12;
+    let app = TestApp::spawn_with(Backend::Postgres, |s| s.database_pool_size = Some(POOL)).await;
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let mut conn = app.db.get().await.unwrap();
+    let q = diesel::sql_query(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() \
+         AND pid <> pg_backend_pid()",
+    );
+    let row: Count = roost::with_conn!(&mut conn, |c| q.get_result(c).await).unwrap();
+    assert!(
+        row.n >= POOL as i64,
+        "{} of the server's {POOL} connections open",
+        row.n
+    );
+}
