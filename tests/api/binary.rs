@@ -20,6 +20,9 @@ pub(crate) fn roost(dir: &std::path::Path) -> Command {
         .env("ROOST_LOG_FORMAT", "json")
         .env("ROOST_BIND", "127.0.0.1:0")
         .env("ROOST_WORKERS", "1")
+        // A node opens its whole pool as it starts: tests running several
+        // nodes at once stay well inside PostgreSQL's 100 connections.
+        .env("ROOST_DB_POOL_SIZE", "4")
         // Required with PostgreSQL; the embedded default picks it anyway.
         .env("ROOST_PAYMENTS", "sandbox");
     cmd
