@@ -85,6 +85,7 @@ pub enum Rate {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct NightPrice {
+    #[serde(serialize_with = "crate::domain::stay::ymd")]
     pub date: NaiveDate,
     pub amount: i64,
     pub rate: Rate,

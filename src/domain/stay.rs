@@ -93,6 +93,33 @@ pub fn window(from: NaiveDate, to: NaiveDate) -> Result<StayDates, FieldError> {
     Ok(StayDates::from_stored(from, to))
 }
 
+/// Writes a date as `YYYY-MM-DD`, exactly as chrono's `Serialize` does,
+/// without going through its formatter: a calendar page carries a date per
+/// night, and chrono's way (`Display`, then JSON-escaping each piece) was
+/// the largest part of that page's serialization (perf, `browse.js`). Years
+/// outside 0–9999 are left to chrono.
+pub fn ymd<S: serde::Serializer>(date: &NaiveDate, s: S) -> Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    let year = date.year();
+    if !(0..=9999).contains(&year) {
+        return date.serialize(s);
+    }
+    let mut text = *b"0000-00-00";
+    let digits = |out: &mut [u8], mut n: u32| {
+        for slot in out.iter_mut().rev() {
+            *slot = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    digits(&mut text[0..4], year.unsigned_abs());
+    digits(&mut text[5..7], date.month());
+    digits(&mut text[8..10], date.day());
+    match std::str::from_utf8(&text) {
+        Ok(text) => s.serialize_str(text),
+        Err(_) => date.serialize(s),
+    }
+}
+
 /// Parses `YYYY-MM-DD`.
 pub fn parse_date(raw: &str) -> Result<NaiveDate, FieldError> {
     NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| {
@@ -288,6 +315,31 @@ impl StayRules {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ymd_writes_what_chrono_writes() {
+        #[derive(serde::Serialize)]
+        struct Fast(#[serde(serialize_with = "ymd")] NaiveDate);
+        let days = [
+            (0, 1, 1),
+            (9, 2, 28),
+            (999, 12, 31),
+            (2024, 2, 29),
+            (2027, 3, 14),
+            (9999, 12, 31),
+            (10_000, 1, 1),
+            (-1, 6, 30),
+            (-12_345, 1, 9),
+        ];
+        for (y, m, d) in days {
+            let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            assert_eq!(
+                serde_json::to_string(&Fast(date)).unwrap(),
+                serde_json::to_string(&date).unwrap(),
+                "{y}-{m}-{d}"
+            );
+        }
+    }
 
     fn d(s: &str) -> NaiveDate {
         parse_date(s).unwrap()

@@ -53,6 +53,9 @@ pub struct Metrics {
     pub listing_reads: IntCounterVec,
     /// Listings remembered (`crate::services::listing_cache`).
     pub listing_cache_entries: IntGauge,
+    /// A calendar page's taken nights, by what answered them (the search
+    /// index's `memory`, or the listing's `actor`).
+    pub calendar_reads: IntCounterVec,
 }
 
 impl Metrics {
@@ -171,6 +174,14 @@ impl Metrics {
         registry.register(Box::new(listing_reads.clone()))?;
         let listing_cache_entries = IntGauge::new("listing_cache_entries", "Listings remembered")?;
         registry.register(Box::new(listing_cache_entries.clone()))?;
+        let calendar_reads = IntCounterVec::new(
+            Opts::new(
+                "calendar_reads_total",
+                "Calendar pages' taken nights, by what answered them",
+            ),
+            &["by"],
+        )?;
+        registry.register(Box::new(calendar_reads.clone()))?;
         Ok(Self {
             registry,
             requests,
@@ -194,6 +205,7 @@ impl Metrics {
             token_cache_entries,
             listing_reads,
             listing_cache_entries,
+            calendar_reads,
         })
     }
 

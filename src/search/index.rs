@@ -8,7 +8,7 @@
 //! orders and cursors. While any listing may be behind the database (it is
 //! *stale*), [`Index::search`] answers `None` and the SQL answers instead.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound::{self, Excluded, Included, Unbounded};
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -307,34 +307,27 @@ impl Index {
             .is_some_and(|l| l.attrs == Attributes::from(row))
     }
 
-    /// Compares a scan of every live listing row with memory and marks
-    /// each listing that differs, is missing, or is gone. Returns how many
-    /// it marked.
-    pub fn reconcile(&mut self, rows: &[Searchable]) -> usize {
-        let mut marked = Vec::new();
-        let mut seen = HashSet::with_capacity(rows.len());
-        for row in rows {
-            seen.insert(row.id);
-            if self.stale.contains_key(&row.id) {
-                continue;
-            }
-            let behind = match self.get(row.id) {
-                Some(l) => l.seq < row.calendar_seq || l.attrs != Attributes::from(row),
+    /// Of `rows` (a part of a scan of every live listing row), those that
+    /// memory has otherwise or lacks, for [`Index::mark`].
+    pub fn behind(&self, rows: &[Searchable]) -> Vec<i64> {
+        rows.iter()
+            .filter(|row| !self.stale.contains_key(&row.id))
+            .filter(|row| match self.get(row.id) {
+                Some(l) => l.seq < row.calendar_seq || l.attrs != Attributes::from(*row),
                 None => true,
-            };
-            if behind {
-                marked.push(row.id);
-            }
-        }
-        marked.extend(
-            self.listings
-                .keys()
-                .filter(|id| !seen.contains(id) && !self.stale.contains_key(id)),
-        );
-        for &id in &marked {
-            self.mark(id);
-        }
-        marked.len()
+            })
+            .map(|row| row.id)
+            .collect()
+    }
+
+    /// The listings memory holds and is not already reading again: what
+    /// a scan that lacks one of them says is gone.
+    pub fn held(&self) -> Vec<i64> {
+        self.listings
+            .keys()
+            .filter(|id| !self.stale.contains_key(id))
+            .copied()
+            .collect()
     }
 
     fn insert(&mut self, id: i64, attrs: Attributes, seq: i64, calendar: Calendar) {

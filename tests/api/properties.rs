@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, assert_error, day, listing};
+use crate::helpers::{Backend, TestApp, assert_error, day, eventually, listing};
 
 both_backends!(
     host_creates_reads_updates_and_deletes_a_listing,
@@ -19,6 +19,7 @@ both_backends!(
     search_cursor_walks_every_page_exactly_once,
     bad_search_parameters_are_400_with_details,
     availability_shows_kinds_but_no_guest,
+    a_calendar_page_is_read_from_memory_and_current_at_once,
 );
 
 async fn host_creates_reads_updates_and_deletes_a_listing(backend: Backend) {
@@ -721,6 +722,88 @@ async fn availability_shows_kinds_but_no_guest(backend: Backend) {
             "/api/v1/properties/424242/availability?from={}&to={}",
             day(0),
             day(5)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+/// The taken nights of `id` over `[from, to)`, as the calendar page gives
+/// them, and what answered (`memory` or `actor`, from the metric).
+async fn calendar_page(app: &TestApp, id: i64, from: &str, to: &str) -> (Value, &'static str) {
+    const BY_MEMORY: &str = "roost_calendar_reads_total{by=\"memory\"}";
+    let before = app.metric(BY_MEMORY).await;
+    let res = app
+        .get(&format!(
+            "/api/v1/properties/{id}/availability?from={from}&to={to}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    let by = if app.metric(BY_MEMORY).await > before {
+        "memory"
+    } else {
+        "actor"
+    };
+    (body["unavailable"].clone(), by)
+}
+
+/// The calendar page reads the search index's copy of the calendar, not
+/// the actor, once the index holds the listing; every change made on this
+/// node is there by the time its reply is (the index hears each commit
+/// before the reply goes). Windows before the claims memory keeps, and
+/// listings it does not hold, go to the actor.
+async fn a_calendar_page_is_read_from_memory_and_current_at_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.ready_with("search", "memory").await;
+    let (_, host) = app.signed_in("host").await;
+    let (_, guest) = app.signed_in("guest").await;
+    let id = app.create_listing(&host, json!({})).await;
+    let (from, to) = (day(0), day(30));
+    // The index reads a new listing soon after it is created; the actor
+    // answers until then.
+    eventually("memory answers the new listing's calendar", || async {
+        calendar_page(&app, id, &from, &to).await == (json!([]), "memory")
+    })
+    .await;
+
+    let held = app.booked(&guest, id, &day(3), &day(6)).await;
+    let hold = json!({"start": day(3), "end": day(6), "kind": "held"});
+    assert_eq!(
+        calendar_page(&app, id, &from, &to).await,
+        (json!([hold]), "memory")
+    );
+    app.block(&host, id, &day(6), &day(9)).await;
+    let block = json!({"start": day(6), "end": day(9), "kind": "blocked"});
+    assert_eq!(
+        calendar_page(&app, id, &from, &to).await,
+        (json!([hold, block]), "memory")
+    );
+    app.cancel(&guest, held).await;
+    assert_eq!(
+        calendar_page(&app, id, &from, &to).await,
+        (json!([block]), "memory")
+    );
+    // Last year's calendar: older than what memory keeps.
+    assert_eq!(
+        calendar_page(&app, id, &day(-400), &day(-300)).await,
+        (json!([]), "actor")
+    );
+
+    // Delisted: gone from memory at once, and not found.
+    let res = app
+        .delete(&format!("/api/v1/properties/{id}"))
+        .bearer_auth(&host)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let res = app
+        .get(&format!(
+            "/api/v1/properties/{id}/availability?from={from}&to={to}"
         ))
         .send()
         .await

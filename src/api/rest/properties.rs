@@ -13,7 +13,7 @@ use crate::db::calendar::Entry;
 use crate::db::properties::{Flexible, Property, SearchCursor, SearchFilter, Sort, city_key};
 use crate::domain::calendar::Busy;
 use crate::domain::property::{Amenities, bounded_text};
-use crate::domain::stay::{parse_date, window};
+use crate::domain::stay::{parse_date, window, ymd};
 use crate::domain::{
     BlockId, Country, FieldError, FieldErrors, ListingInput, PropertyId, StayDates,
 };
@@ -237,10 +237,15 @@ pub async fn create_property(
 pub async fn get_property(
     state: web::Data<AppState>,
     path: web::Path<i64>,
-) -> Result<web::Json<PropertyResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let id = PropertyId(path.into_inner());
     let listing = state.listings.live(&state.db, id).await?;
-    Ok(web::Json(listing.property.clone().into()))
+    let page = listing
+        .page(|p| serde_json::to_vec(&PropertyResponse::from(p.clone())))
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(page))
 }
 
 #[utoipa::path(
@@ -679,7 +684,9 @@ fn flexible_dates(
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AvailabilityResponse {
     pub property_id: i64,
+    #[serde(serialize_with = "ymd")]
     pub from: NaiveDate,
+    #[serde(serialize_with = "ymd")]
     pub to: NaiveDate,
     /// The taken nights inside the window, `[start, end)`, clipped to it.
     pub unavailable: Vec<BusyRange>,
@@ -691,7 +698,9 @@ pub struct AvailabilityResponse {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct BusyRange {
+    #[serde(serialize_with = "ymd")]
     pub start: NaiveDate,
+    #[serde(serialize_with = "ymd")]
     pub end: NaiveDate,
     pub kind: Busy,
 }
