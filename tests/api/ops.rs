@@ -56,6 +56,9 @@ async fn metrics_count_requests_by_route_and_status(backend: Backend) {
     }
     app.get("/api/v1/users/12345").send().await.unwrap();
     app.get("/api/v1/users/67890").send().await.unwrap();
+    // Paths no route takes share one series, inside a scope or outside.
+    app.get("/api/v1/no/such/thing").send().await.unwrap();
+    app.get("/nothing-here").send().await.unwrap();
     let res = app.get("/metrics").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert!(
@@ -73,6 +76,12 @@ async fn metrics_count_requests_by_route_and_status(backend: Backend) {
     assert!(
         text.contains(
             r#"roost_http_requests_total{method="GET",route="/api/v1/users/{id}",status="401"} 2"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"roost_http_requests_total{method="GET",route="unmatched",status="404"} 2"#
         ),
         "{text}"
     );
