@@ -195,11 +195,20 @@ pub async fn update(
 ) -> Result<Property, ApiError> {
     let current = get_owned(db, &commit.actor, auth, id, "property.update").await?;
     let given = input.given();
-    let listing = parse(input.over(&listing_of(&current)?))?;
+    // Checked over the listing as read, so a bad edit is refused before it
+    // waits for the write; then laid again over the row as locked, so an
+    // edit committed meanwhile keeps its fields (laying it over the read
+    // copy lost them: tested by concurrent edits of different fields).
+    parse(input.clone().over(&listing_of(&current)?))?;
     let commit = commit.clone();
     let updated = db
         .write(move |c| {
             Box::pin(async move {
+                let locked = properties::lock_calendar(c, id.0)
+                    .await?
+                    .filter(|p| p.deleted_at.is_none())
+                    .ok_or(ApiError::NotFound("property"))?;
+                let listing = parse(input.over(&listing_of(&locked)?))?;
                 let now = now().naive_utc();
                 let key = city_key(&listing.city);
                 let property = properties::update(c, id.0, &fields_of(&listing, &key, now))

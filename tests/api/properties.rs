@@ -20,6 +20,7 @@ both_backends!(
     bad_search_parameters_are_400_with_details,
     availability_shows_kinds_but_no_guest,
     a_calendar_page_is_read_from_memory_and_current_at_once,
+    concurrent_edits_of_different_fields_all_stay,
 );
 
 async fn host_creates_reads_updates_and_deletes_a_listing(backend: Backend) {
@@ -809,4 +810,53 @@ async fn a_calendar_page_is_read_from_memory_and_current_at_once(backend: Backen
         .await
         .unwrap();
     assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+/// Edits of different fields at once each keep their change: an edit lays
+/// its fields over the listing as the database has it when it writes, not
+/// as it was read before (which let the last writer put back the fields
+/// the others had just changed).
+async fn concurrent_edits_of_different_fields_all_stay(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, host) = app.signed_in("host").await;
+    let id = app.create_listing(&host, json!({})).await;
+    let edits = [
+        json!({"title": "Renamed cottage"}),
+        json!({"description": "Now with a garden"}),
+        json!({"address": "2 New Street"}),
+        json!({"price_per_night": 12_345}),
+        json!({"cleaning_fee": 2_500}),
+        json!({"max_guests": 5}),
+        json!({"max_nights": 20}),
+        json!({"latitude": 52.5}),
+        json!({"longitude": 4.5}),
+        json!({"amenities": ["pool"]}),
+    ];
+    for round in 0..3 {
+        let path = format!("/api/v1/properties/{id}");
+        let sent = edits
+            .iter()
+            .map(|edit| app.patch(&path).bearer_auth(&host).json(edit).send());
+        for res in futures_util::future::join_all(sent).await {
+            assert_eq!(res.unwrap().status(), StatusCode::OK, "round {round}");
+        }
+        let listing: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
+        for edit in &edits {
+            let (field, value) = edit.as_object().unwrap().iter().next().unwrap();
+            assert_eq!(&listing[field], value, "round {round}: {field} lost");
+        }
+        // Back to other values, so the next round's edits change something.
+        let res = app
+            .patch(&path)
+            .bearer_auth(&host)
+            .json(&json!({
+                "title": "Old cottage", "description": "", "address": "1 Old Street",
+                "price_per_night": 10_000, "cleaning_fee": 0, "max_guests": 4,
+                "max_nights": 30, "latitude": 52.0, "longitude": 4.0, "amenities": ["wifi"],
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
 }
