@@ -147,6 +147,29 @@ pub async fn update(
     })
 }
 
+/// [`update`], only while the account's password hash is still `expected`
+/// (the one a current password was just checked against): `None` if it
+/// changed meanwhile, or the account is gone.
+pub async fn update_if_password(
+    conn: &mut impl AsConn,
+    id: i64,
+    expected: &str,
+    changes: &UserChangeset<'_>,
+) -> QueryResult<Option<User>> {
+    with_conn!(conn, |c| {
+        diesel::update(
+            users::table
+                .find(id)
+                .filter(users::password_hash.eq(expected)),
+        )
+        .set(changes)
+        .returning(User::as_returning())
+        .get_result(c)
+        .await
+        .optional()
+    })
+}
+
 /// One page of users in id order, starting after `after_id`.
 pub async fn list(conn: &mut impl AsConn, after_id: i64, limit: i64) -> QueryResult<Vec<User>> {
     with_conn!(conn, |c| {

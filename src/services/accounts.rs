@@ -212,11 +212,7 @@ pub async fn update_profile(
             if password::verify(current_password, current.password_hash.clone()).await? {
                 Some(password::hash(new_password).await?)
             } else {
-                errors.push(FieldError::new(
-                    "current_password",
-                    "incorrect",
-                    "current_password is not this account's password",
-                ));
+                errors.push(incorrect_current_password());
                 None
             }
         }
@@ -225,6 +221,10 @@ pub async fn update_profile(
         return Err(ApiError::Validation(errors.into_vec()));
     }
 
+    // The hash the current password was checked against: the change is
+    // made only while it is still the account's, so of two changes checked
+    // against the same password at once only one goes through.
+    let checked = new_hash.as_ref().map(|_| current.password_hash.clone());
     let (user_id, keep_token) = (auth.id.0, auth.token_id);
     let name = update.name;
     let mut records = Vec::new();
@@ -250,9 +250,14 @@ pub async fn update_profile(
                 active: None,
                 updated_at: Some(now),
             };
-            let user = users::update(c, user_id, &changes)
-                .await?
-                .ok_or(ApiError::NotFound("user"))?;
+            let user = match &checked {
+                Some(checked) => users::update_if_password(c, user_id, checked, &changes)
+                    .await?
+                    .ok_or_else(incorrect_password)?,
+                None => users::update(c, user_id, &changes)
+                    .await?
+                    .ok_or(ApiError::NotFound("user"))?,
+            };
             if new_hash.is_some() {
                 tokens::revoke_all_for_user(c, user_id, Some(keep_token), now).await?;
             }
@@ -262,6 +267,20 @@ pub async fn update_profile(
         })
     })
     .await
+}
+
+fn incorrect_current_password() -> FieldError {
+    FieldError::new(
+        "current_password",
+        "incorrect",
+        "current_password is not this account's password",
+    )
+}
+
+/// The refusal of a password change whose current password was right when
+/// checked but changed before the change was written.
+fn incorrect_password() -> ApiError {
+    ApiError::Validation(vec![incorrect_current_password()])
 }
 
 /// Parses a profile update's raw fields, reporting every bad one.

@@ -11,6 +11,7 @@ use crate::helpers::{Backend, TestApp, assert_error};
 both_backends!(
     update_my_name,
     change_password_needs_the_current_one_and_signs_out_other_sessions,
+    of_password_changes_at_once_from_one_password_only_one_goes_through,
     guest_upgrades_to_host_but_never_to_admin,
     read_a_user_as_self_other_and_admin,
     admin_lists_users_page_by_page,
@@ -307,4 +308,52 @@ async fn admin_cannot_deactivate_self_and_unknown_user_is_404(backend: Backend) 
         .unwrap();
     assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
     assert_eq!(me(&app, &admin).await["active"], true);
+}
+
+/// Four changes at once, each checked against the same current password:
+/// one goes through, the others find that password gone when they write
+/// (they were checked before it changed) and are refused as incorrect.
+async fn of_password_changes_at_once_from_one_password_only_one_goes_through(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let res = app
+        .register("lin@example.com", "password123", "guest")
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let signed_in: Value = app
+        .login("lin@example.com", "password123")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = signed_in["token"].as_str().unwrap().to_owned();
+    let changes = (0..4).map(|i| {
+        app.patch_me(
+            &token,
+            json!({"password": format!("new-password-{i}"), "current_password": "password123"}),
+        )
+    });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(changes)
+        .await
+        .into_iter()
+        .map(|r| r.status())
+        .collect();
+    let changed: Vec<usize> = (0..4).filter(|&i| statuses[i] == StatusCode::OK).collect();
+    assert_eq!(changed.len(), 1, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::OK || *s == StatusCode::BAD_REQUEST),
+        "{statuses:?}"
+    );
+    for i in 0..4 {
+        let want = if i == changed[0] {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        let res = app
+            .login("lin@example.com", &format!("new-password-{i}"))
+            .await;
+        assert_eq!(res.status(), want, "new-password-{i}");
+    }
 }
