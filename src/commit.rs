@@ -33,13 +33,17 @@ impl Reply {
     }
 }
 
-/// The `Idempotency-Key` a request holds, as the middleware claimed it.
+/// The `Idempotency-Key` a request holds, as it was claimed.
 #[derive(Clone)]
 pub struct IdempotencyClaim {
     pub scope: String,
     pub key_hash: String,
     pub claim: String,
     pub secrets: KeySecrets,
+    /// The change's transaction stores a provisional answer and keeps the
+    /// claim; the request stores its final answer once it has rendered it
+    /// (GraphQL, whose answer is resolved after the change commits).
+    pub provisional: bool,
 }
 
 /// The refusal when a claim was lost (another node took the key over).
@@ -51,25 +55,32 @@ pub fn in_progress() -> ApiError {
 }
 
 impl IdempotencyClaim {
-    /// Stores `reply` as the key's response and ends the claim. Inside the
+    /// Stores `reply` as the key's response and ends the claim (or, for a
+    /// provisional claim, stores it and keeps the claim). Inside the
     /// change's transaction: if the claim was lost, the change rolls back.
     pub async fn complete(&self, conn: &mut impl AsConn, reply: &Reply) -> Result<(), ApiError> {
-        if self.store(conn, reply).await? {
-            Ok(())
+        let stored = if self.provisional {
+            let sealed = self.seal(reply)?;
+            let (scope, key, claim) = (&self.scope, &self.key_hash, &self.claim);
+            idempotency::mark(conn, scope, key, claim, reply.status, sealed).await?
         } else {
-            Err(in_progress())
-        }
+            self.store(conn, reply).await?
+        };
+        if stored { Ok(()) } else { Err(in_progress()) }
     }
 
     /// Stores `reply` if the claim is still held; false if it is not (the
     /// change's transaction already stored it, or the key was taken over).
     pub async fn store(&self, conn: &mut impl AsConn, reply: &Reply) -> Result<bool, ApiError> {
-        let sealed = self
-            .secrets
-            .seal(reply.status, &reply.body)
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a response too large to seal")))?;
+        let sealed = self.seal(reply)?;
         let (scope, key, claim) = (&self.scope, &self.key_hash, &self.claim);
         Ok(idempotency::complete(conn, scope, key, claim, reply.status, sealed).await?)
+    }
+
+    fn seal(&self, reply: &Reply) -> Result<Vec<u8>, ApiError> {
+        self.secrets
+            .seal(reply.status, &reply.body)
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a response too large to seal")))
     }
 }
 

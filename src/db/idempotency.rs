@@ -103,14 +103,20 @@ pub async fn claim(
     if stored_fingerprint != fingerprint {
         return Ok(Claim::Reused);
     }
+    let leased = lease.is_some_and(|l| l > now);
     if let Some(status) = status {
+        if held_by.is_some() && leased {
+            // Its change committed with a provisional answer (see `mark`),
+            // and the request is still writing its final one.
+            return Ok(Claim::Running);
+        }
         let status = u16::try_from(status).unwrap_or(500);
         return Ok(Claim::Done {
             status,
             sealed: response.unwrap_or_default(),
         });
     }
-    if lease.is_some_and(|l| l > now) {
+    if leased {
         return Ok(Claim::Running);
     }
     // The first claimant's lease ran out: it died, and whatever it did
@@ -161,8 +167,42 @@ pub async fn complete(
     .map(|n| n == 1)
 }
 
+/// Stores a provisional response for the request holding `claim`, which
+/// keeps the claim: for a change whose final answer is written only after
+/// its transaction commits (GraphQL renders it then). A retry meanwhile is
+/// told the key is in progress; once the lease runs out (the request died
+/// before writing its answer) it gets this one. False if the claim is no
+/// longer held.
+pub async fn mark(
+    conn: &mut impl AsConn,
+    scope: &str,
+    key_hash: &str,
+    claim: &str,
+    status: u16,
+    sealed: Vec<u8>,
+) -> QueryResult<bool> {
+    use idempotency_keys::dsl as k;
+    with_conn!(conn, |c| {
+        diesel::update(
+            k::idempotency_keys
+                .filter(k::scope.eq(scope))
+                .filter(k::key_hash.eq(key_hash))
+                .filter(k::claim.eq(claim)),
+        )
+        .set((
+            k::status.eq(Some(i64::from(status))),
+            k::response.eq(Some(sealed.clone())),
+        ))
+        .execute(c)
+        .await
+    })
+    .map(|n| n == 1)
+}
+
 /// Gives the key back (the request was refused before it ran): a retry
-/// runs afresh. Only while `claim` holds it.
+/// runs afresh. Only while `claim` holds it, and never once a response is
+/// stored under it (a provisional one marks a committed change). False if
+/// nothing was given back.
 pub async fn release(
     conn: &mut impl AsConn,
     scope: &str,
@@ -175,7 +215,8 @@ pub async fn release(
             k::idempotency_keys
                 .filter(k::scope.eq(scope))
                 .filter(k::key_hash.eq(key_hash))
-                .filter(k::claim.eq(claim)),
+                .filter(k::claim.eq(claim))
+                .filter(k::status.is_null()),
         )
         .execute(c)
         .await

@@ -20,7 +20,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 
@@ -48,7 +48,7 @@ pub fn changes_state(method: &Method) -> bool {
 }
 
 /// Answers that executed: stored, and replayed to a retry.
-fn executed(status: StatusCode) -> bool {
+pub fn executed(status: StatusCode) -> bool {
     status.is_success()
         || matches!(
             status,
@@ -79,38 +79,28 @@ pub async fn idempotency(
     let (Some(raw), true) = (raw, changes_state(req.method())) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let key = match IdempotencyKey::parse(raw.as_bytes()) {
+    let key = match parse_key(&raw) {
         Ok(key) => key,
-        Err(e) => {
-            let refusal = ApiError::BadRequest {
-                code: "invalid_idempotency_key",
-                message: e.message,
-                details: None,
-            };
-            return Ok(req.error_response(refusal));
-        }
+        Err(refusal) => return Ok(req.error_response(refusal)),
     };
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
 
     // Whose key it is.
-    let scope = match bearer(req.request()) {
+    let user = match bearer(req.request()) {
         Some(token) => match AuthUser::from_token(&state, &token).await {
             Ok(user) => {
-                let scope = format!("user:{}", user.id.0);
-                req.extensions_mut().insert(user);
-                scope
+                req.extensions_mut().insert(user.clone());
+                Some(user)
             }
             // A bad token: the handler answers 401, which keeps nothing.
             Err(ApiError::Unauthorized) => return Ok(next.call(req).await?.map_into_boxed_body()),
             Err(e) => return Ok(req.error_response(e)),
         },
-        None => {
-            let ip = client_ip(req.request(), &state.settings.trusted_proxies);
-            format!("ip:{}", ip.map(|ip| ip.to_string()).unwrap_or_default())
-        }
+        None => None,
     };
+    let scope = scope(&state, req.request(), user.as_ref());
 
     // What the request says: method, path and query, body.
     let body = match read_body(&mut req).await {
@@ -121,17 +111,74 @@ pub async fn idempotency(
         .uri()
         .path_and_query()
         .map_or_else(|| req.path().to_owned(), |p| p.as_str().to_owned());
-    let secrets = key.secrets(&scope);
-    let fingerprint = secrets.fingerprint(req.method().as_str(), &path, &body);
+    let request = (req.method().as_str(), path.as_str(), &body[..]);
+    let presented = present(&state, &key, scope, request, false).await;
     req.set_payload(body.into());
+    match presented {
+        Err(e) => Ok(req.error_response(e)),
+        Ok(Presented::Replay(reply)) => Ok(req.into_response(replayed(reply.into()))),
+        Ok(Presented::Won(claim)) => {
+            req.extensions_mut().insert(claim.clone());
+            match next.call(req).await {
+                Ok(res) => finish(&state, claim, res).await,
+                Err(e) => {
+                    release(&state, &claim).await;
+                    Err(e)
+                }
+            }
+        }
+    }
+}
 
+/// The header's key, or 400 `invalid_idempotency_key`.
+pub fn parse_key(raw: &HeaderValue) -> Result<IdempotencyKey, ApiError> {
+    IdempotencyKey::parse(raw.as_bytes()).map_err(|e| ApiError::BadRequest {
+        code: "invalid_idempotency_key",
+        message: e.message,
+        details: None,
+    })
+}
+
+/// Whose a key is: the signed-in `user`'s, or else the client address's.
+pub fn scope(state: &AppState, req: &HttpRequest, user: Option<&AuthUser>) -> String {
+    match user {
+        Some(user) => format!("user:{}", user.id.0),
+        None => {
+            let ip = client_ip(req, &state.settings.trusted_proxies);
+            format!("ip:{}", ip.map(|ip| ip.to_string()).unwrap_or_default())
+        }
+    }
+}
+
+/// What presenting a key found, when it was not refused.
+pub enum Presented {
+    /// The key is this request's: it runs under this claim.
+    Won(IdempotencyClaim),
+    /// The first request with the key finished: its answer, to send again.
+    Replay(Reply),
+}
+
+/// Claims `key` in `scope` for `(method, path, body)`, in a write of its
+/// own committed before anything runs, so every node sees at once that it
+/// is taken. Refused: 422 `idempotency_key_reused` (first used for another
+/// request), 409 `idempotency_in_progress` (the first still runs).
+/// `provisional`: see [`IdempotencyClaim::provisional`].
+pub async fn present(
+    state: &AppState,
+    key: &IdempotencyKey,
+    scope: String,
+    (method, path, body): (&str, &str, &[u8]),
+    provisional: bool,
+) -> Result<Presented, ApiError> {
+    let secrets = key.secrets(&scope);
+    let fingerprint = secrets.fingerprint(method, path, body);
     let claim = uuid::Uuid::new_v4().to_string();
     let key_hash = key.hash();
     let ttl = chrono::Duration::from_std(state.settings.idempotency_ttl)
         .map_err(|e| ApiError::Internal(e.into()))?;
     let lease = chrono::Duration::from_std(LEASE).map_err(|e| ApiError::Internal(e.into()))?;
     let (s, k, c) = (scope.clone(), key_hash.clone(), claim.clone());
-    let outcome = state
+    let found = state
         .db
         .write(move |tx| {
             Box::pin(async move {
@@ -142,43 +189,35 @@ pub async fn idempotency(
                 Ok::<_, ApiError>(found)
             })
         })
-        .await;
-    match outcome {
-        Err(e) => Ok(req.error_response(e)),
-        Ok(Claim::Reused) => Ok(req.error_response(ApiError::Unprocessable {
+        .await?;
+    match found {
+        Claim::Reused => Err(ApiError::Unprocessable {
             code: "idempotency_key_reused",
             message: "this Idempotency-Key was used with another method, path or body".into(),
-        })),
-        Ok(Claim::Running) => Ok(req.error_response(in_progress())),
-        Ok(Claim::Done { status, sealed }) => match secrets.open(status, &sealed) {
-            Some(body) => {
-                let mut response: HttpResponse = Reply { status, body }.into();
-                response
-                    .headers_mut()
-                    .insert(REPLAYED, HeaderValue::from_static("true"));
-                Ok(req.into_response(response))
-            }
-            None => Ok(req.error_response(ApiError::Internal(anyhow::anyhow!(
+        }),
+        Claim::Running => Err(in_progress()),
+        Claim::Done { status, sealed } => match secrets.open(status, &sealed) {
+            Some(body) => Ok(Presented::Replay(Reply { status, body })),
+            None => Err(ApiError::Internal(anyhow::anyhow!(
                 "a stored response did not open under its key"
-            )))),
+            ))),
         },
-        Ok(Claim::Won(claim)) => {
-            let claim = IdempotencyClaim {
-                scope,
-                key_hash,
-                claim,
-                secrets,
-            };
-            req.extensions_mut().insert(claim.clone());
-            match next.call(req).await {
-                Ok(res) => finish(&state, claim, res).await,
-                Err(e) => {
-                    release(&state, claim).await;
-                    Err(e)
-                }
-            }
-        }
+        Claim::Won(claim) => Ok(Presented::Won(IdempotencyClaim {
+            scope,
+            key_hash,
+            claim,
+            secrets,
+            provisional,
+        })),
     }
+}
+
+/// `response`, marked as a replay.
+pub fn replayed(mut response: HttpResponse) -> HttpResponse {
+    response
+        .headers_mut()
+        .insert(REPLAYED, HeaderValue::from_static("true"));
+    response
 }
 
 /// The body, whole (it is also what the handler reads, put back), or 413
@@ -208,7 +247,7 @@ async fn finish(
     res: ServiceResponse<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     if !executed(res.status()) {
-        release(state, claim).await;
+        release(state, &claim).await;
         return Ok(res.map_into_boxed_body());
     }
     let (req, response) = res.into_parts();
@@ -220,20 +259,30 @@ async fn finish(
         status: head.status().as_u16(),
         body: bytes.to_vec(),
     };
+    keep(state, claim, reply).await;
+    let response = head.set_body(bytes).map_into_boxed_body();
+    Ok(ServiceResponse::new(req, response))
+}
+
+/// Keeps `reply` as the answer of the request holding `claim`, unless the
+/// change's own transaction kept its final answer already.
+pub async fn keep(state: &AppState, claim: IdempotencyClaim, reply: Reply) {
     let stored = state
         .db
         .run(move |mut conn| async move { claim.store(&mut conn, &reply).await })
         .await;
     if let Err(e) = stored {
         // The key stays claimed until its lease ends; then a retry runs
-        // again, which is safe: nothing was kept of this answer.
+        // again (or, if its change committed, gets the provisional answer
+        // stored with it): nothing was kept of this answer.
         tracing::warn!(error = %e, "an idempotent response could not be stored");
     }
-    let response = head.set_body(bytes).map_into_boxed_body();
-    Ok(ServiceResponse::new(req, response))
 }
 
-async fn release(state: &AppState, claim: IdempotencyClaim) {
+/// Gives the key back; false if it was not given back (a provisional
+/// answer is stored under it: its change committed).
+pub async fn release(state: &AppState, claim: &IdempotencyClaim) -> bool {
+    let claim = claim.clone();
     let released = state
         .db
         .run(move |mut conn| async move {
@@ -241,7 +290,11 @@ async fn release(state: &AppState, claim: IdempotencyClaim) {
             Ok::<_, ApiError>(idempotency::release(&mut conn, s, k, c).await?)
         })
         .await;
-    if let Err(e) = released {
-        tracing::warn!(error = %e, "an Idempotency-Key could not be given back; it frees when its lease ends");
+    match released {
+        Ok(released) => released,
+        Err(e) => {
+            tracing::warn!(error = %e, "an Idempotency-Key could not be given back; it frees when its lease ends");
+            false
+        }
     }
 }

@@ -13,7 +13,6 @@ both_backends!(
     search_walks_the_same_pages_as_rest,
     errors_carry_the_same_codes_as_rest,
     too_deep_and_too_complex_queries_are_refused_before_they_run,
-    a_keyed_mutation_is_refused_not_run,
     the_booking_journey_through_mutations_refuses_the_wrong_user,
     a_search_page_with_hosts_costs_a_fixed_number_of_statements,
     host_mutations_and_listing_reads_match_rest_and_refuse_the_wrong_user,
@@ -267,33 +266,6 @@ async fn errors_carry_the_same_codes_as_rest(backend: Backend) {
     assert_eq!(code(&answer), "invalid_query");
 }
 
-/// GraphQL mutations take no Idempotency-Key: one sent is refused, and
-/// nothing runs, rather than a retry believed safe.
-async fn a_keyed_mutation_is_refused_not_run(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let register = json!({"query": "mutation { register(email: \"k@example.com\", password: \"long enough pw\", name: \"K\") { id } }"});
-    let res = app
-        .post("/graphql")
-        .header("Idempotency-Key", "retry-1")
-        .json(&register)
-        .send()
-        .await
-        .unwrap();
-    let answer: Value = res.json().await.unwrap();
-    assert_eq!(code(&answer), "idempotency_key_unsupported", "{answer}");
-    assert_eq!(app.count("users").await, 0);
-    // A query with the header is served as usual.
-    let res = app
-        .post("/graphql")
-        .header("Idempotency-Key", "retry-2")
-        .json(&json!({"query": "{ search(first: 1) { edges { cursor } } }"}))
-        .send()
-        .await
-        .unwrap();
-    let answer: Value = res.json().await.unwrap();
-    assert!(answer.get("errors").is_none(), "{answer}");
-}
-
 async fn too_deep_and_too_complex_queries_are_refused_before_they_run(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let (_, host) = app.signed_in("host").await;
@@ -477,7 +449,7 @@ async fn a_search_page_with_hosts_costs_a_fixed_number_of_statements(backend: Ba
     assert!(twenty <= 2.0, "{twenty} statements");
 }
 
-fn gql_input(fields: &Value) -> Value {
+pub(crate) fn gql_input(fields: &Value) -> Value {
     let mut camel = serde_json::Map::new();
     for (k, v) in fields.as_object().unwrap() {
         let mut name = String::new();

@@ -14,6 +14,7 @@ mod concurrency;
 mod cors;
 mod errors;
 mod graphql;
+mod graphql_idempotency;
 mod graphql_live;
 mod group_commit;
 mod holds;

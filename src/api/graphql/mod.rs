@@ -13,19 +13,20 @@
 //! the copy in `src/api/graphql/schema.graphql` is checked against it by a
 //! test.
 
+mod keyed;
 mod live;
 mod loaders;
 mod pricing;
 mod socket;
 mod types;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, Responder, web};
 use async_graphql::Schema;
 use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse};
+use keyed::Keyed;
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::http::idempotency::IDEMPOTENCY_KEY;
 use crate::http::request_meta::RequestMeta;
 use crate::state::AppState;
 
@@ -60,53 +61,35 @@ pub fn serving(state: web::Data<AppState>) -> RoostSchema {
 pub struct Viewer(pub Option<AuthUser>);
 
 /// `POST /graphql`. A missing, expired or revoked token leaves the request
-/// signed out: fields that need a user then fail with `unauthorized`.
+/// signed out: fields that need a user then fail with `unauthorized`. A
+/// mutation may carry an `Idempotency-Key` (`keyed.rs`).
 pub async fn execute(
     req: HttpRequest,
     schema: web::Data<RoostSchema>,
     state: web::Data<AppState>,
-    meta: RequestMeta,
+    mut meta: RequestMeta,
     auth: Result<AuthUser, ApiError>,
     request: GraphQLRequest,
-) -> GraphQLResponse {
+) -> HttpResponse {
     let mut request = request.into_inner();
-    let keyed = req.headers().contains_key(IDEMPOTENCY_KEY);
-    if keyed && is_mutation(&mut request) {
-        // Refused rather than ignored: a client must not believe a retry
-        // of these mutations is safe.
-        let refusal = types::fail(ApiError::BadRequest {
-            code: "idempotency_key_unsupported",
-            message: "GraphQL mutations do not take an Idempotency-Key yet; \
-                      use the REST endpoint for a retry-safe change"
-                .into(),
-            details: None,
-        });
-        let error = refusal.into_server_error(async_graphql::Pos::default());
-        return async_graphql::Response::from_errors(vec![error]).into();
-    }
+    let user = auth.ok();
+    let claim = match keyed::present(&req, &state, user.as_ref(), &mut request).await {
+        Keyed::No => None,
+        Keyed::Run(claim) => Some(claim),
+        Keyed::Answered(response) => return response,
+    };
+    meta.idempotency = claim.clone();
     let (users, listings) = loaders::for_request(&state);
     let request = request
-        .data(Viewer(auth.ok()))
+        .data(Viewer(user))
         .data(meta)
         .data(users)
         .data(listings);
-    coded(schema.execute(request).await).into()
-}
-
-/// Does the request run a mutation? (One that does not parse is left to
-/// the schema to refuse.)
-fn is_mutation(request: &mut async_graphql::Request) -> bool {
-    let operation = request.operation_name.clone();
-    let Ok(document) = request.parsed_query() else {
-        return false;
-    };
-    document.operations.iter().any(|(name, op)| {
-        let chosen = match (&operation, name) {
-            (Some(wanted), Some(name)) => wanted == name.as_str(),
-            _ => true,
-        };
-        chosen && op.node.ty == async_graphql::parser::types::OperationType::Mutation
-    })
+    let response = coded(schema.execute(request).await);
+    match claim {
+        Some(claim) => keyed::finish(&state, claim, &response).await,
+        None => GraphQLResponse::from(response).respond_to(&req),
+    }
 }
 
 /// Puts a stable code on the errors async-graphql raises itself (a query

@@ -18,7 +18,6 @@ use crate::api::rest::pagination::{PageQuery, encode_cursor};
 use crate::api::rest::properties::{encode_search_cursor, listing_input, parse_search};
 use crate::api::rest::reviews::review_input;
 use crate::auth::AuthUser;
-use crate::commit::Reply;
 use crate::db::calendar::{BookingsOf, Entry};
 use crate::db::payments::Payment as PaymentRow;
 use crate::db::properties::Property;
@@ -93,9 +92,11 @@ pub(super) fn id_of(id: &ID, field: &str) -> Result<i64> {
     })
 }
 
-/// No Idempotency-Key over GraphQL: a change's answer is its result.
-fn unkeyed<T>(meta: &RequestMeta, user: Option<UserId>) -> crate::commit::Commit<T> {
-    meta.commit(user, |_: &T| Ok(Reply::empty(200)))
+/// A mutation's change, audited as `user`'s. Under an Idempotency-Key its
+/// transaction stores the provisional answer; the request stores the
+/// answer it renders after (`keyed.rs`).
+fn a_change<T>(meta: &RequestMeta, user: Option<UserId>) -> crate::commit::Commit<T> {
+    meta.commit(user, |_: &T| super::keyed::lost_answer())
 }
 
 /// A user's own account.
@@ -738,7 +739,7 @@ impl Mutation {
         }
         .parse()
         .map_err(fail)?;
-        let commit = unkeyed(meta(ctx)?, None);
+        let commit = a_change(meta(ctx)?, None);
         let user = accounts::create(&state(ctx)?.db, &commit, account)
             .await
             .map_err(fail)?;
@@ -749,7 +750,7 @@ impl Mutation {
     async fn create_listing(&self, ctx: &Context<'_>, input: ListingFields) -> Result<Listing> {
         let auth = signed_in(ctx)?;
         let input = listing_input(as_body(&input)?).map_err(fail)?;
-        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        let commit = a_change(meta(ctx)?, Some(auth.id));
         let created = properties::create(&state(ctx)?.db, &state(ctx)?.bus, &commit, auth, input)
             .await
             .map_err(fail)?;
@@ -767,7 +768,7 @@ impl Mutation {
         let auth = signed_in(ctx)?;
         let id = PropertyId(id_of(&id, "id")?);
         let state = state(ctx)?;
-        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        let commit = a_change(meta(ctx)?, Some(auth.id));
         // Who may change it is settled before what the change says.
         properties::get_owned(&state.db, &commit.actor, auth, id, "property.update")
             .await
@@ -789,7 +790,7 @@ impl Mutation {
         let auth = signed_in(ctx)?;
         let id = PropertyId(id_of(&property_id, "property_id")?);
         let state = state(ctx)?;
-        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        let commit = a_change(meta(ctx)?, Some(auth.id));
         properties::get_owned(&state.db, &commit.actor, auth, id, "pricing.update")
             .await
             .map_err(fail)?;
@@ -814,7 +815,7 @@ impl Mutation {
         let auth = signed_in(ctx)?;
         let id = PropertyId(id_of(&property_id, "property_id")?);
         let state = state(ctx)?;
-        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        let commit = a_change(meta(ctx)?, Some(auth.id));
         properties::get_owned(&state.db, &commit.actor, auth, id, "block.add")
             .await
             .map_err(fail)?;
@@ -845,7 +846,7 @@ impl Mutation {
         let id = PropertyId(id_of(&property_id, "property_id")?);
         let block = crate::domain::BlockId(id_of(&block_id, "block_id")?);
         let state = state(ctx)?;
-        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        let commit = a_change(meta(ctx)?, Some(auth.id));
         bookings::remove_block(&state.db, &state.properties, &commit, auth, id, block)
             .await
             .map_err(fail)?;
@@ -878,7 +879,7 @@ impl Mutation {
         }
         let request = booking_request(body).map_err(fail)?;
         let state = state(ctx)?;
-        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        let commit = a_change(meta(ctx)?, Some(auth.id));
         let entry = bookings::create(&state.properties, &state.settings, &commit, auth, request)
             .await
             .map_err(fail)?;
@@ -911,7 +912,7 @@ impl Mutation {
         }
         let change = crate::api::rest::bookings::change_input(body).map_err(fail)?;
         let state = state(ctx)?;
-        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        let commit = a_change(meta(ctx)?, Some(auth.id));
         let changed = bookings::change(
             &state.db,
             &state.properties,
@@ -933,7 +934,7 @@ impl Mutation {
         let auth = signed_in(ctx)?;
         let id = crate::domain::BookingId(id_of(&id, "id")?);
         let state = state(ctx)?;
-        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        let commit = a_change(meta(ctx)?, Some(auth.id));
         let cancelled = bookings::cancel(&state.db, &state.properties, &commit, auth, id)
             .await
             .map_err(fail)?;
@@ -947,7 +948,7 @@ impl Mutation {
         let auth = signed_in(ctx)?;
         let booking = crate::domain::BookingId(id_of(&booking_id, "booking_id")?);
         let state = state(ctx)?;
-        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        let commit = a_change(meta(ctx)?, Some(auth.id));
         let started = crate::services::payments::start(
             &state.db,
             state.payments.as_ref(),
@@ -972,7 +973,7 @@ impl Mutation {
         let booking = crate::domain::BookingId(id_of(&booking_id, "booking_id")?);
         let input = review_input(as_body(&input)?, None).map_err(fail)?;
         let state = state(ctx)?;
-        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        let commit = a_change(meta(ctx)?, Some(auth.id));
         let review = reviews::write(&state.db, &state.bus, &commit, auth, booking, input)
             .await
             .map_err(fail)?;
@@ -990,7 +991,7 @@ impl Mutation {
         let id = id_of(&id, "id")?;
         let input = review_input(as_body(&input)?, None).map_err(fail)?;
         let state = state(ctx)?;
-        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        let commit = a_change(meta(ctx)?, Some(auth.id));
         let review = reviews::edit(&state.db, &state.bus, &commit, auth, id, input)
             .await
             .map_err(fail)?;
@@ -1007,7 +1008,7 @@ impl Mutation {
         let auth = signed_in(ctx)?;
         let id = id_of(&id, "id")?;
         let state = state(ctx)?;
-        let commit = unkeyed(meta(ctx)?, Some(auth.id));
+        let commit = a_change(meta(ctx)?, Some(auth.id));
         let review = reviews::reply(&state.db, &commit, auth, id, Some(comment))
             .await
             .map_err(fail)?;
@@ -1022,7 +1023,7 @@ impl Mutation {
         };
         let (email, password) = body.parse().map_err(fail)?;
         let state = state(ctx)?;
-        let commit = unkeyed(meta(ctx)?, None);
+        let commit = a_change(meta(ctx)?, None);
         let session = accounts::login(
             &state.db,
             &commit,
