@@ -196,7 +196,14 @@ impl Application {
             self.state.settings.event_poll_interval,
         ));
         let sign_ins = tokio::spawn(self.state.sign_ins.clone().watch(self.state.db.clone()));
-        let signals = tokio::spawn(stop_on_signal(self.state.clone(), self.server.handle()));
+        // Listened for before the server says it is listening: a SIGTERM
+        // sent the moment it does must stop it gracefully too.
+        let stop_signals = StopSignals::listen()?;
+        let signals = tokio::spawn(stop_on_signal(
+            self.state.clone(),
+            self.server.handle(),
+            stop_signals,
+        ));
         let sandbox = self
             .state
             .sandbox
@@ -379,19 +386,34 @@ async fn sweep_holds(state: web::Data<AppState>, every: Duration) {
     }
 }
 
+/// The signals that stop the server, listened for from the moment this is
+/// called: until then SIGTERM's default action would end the process on
+/// the spot, with no graceful stop.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+}
+
 /// SIGTERM or SIGINT: websocket clients are told to go (close 1001, resume
 /// elsewhere with `since_seq`), then the server stops gracefully.
-async fn stop_on_signal(state: web::Data<AppState>, server: ServerHandle) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(term) => term,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM");
-            return;
-        }
-    };
+async fn stop_on_signal(
+    state: web::Data<AppState>,
+    server: ServerHandle,
+    mut signals: StopSignals,
+) {
     tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
+        _ = signals.term.recv() => {}
+        _ = signals.interrupt.recv() => {}
     }
     tracing::info!(sessions = state.bus.session_count(), "stopping");
     for control in state.bus.controls() {

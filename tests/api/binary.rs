@@ -166,6 +166,19 @@ fn a_bad_setting_stops_startup_with_one_line_naming_it() {
     );
 }
 
+/// A SIGTERM the moment the server says it is listening stops it
+/// gracefully (exit 0), not by the signal's default action.
+#[test]
+fn sigterm_as_soon_as_it_listens_is_a_graceful_stop() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut running = start(roost(dir.path()));
+        terminate(&running.child);
+        let status = wait_exit(&mut running.child, Duration::from_secs(30));
+        assert!(status.success(), "{status:?}");
+    }
+}
+
 #[test]
 fn sigterm_lets_an_in_flight_request_finish() {
     let dir = tempfile::tempdir().unwrap();
