@@ -175,13 +175,7 @@ async fn every_action_is_recorded_with_who_did_it(backend: Backend) {
     );
 
     // Delisting, deactivation and activation, and sign-out.
-    let res = app
-        .delete(&format!("/api/v1/properties/{id}"))
-        .bearer_auth(&host_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    app.delist(&host_token, id).await;
     assert_eq!(
         row(&app, "property.deleted", Some(id)).await.actor_id,
         Some(host)

@@ -467,6 +467,17 @@ impl Api {
         res.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
     }
 
+    /// Its host (or an admin) delists `property`: 204.
+    pub async fn delist(&self, token: &str, property: i64) {
+        let res = self
+            .delete(&format!("/api/v1/properties/{property}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    }
+
     pub async fn unblock(&self, token: &str, property: i64, block: i64) {
         let res = self
             .delete(&format!("/api/v1/properties/{property}/blocks/{block}"))

@@ -144,13 +144,7 @@ async fn every_change_is_on_the_node_that_made_it_at_once(backend: Backend) {
     assert_eq!(prices(&app, id, 7).await, weekend);
 
     remembered_by(&app, id).await;
-    let res = app
-        .delete(&format!("/api/v1/properties/{id}"))
-        .bearer_auth(&host)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    app.delist(&host, id).await;
     assert_eq!(page(&app, id).await.0, StatusCode::NOT_FOUND);
 }
 
@@ -179,13 +173,7 @@ async fn a_search_page_is_made_of_remembered_listings(backend: Backend) {
     patch_title(&app, &host, id, "Renamed at once").await;
     let titles = search_titles(&app, city).await;
     assert!(titles.contains(&"Renamed at once".to_owned()), "{titles:?}");
-    let res = app
-        .delete(&format!("/api/v1/properties/{other}"))
-        .bearer_auth(&host)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    app.delist(&host, other).await;
     assert_eq!(search_titles(&app, city).await, ["Renamed at once"]);
 }
 

@@ -67,13 +67,7 @@ async fn host_creates_reads_updates_and_deletes_a_listing(backend: Backend) {
     assert_eq!(updated["title"], "Loft, renovated");
     assert_eq!(updated["city"], "Amsterdam", "untouched fields stay");
 
-    let res = app
-        .delete(&format!("/api/v1/properties/{id}"))
-        .bearer_auth(&host)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    app.delist(&host, id).await;
     let res = app
         .get(&format!("/api/v1/properties/{id}"))
         .send()
@@ -345,13 +339,7 @@ async fn delisting_with_upcoming_bookings_is_refused_and_past_bookings_stay_read
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let res = app
-        .delete(&format!("/api/v1/properties/{id}"))
-        .bearer_auth(&host)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    app.delist(&host, id).await;
 
     // The booking outlives its listing, for both sides.
     for token in [&guest, &host] {
@@ -795,13 +783,7 @@ async fn a_calendar_page_is_read_from_memory_and_current_at_once(backend: Backen
     );
 
     // Delisted: gone from memory at once, and not found.
-    let res = app
-        .delete(&format!("/api/v1/properties/{id}"))
-        .bearer_auth(&host)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    app.delist(&host, id).await;
     let res = app
         .get(&format!(
             "/api/v1/properties/{id}/availability?from={from}&to={to}"
