@@ -1,13 +1,13 @@
--- The raw ceiling of Roost's own hold on PostgreSQL: the five statements
+-- The raw ceiling of Roost's own hold on PostgreSQL: the four statements
 -- POST /bookings sends for nights no season reaches (booking.js's), as it
--- sends them (lock the listing's row and read it, the hold row with its
--- exclusion constraint, the event with the listing's calendar_seq moved on
--- and the audit row, a durable commit), with no HTTP, actor or client work
--- around them; a stay a season can reach adds one read of the seasons.
--- Next to booking_insert.sql (the one insert alone), it says how much of a
--- booking's cost is Roost's SQL and how much the server. Listing and week
--- are random over millennia ahead, so two runs almost never meet.
--- run.sh passes guest_lo/guest_hi and prop_lo/prop_hi with -D.
+-- sends them (lock the listing's row and read it; the hold row with its
+-- exclusion constraint, the listing's calendar_seq moved on, the audit row
+-- and the event, in one statement; a durable commit), with no HTTP, actor
+-- or client work around them; a stay a season can reach adds one read of
+-- the seasons. Next to booking_insert.sql (the one insert alone), it says
+-- how much of a booking's cost is Roost's SQL and how much the server.
+-- Listing and week are random over millennia ahead, so two runs almost
+-- never meet. run.sh passes guest_lo/guest_hi and prop_lo/prop_hi with -D.
 \set guest random(:guest_lo, :guest_hi)
 \set listing random(:prop_lo, :prop_hi)
 \set week random(0, 1000000)
@@ -22,7 +22,7 @@ SELECT id AS locked, host_id, title, description, address, city, city_key, count
        cleanliness_sum, accuracy_sum, communication_sum, location_sum,
        check_in_sum, value_sum, rating_avg_x100
   FROM properties WHERE id = :listing LIMIT 1 FOR UPDATE \gset
-INSERT INTO calendar_entries
+WITH e AS (INSERT INTO calendar_entries
     (property_id, kind, status, check_in, check_out, hold_expires_at, created_by,
      guest_id, guests, nights, price_per_night, cleaning_fee, total, currency, reason,
      created_at, updated_at, price_detail, reviews_close_at)
@@ -32,28 +32,26 @@ VALUES
      :guest, 1, 7, 10000, 2500, 72500, 'EUR', NULL, now(), now(),
      '{"nights":[{"date":"2040-01-02","amount":10000,"rate":"base"},{"date":"2040-01-03","amount":10000,"rate":"base"},{"date":"2040-01-04","amount":10000,"rate":"base"},{"date":"2040-01-05","amount":12000,"rate":"weekend"},{"date":"2040-01-06","amount":12000,"rate":"weekend"},{"date":"2040-01-07","amount":10000,"rate":"base"},{"date":"2040-01-08","amount":10000,"rate":"base"}],"lines":[{"kind":"nights","amount":74000},{"kind":"cleaning_fee","amount":2500},{"kind":"tax","amount":3825}],"total":80325}',
      NULL)
-RETURNING id AS entry, property_id, kind, status, check_in, check_out, hold_expires_at,
+RETURNING id, property_id, kind, status, check_in, check_out, hold_expires_at,
           created_by, guest_id, guests, nights, price_per_night, cleaning_fee, total,
           currency, reason, cancelled_by, created_at, updated_at, price_detail,
-          reviews_close_at \gset
-WITH b(listings, counts) AS (SELECT ARRAY[:listing]::bigint[], ARRAY[1]::bigint[]),
+          reviews_close_at),
 bumped AS (
-    UPDATE properties
-       SET calendar_seq = calendar_seq + b.counts[array_position(b.listings, properties.id)]
-      FROM b WHERE properties.id = ANY (b.listings) RETURNING properties.id),
+    UPDATE properties SET calendar_seq = calendar_seq + 1 WHERE id = :listing RETURNING id),
 audited AS (
     INSERT INTO audit_log (actor_id, ip, request_id, action, object_type, object_id, details, created_at)
-    SELECT * FROM unnest(ARRAY[:guest]::bigint[], ARRAY['127.0.0.1']::text[],
+    SELECT a.actor_id, a.ip, a.request_id, a.action, a.object_type, e.id, a.details, a.created_at
+      FROM e, unnest(ARRAY[:guest]::bigint[], ARRAY['127.0.0.1']::text[],
         ARRAY[gen_random_uuid()::text], ARRAY['booking.held']::text[], ARRAY['booking']::text[],
-        ARRAY[:entry]::bigint[],
+        ARRAY[NULL]::bigint[],
         ARRAY['{"check_in":"2040-01-02","check_out":"2040-01-09","currency":"EUR","guests":1,"property_id":1,"total":80325}']::text[],
-        ARRAY[now()::timestamp]))
-INSERT INTO calendar_events (property_id, seq, kind, entry_id, check_in, check_out,
-                             hold_expires_at, guest_id, host_id, created_at)
-SELECT * FROM unnest(ARRAY[:listing]::bigint[], ARRAY[:seq + 1]::bigint[],
-    ARRAY['booking_held']::text[], ARRAY[:entry]::bigint[],
-    ARRAY[DATE '2040-01-01' + 7 * :week], ARRAY[DATE '2040-01-01' + 7 * :week + 7],
-    ARRAY[(now() + interval '15 minutes')::timestamp], ARRAY[:guest]::bigint[],
-    ARRAY[:host_id]::bigint[], ARRAY[now()::timestamp])
-WHERE (SELECT count(*) FROM bumped) = (SELECT cardinality(listings) FROM b);
+        ARRAY[now()::timestamp])
+        AS a(actor_id, ip, request_id, action, object_type, object_id, details, created_at)),
+logged AS (
+    INSERT INTO calendar_events (property_id, seq, kind, entry_id, check_in, check_out,
+                                 hold_expires_at, guest_id, host_id, created_at)
+    SELECT :listing, :seq + 1, 'booking_held', e.id, e.check_in, e.check_out,
+           e.hold_expires_at, e.guest_id, :host_id, now()::timestamp
+      FROM e WHERE EXISTS (SELECT 1 FROM bumped) RETURNING 1)
+SELECT e.*, (SELECT count(*) FROM logged) FROM e;
 COMMIT;

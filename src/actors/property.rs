@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::FutureExt;
 
 use super::bus::EventBus;
@@ -565,12 +565,25 @@ async fn insert_claim(
             return Err(WriteError::Taken);
         }
     }
+    let (actor, action, object) = audit;
+    let at = now.naive_utc();
+    let details = claim_details(
+        new.property_id,
+        (new.check_in, new.check_out),
+        new.guests,
+        new.total,
+        new.currency,
+    );
+    if expired.is_empty() {
+        // The usual case: the row, its event and its audit row at once.
+        let record = AuditRecord::new(action, object, None).with(details);
+        let audit = audit_log::rows(actor, &[record], at);
+        return Ok(events::insert_claim(c, property, new, kind, audit, at).await?);
+    }
     let entry = calendar::insert(c, new).await?;
     let mut changes = expirations(&expired);
     changes.push((kind, Some(&entry)));
-    let (actor, action, object) = audit;
-    let record = AuditRecord::new(action, object, Some(entry.id)).with(claim_details(&entry));
-    let at = now.naive_utc();
+    let record = AuditRecord::new(action, object, Some(entry.id)).with(details);
     let audit = audit_log::rows(actor, &[record], at).and(audit_log::rows(
         &AuditActor::system(),
         &expiry_records(&expired),
@@ -582,14 +595,20 @@ async fn insert_claim(
 
 /// What the audit trail says of a claim: its listing and nights, and for a
 /// booking who stays and the price it was sold at.
-fn claim_details(entry: &Entry) -> serde_json::Value {
+fn claim_details(
+    property_id: i64,
+    (check_in, check_out): (NaiveDate, NaiveDate),
+    guests: Option<i64>,
+    total: Option<i64>,
+    currency: Option<&str>,
+) -> serde_json::Value {
     serde_json::json!({
-        "property_id": entry.property_id,
-        "check_in": entry.check_in,
-        "check_out": entry.check_out,
-        "guests": entry.guests,
-        "total": entry.total,
-        "currency": entry.currency,
+        "property_id": property_id,
+        "check_in": check_in,
+        "check_out": check_out,
+        "guests": guests,
+        "total": total,
+        "currency": currency,
     })
 }
 
@@ -1279,7 +1298,13 @@ impl Handler<RemoveBlock> for PropertyActor {
                             ObjectType::Block,
                             Some(removed.id),
                         )
-                        .with(claim_details(&removed));
+                        .with(claim_details(
+                            removed.property_id,
+                            (removed.check_in, removed.check_out),
+                            removed.guests,
+                            removed.total,
+                            removed.currency.as_deref(),
+                        ));
                         let audit = audit_log::rows(&msg.commit.actor, &[record], now);
                         let events =
                             events::append_audited(c, &property, &[change], audit, now).await?;

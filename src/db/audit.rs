@@ -52,6 +52,14 @@ impl Rows {
         self.0.is_empty()
     }
 
+    /// These rows, each about the object `id`.
+    pub fn about(mut self, id: i64) -> Rows {
+        for row in &mut self.0 {
+            row.object_id = Some(id);
+        }
+        self
+    }
+
     /// These rows, then `more`.
     pub fn and(mut self, more: Rows) -> Rows {
         self.0.extend(more.0);
@@ -94,12 +102,35 @@ impl QueryId for Unnest {
 }
 
 impl QueryFragment<Pg> for Unnest {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.walk(None, out)
+    }
+}
+
+impl Unnest {
+    /// The insert; with `about`, the name of a row source in the same
+    /// statement that yields one row with an `id` (a row just inserted),
+    /// every row's `object_id` is that id (the bound ones are ignored).
+    pub(super) fn walk<'b>(
+        &'b self,
+        about: Option<&'static str>,
+        mut out: AstPass<'_, 'b, Pg>,
+    ) -> QueryResult<()> {
         use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
         out.push_sql(
             "INSERT INTO audit_log (actor_id, ip, request_id, action, object_type, \
-             object_id, details, created_at) SELECT * FROM unnest(",
+             object_id, details, created_at) ",
         );
+        match about {
+            None => out.push_sql("SELECT * FROM unnest("),
+            Some(source) => {
+                out.push_sql("SELECT a.actor_id, a.ip, a.request_id, a.action, a.object_type, ");
+                out.push_sql(source);
+                out.push_sql(".id, a.details, a.created_at FROM ");
+                out.push_sql(source);
+                out.push_sql(", unnest(");
+            }
+        }
         out.push_bind_param::<Array<Nullable<BigInt>>, _>(&self.actor_ids)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Nullable<Text>>, _>(&self.ips)?;
@@ -116,6 +147,12 @@ impl QueryFragment<Pg> for Unnest {
         out.push_sql(", ");
         out.push_bind_param::<Array<Timestamp>, _>(&self.created_ats)?;
         out.push_sql(")");
+        if about.is_some() {
+            out.push_sql(
+                " AS a(actor_id, ip, request_id, action, object_type, object_id, details, \
+                 created_at)",
+            );
+        }
         Ok(())
     }
 }

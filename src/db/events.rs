@@ -12,9 +12,9 @@ use diesel_async::RunQueryDsl;
 use std::collections::BTreeMap;
 
 use super::audit;
-use super::calendar::Entry;
+use super::calendar::{self, Entry, NewEntry};
 use super::properties::Property;
-use super::schema::{calendar_events, deployment, properties};
+use super::schema::{calendar_entries, calendar_events, deployment, properties};
 use super::{AsConn, Conn};
 use crate::domain::{CalendarEvent, EventKind, PropertyId, UserId};
 use crate::with_conn;
@@ -58,6 +58,29 @@ impl EventRow {
             guest_id: self.guest_id.map(UserId),
             host_id: UserId(self.host_id),
         })
+    }
+}
+
+/// The listing's event number `seq`: `kind`, of `entry` (none: of the
+/// listing itself).
+fn event_row(
+    head: &LogHead,
+    seq: i64,
+    kind: EventKind,
+    entry: Option<&Entry>,
+    now: NaiveDateTime,
+) -> EventRow {
+    EventRow {
+        property_id: head.property_id,
+        seq,
+        kind: kind.as_str().to_owned(),
+        entry_id: entry.map(|e| e.id),
+        check_in: entry.map(|e| e.check_in),
+        check_out: entry.map(|e| e.check_out),
+        hold_expires_at: entry.and_then(|e| e.hold_expires_at),
+        guest_id: entry.and_then(|e| e.guest_id),
+        host_id: head.host_id,
+        created_at: now,
     }
 }
 
@@ -152,6 +175,116 @@ pub async fn append_audited(
     append_logs(conn, &[(LogHead::from(property), changes)], audit, now).await
 }
 
+/// A new claim on a calendar locked by `property` (as
+/// `properties::lock_calendar` returned it): its row, its event (`kind`,
+/// numbered next) and `audit`, rows about it (each row's object is the new
+/// row, whatever it names). On PostgreSQL one statement ([`ClaimStatement`];
+/// the insert and the append were two round trips), on SQLite the insert
+/// then [`append_audited`]. PostgreSQL's exclusion constraint refuses the
+/// insert here as it would alone.
+pub async fn insert_claim(
+    conn: &mut impl AsConn,
+    property: &Property,
+    new: &NewEntry<'_>,
+    kind: EventKind,
+    audit: audit::Rows,
+    now: NaiveDateTime,
+) -> QueryResult<(Entry, Vec<CalendarEvent>)> {
+    let head = LogHead::from(property);
+    match conn.as_conn() {
+        Conn::Postgres(c) => {
+            let statement = ClaimStatement {
+                insert: diesel::insert_into(calendar_entries::table)
+                    .values(new)
+                    .returning(Entry::as_returning()),
+                listing: head.property_id,
+                seq: head.seq + 1,
+                kind: kind.as_str(),
+                host_id: head.host_id,
+                at: now,
+                audit: audit.unnest(),
+                entry: Entry::as_select(),
+            };
+            let (entry, logged): (Entry, i64) = statement.get_result(c).await?;
+            if logged != 1 {
+                // A listing vanished under its lock: never number events for it.
+                return Err(diesel::result::Error::NotFound);
+            }
+            let event = event_row(&head, head.seq + 1, kind, Some(&entry), now).into_event()?;
+            Ok((entry, vec![event]))
+        }
+        Conn::Sqlite(_) => {
+            let entry = calendar::insert(conn, new).await?;
+            let audit = audit.about(entry.id);
+            let events = append_logs(conn, &[(head, &[(kind, Some(&entry))])], audit, now).await?;
+            Ok((entry, events))
+        }
+    }
+}
+
+/// [`insert_claim`]'s statement on PostgreSQL: the insert, the listing's
+/// `calendar_seq` moved on by one, the audit rows and the event, each a
+/// data-modifying `WITH` reading the new row; its answer is the new row and
+/// the number of events written (1, or 0 if the listing's row was gone).
+/// Prepared once per connection: the insert's text never varies
+/// (`NewEntry` writes every column).
+struct ClaimStatement<I> {
+    insert: I,
+    listing: i64,
+    seq: i64,
+    kind: &'static str,
+    host_id: i64,
+    at: NaiveDateTime,
+    audit: audit::Unnest,
+    entry: diesel::dsl::AsSelect<Entry, Pg>,
+}
+
+/// [`ClaimStatement`]'s key in the prepared-statement cache.
+struct ClaimStatementId;
+
+impl<I> QueryId for ClaimStatement<I> {
+    type QueryId = ClaimStatementId;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<I> diesel::query_builder::Query for ClaimStatement<I> {
+    type SqlType = (
+        diesel::dsl::SqlTypeOf<diesel::dsl::AsSelect<Entry, Pg>>,
+        diesel::sql_types::BigInt,
+    );
+}
+
+impl<I: QueryFragment<Pg>> QueryFragment<Pg> for ClaimStatement<I> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Text, Timestamp};
+        out.push_sql("WITH e AS (");
+        self.insert.walk_ast(out.reborrow())?;
+        out.push_sql(
+            "), bumped AS (UPDATE properties SET calendar_seq = calendar_seq + 1 WHERE id = ",
+        );
+        out.push_bind_param::<BigInt, _>(&self.listing)?;
+        out.push_sql(" RETURNING id), audited AS (");
+        self.audit.walk(Some("e"), out.reborrow())?;
+        out.push_sql(
+            "), logged AS (INSERT INTO calendar_events (property_id, seq, kind, entry_id, \
+             check_in, check_out, hold_expires_at, guest_id, host_id, created_at) SELECT ",
+        );
+        out.push_bind_param::<BigInt, _>(&self.listing)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&self.seq)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(&self.kind)?;
+        out.push_sql(", e.id, e.check_in, e.check_out, e.hold_expires_at, e.guest_id, ");
+        out.push_bind_param::<BigInt, _>(&self.host_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.at)?;
+        out.push_sql(" FROM e WHERE EXISTS (SELECT 1 FROM bumped) RETURNING 1) SELECT ");
+        self.entry.walk_ast(out.reborrow())?;
+        out.push_sql(", (SELECT count(*) FROM logged) FROM e AS calendar_entries");
+        Ok(())
+    }
+}
+
 /// Records each listing's changes as its next events, for any number of
 /// listings at once, moving each listing's `calendar_seq` on by its number
 /// of events: on PostgreSQL one statement ([`append_statement`]), on SQLite
@@ -185,18 +318,7 @@ async fn append_logs(
             changes
                 .iter()
                 .zip(head.seq + 1..)
-                .map(|((kind, entry), seq)| EventRow {
-                    property_id: head.property_id,
-                    seq,
-                    kind: kind.as_str().to_owned(),
-                    entry_id: entry.map(|e| e.id),
-                    check_in: entry.map(|e| e.check_in),
-                    check_out: entry.map(|e| e.check_out),
-                    hold_expires_at: entry.and_then(|e| e.hold_expires_at),
-                    guest_id: entry.and_then(|e| e.guest_id),
-                    host_id: head.host_id,
-                    created_at: now,
-                }),
+                .map(|((kind, entry), seq)| event_row(head, seq, *kind, *entry, now)),
         );
     }
     if rows.is_empty() {
