@@ -1,8 +1,8 @@
 -- The raw ceiling of Roost's own hold on PostgreSQL: the four statements
 -- POST /bookings sends for nights no season reaches (booking.js's), as it
--- sends them (lock the listing's row and read it; the hold row with its
--- exclusion constraint, the listing's calendar_seq moved on, the audit row
--- and the event, in one statement; a durable commit), with no HTTP, actor
+-- sends them (lock the listing's row and its calendar head and read them;
+-- the hold row with its exclusion constraint, the head moved on, the audit
+-- row and the event, in one statement; a durable commit), with no HTTP, actor
 -- or client work around them; a stay a season can reach adds one read of
 -- the seasons. Next to booking_insert.sql (the one insert alone), it says
 -- how much of a booking's cost is Roost's SQL and how much the server.
@@ -15,13 +15,14 @@ BEGIN;
 SELECT id AS locked, host_id, title, description, address, city, city_key, country,
        latitude, longitude, price_per_night, currency, cleaning_fee, max_guests,
        min_nights, max_nights, amenities, created_at, updated_at, deleted_at,
-       calendar_seq AS seq, weekend_price, extra_guest_fee, extra_guest_after,
+       h.seq AS seq, weekend_price, extra_guest_fee, extra_guest_after,
        weekly_discount_pct, monthly_discount_pct, tax_rate_bp, advance_notice_days,
        booking_window_days, check_in_days, check_out_days, time_zone,
        cancellation_policy, check_in_minute, review_count, rating_sum,
        cleanliness_sum, accuracy_sum, communication_sum, location_sum,
        check_in_sum, value_sum, rating_avg_x100
-  FROM properties WHERE id = :listing LIMIT 1 FOR UPDATE \gset
+  FROM properties JOIN calendar_heads h ON h.property_id = properties.id
+ WHERE id = :listing LIMIT 1 FOR UPDATE \gset
 WITH e AS (INSERT INTO calendar_entries
     (property_id, kind, status, check_in, check_out, hold_expires_at, created_by,
      guest_id, guests, nights, price_per_night, cleaning_fee, total, currency, reason,
@@ -37,7 +38,7 @@ RETURNING id, property_id, kind, status, check_in, check_out, hold_expires_at,
           currency, reason, cancelled_by, created_at, updated_at, price_detail,
           reviews_close_at),
 bumped AS (
-    UPDATE properties SET calendar_seq = calendar_seq + 1 WHERE id = :listing RETURNING id),
+    UPDATE calendar_heads SET seq = seq + 1 WHERE property_id = :listing RETURNING property_id),
 audited AS (
     INSERT INTO audit_log (actor_id, ip, request_id, action, object_type, object_id, details, created_at)
     SELECT a.actor_id, a.ip, a.request_id, a.action, a.object_type, e.id, a.details, a.created_at

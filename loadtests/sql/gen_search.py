@@ -14,8 +14,13 @@ HERE = Path(__file__).parent
 
 PROPERTY_COLUMNS = (
     "id host_id title description address city city_key country latitude longitude "
-    "price_per_night currency cleaning_fee max_guests min_nights max_nights amenities "
-    "created_at updated_at deleted_at calendar_seq"
+    "price_per_night currency cleaning_fee max_guests min_nights max_nights "
+    "amenities created_at updated_at deleted_at weekend_price extra_guest_fee "
+    "extra_guest_after weekly_discount_pct monthly_discount_pct tax_rate_bp "
+    "advance_notice_days booking_window_days check_in_days check_out_days "
+    "time_zone cancellation_policy check_in_minute review_count rating_sum "
+    "cleanliness_sum accuracy_sum communication_sum location_sum check_in_sum "
+    "value_sum rating_avg_x100 seasons_end"
 )
 # The seeded cities (src/seed.rs), as search.js also reads them.
 CITIES = [

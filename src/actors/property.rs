@@ -73,15 +73,15 @@ struct Loaded {
     checked: Option<Checked>,
 }
 
-/// What a refusal read of the listing: its row (the rules, and its
-/// `calendar_seq`), its seasons that end after `seasons_from`, and when the
+/// What a refusal read of the listing: its row (the rules) and its head's
+/// seq, its seasons that end after `seasons_from`, and when the
 /// read started. A stay asked for before that may be refused on it without
 /// a read of its own, if memory is still at that seq: the database said
 /// so after the guest asked. So a crowd racing for one week costs a read
 /// per wave, not per guest.
 struct Checked {
     started: Instant,
-    property: Rc<properties::Property>,
+    property: Rc<properties::Headed>,
     seasons: Rc<[rates::Rate]>,
     seasons_from: chrono::NaiveDate,
 }
@@ -89,9 +89,7 @@ struct Checked {
 impl Checked {
     /// Usable for a stay of `dates` asked for at `asked` by memory at `seq`.
     fn serves(&self, asked: Instant, seq: i64, dates: &StayDates) -> bool {
-        self.started > asked
-            && self.property.calendar_seq == seq
-            && dates.check_in() >= self.seasons_from
+        self.started > asked && self.property.seq == seq && dates.check_in() >= self.seasons_from
     }
 }
 
@@ -202,7 +200,7 @@ struct Turn {
     bus: Arc<EventBus>,
     hold_ttl: Duration,
     state: Rc<RefCell<Option<Loaded>>>,
-    /// The listing's `calendar_seq` as this turn read it with the listing
+    /// The listing's head (seq) as this turn read it with the listing
     /// (the rules are read before a refusal anyway), so the refusal's
     /// check needs no read of its own.
     stored_seq: Cell<Option<i64>>,
@@ -285,8 +283,8 @@ impl Turn {
         Ok(())
     }
 
-    /// Makes memory the database's before it refuses: the listing's
-    /// `calendar_seq` (one indexed read, or none when this turn just read
+    /// Makes memory the database's before it refuses: the listing's head
+    /// (one indexed read, or none when this turn just read
     /// the listing for its rules) equal to memory's means no event was
     /// committed that memory has not followed, so memory already is the
     /// database's calendar; only when they differ is the calendar read
@@ -376,7 +374,7 @@ impl Turn {
             Some(found) => found,
             None => self.check_read(dates).await?,
         };
-        self.stored_seq.set(Some(property.calendar_seq));
+        self.stored_seq.set(Some(property.seq));
         refuse_own(&property, stay.guest)?;
         let (from, to) = (dates.check_in(), dates.check_out());
         let touching: Vec<rates::Rate> = seasons
@@ -393,7 +391,7 @@ impl Turn {
     async fn check_read(
         &self,
         dates: StayDates,
-    ) -> Result<(Rc<properties::Property>, Rc<[rates::Rate]>), ApiError> {
+    ) -> Result<(Rc<properties::Headed>, Rc<[rates::Rate]>), ApiError> {
         let property_id = self.id.0;
         let seasons_from = dates
             .check_in()
@@ -402,7 +400,7 @@ impl Turn {
         let (property, seasons) = self
             .db
             .run(move |mut conn| async move {
-                let property = properties::find(&mut conn, property_id)
+                let property = properties::find_headed(&mut conn, property_id)
                     .await?
                     .ok_or(ApiError::NotFound("property"))?;
                 let seasons = rates::from(&mut conn, property_id, seasons_from).await?;
@@ -521,7 +519,7 @@ fn claim_of(entry: &Entry) -> Option<Claim> {
 async fn lock_listed(
     c: &mut crate::db::Conn<'_>,
     property_id: i64,
-) -> Result<properties::Property, ApiError> {
+) -> Result<properties::Headed, ApiError> {
     properties::lock_calendar(c, property_id)
         .await?
         .filter(|p| p.deleted_at.is_none())
@@ -538,7 +536,7 @@ async fn lock_listed(
 /// transaction, is the guard.
 async fn insert_claim(
     c: &mut crate::db::Conn<'_>,
-    property: &properties::Property,
+    property: &properties::Headed,
     new: &NewEntry<'_>,
     kind: EventKind,
     audit: (&AuditActor, Action, ObjectType),
@@ -1699,7 +1697,7 @@ async fn settle(
 #[allow(clippy::too_many_arguments)]
 async fn settle_change(
     c: &mut crate::db::Conn<'_>,
-    property: &properties::Property,
+    property: &properties::Headed,
     entry: &Entry,
     mut payment: Payment,
     change_id: i64,

@@ -13,7 +13,7 @@ use diesel::result::{DatabaseErrorKind, Error};
 use diesel::sql_types::{Bool, Text};
 use diesel_async::RunQueryDsl;
 
-use super::schema::{calendar_entries, properties};
+use super::schema::{calendar_entries, calendar_heads, properties};
 use super::{AsConn, Conn};
 use crate::with_conn;
 
@@ -261,7 +261,7 @@ pub async fn live_for_property(
 }
 
 /// What a listing's actor loads, read in one statement (so one snapshot):
-/// the listing's `calendar_seq`, when it was delisted (if it was), and its
+/// the listing's head (its last event's seq), when it was delisted (if it was), and its
 /// live claims that end after `from`, by check-in. `None`: no such listing.
 pub async fn load_for_actor(
     conn: &mut impl AsConn,
@@ -270,6 +270,7 @@ pub async fn load_for_actor(
 ) -> QueryResult<Option<(i64, Option<NaiveDateTime>, Vec<Entry>)>> {
     let rows: Vec<(i64, Option<NaiveDateTime>, Option<Entry>)> = with_conn!(conn, |c| {
         properties::table
+            .inner_join(calendar_heads::table)
             .left_join(
                 calendar_entries::table.on(calendar_entries::property_id
                     .eq(properties::id)
@@ -279,7 +280,7 @@ pub async fn load_for_actor(
             .filter(properties::id.eq(property_id))
             .order(calendar_entries::check_in.asc())
             .select((
-                properties::calendar_seq,
+                calendar_heads::seq,
                 properties::deleted_at,
                 Option::<Entry>::as_select(),
             ))

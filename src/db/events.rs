@@ -1,6 +1,7 @@
 //! The `calendar_events` table: each listing's event log. Events are written
 //! in the transaction that made the change, numbered after the listing's
-//! `calendar_seq`, which moves with them; the listing's row is locked first
+//! head (`calendar_heads.seq`, the number of its last event), which moves
+//! with them; the listing's row and its head are locked first
 //! (`properties::lock_calendar`), so numbers never repeat or skip.
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -13,8 +14,8 @@ use std::collections::BTreeMap;
 
 use super::audit;
 use super::calendar::{self, Entry, NewEntry};
-use super::properties::Property;
-use super::schema::{calendar_entries, calendar_events, deployment, properties};
+use super::properties::Headed;
+use super::schema::{calendar_entries, calendar_events, calendar_heads, deployment, properties};
 use super::{AsConn, Conn};
 use crate::domain::{CalendarEvent, EventKind, PropertyId, UserId};
 use crate::with_conn;
@@ -96,31 +97,32 @@ pub struct LogHead {
     #[diesel(column_name = id)]
     pub property_id: i64,
     pub host_id: i64,
-    #[diesel(column_name = calendar_seq)]
+    #[diesel(select_expression = calendar_heads::seq)]
     pub seq: i64,
 }
 
-impl From<&Property> for LogHead {
-    fn from(p: &Property) -> Self {
+impl From<&Headed> for LogHead {
+    fn from(p: &Headed) -> Self {
         Self {
             property_id: p.id,
             host_id: p.host_id,
-            seq: p.calendar_seq,
+            seq: p.seq,
         }
     }
 }
 
 /// Locks the calendars of those of these listings that no other transaction
 /// is writing, and reads where their logs stand; the rest are left out
-/// (they are busy: try them later). On PostgreSQL `FOR UPDATE SKIP LOCKED`,
-/// so this never waits; on SQLite the `BEGIN IMMEDIATE` write lock already
-/// holds every calendar, and each listing is read by its rowid (see
-/// `calendar::expire_holds` for why not by a list). Deleted listings are
-/// included.
+/// (they are busy: try them later). On PostgreSQL `FOR UPDATE SKIP LOCKED`
+/// on the listings' rows and heads, so this never waits; on SQLite the
+/// `BEGIN IMMEDIATE` write lock already holds every calendar, and each
+/// listing is read by its rowid (see `calendar::expire_holds` for why not by
+/// a list). Deleted listings are included.
 pub async fn lock_free_heads(conn: &mut impl AsConn, ids: Vec<i64>) -> QueryResult<Vec<LogHead>> {
     match conn.as_conn() {
         Conn::Postgres(c) => {
             properties::table
+                .inner_join(calendar_heads::table)
                 .filter(properties::id.eq_any(ids))
                 .select(LogHead::as_select())
                 .for_update()
@@ -132,7 +134,10 @@ pub async fn lock_free_heads(conn: &mut impl AsConn, ids: Vec<i64>) -> QueryResu
             c.spawn_blocking(move |sync| {
                 let mut heads = Vec::with_capacity(ids.len());
                 for id in ids {
-                    let head = properties::table.find(id).select(LogHead::as_select());
+                    let head = properties::table
+                        .inner_join(calendar_heads::table)
+                        .filter(properties::id.eq(id))
+                        .select(LogHead::as_select());
                     heads.extend(diesel::RunQueryDsl::get_result(head, sync).optional()?);
                 }
                 Ok(heads)
@@ -142,12 +147,12 @@ pub async fn lock_free_heads(conn: &mut impl AsConn, ids: Vec<i64>) -> QueryResu
     }
 }
 
-/// Moves these listings' `calendar_seq` on by `by` (SQLite runs it once
-/// per listing, by rowid; PostgreSQL's is part of [`append_statement`]).
+/// Moves these listings' heads on by `by` (SQLite runs it once per
+/// listing, by rowid; PostgreSQL's is part of [`append_statement`]).
 #[diesel::dsl::auto_type]
 pub fn bump_seqs_of(ids: Vec<i64>, by: i64) -> _ {
-    diesel::dsl::update(properties::table.filter(properties::id.eq_any(ids)))
-        .set(properties::calendar_seq.eq(properties::calendar_seq + by))
+    diesel::dsl::update(calendar_heads::table.filter(calendar_heads::property_id.eq_any(ids)))
+        .set(calendar_heads::seq.eq(calendar_heads::seq + by))
 }
 
 /// Records `changes` as the listing's next events, in order. Call inside the
@@ -155,7 +160,7 @@ pub fn bump_seqs_of(ids: Vec<i64>, by: i64) -> _ {
 /// `properties::lock_calendar` returned it.
 pub async fn append(
     conn: &mut impl AsConn,
-    property: &Property,
+    property: &Headed,
     changes: &[Change<'_>],
     now: NaiveDateTime,
 ) -> QueryResult<Vec<CalendarEvent>> {
@@ -167,7 +172,7 @@ pub async fn append(
 /// fewer for the write), on SQLite after it.
 pub async fn append_audited(
     conn: &mut impl AsConn,
-    property: &Property,
+    property: &Headed,
     changes: &[Change<'_>],
     audit: audit::Rows,
     now: NaiveDateTime,
@@ -184,7 +189,7 @@ pub async fn append_audited(
 /// insert here as it would alone.
 pub async fn insert_claim(
     conn: &mut impl AsConn,
-    property: &Property,
+    property: &Headed,
     new: &NewEntry<'_>,
     kind: EventKind,
     audit: audit::Rows,
@@ -223,7 +228,7 @@ pub async fn insert_claim(
 }
 
 /// [`insert_claim`]'s statement on PostgreSQL: the insert, the listing's
-/// `calendar_seq` moved on by one, the audit rows and the event, each a
+/// head moved on by one, the audit rows and the event, each a
 /// data-modifying `WITH` reading the new row; its answer is the new row and
 /// the number of events written (1, or 0 if the listing's row was gone).
 /// Prepared once per connection: the insert's text never varies
@@ -259,11 +264,9 @@ impl<I: QueryFragment<Pg>> QueryFragment<Pg> for ClaimStatement<I> {
         use diesel::sql_types::{BigInt, Text, Timestamp};
         out.push_sql("WITH e AS (");
         self.insert.walk_ast(out.reborrow())?;
-        out.push_sql(
-            "), bumped AS (UPDATE properties SET calendar_seq = calendar_seq + 1 WHERE id = ",
-        );
+        out.push_sql("), bumped AS (UPDATE calendar_heads SET seq = seq + 1 WHERE property_id = ");
         out.push_bind_param::<BigInt, _>(&self.listing)?;
-        out.push_sql(" RETURNING id), audited AS (");
+        out.push_sql(" RETURNING property_id), audited AS (");
         self.audit.walk(Some("e"), out.reborrow())?;
         out.push_sql(
             "), logged AS (INSERT INTO calendar_events (property_id, seq, kind, entry_id, \
@@ -286,7 +289,7 @@ impl<I: QueryFragment<Pg>> QueryFragment<Pg> for ClaimStatement<I> {
 }
 
 /// Records each listing's changes as its next events, for any number of
-/// listings at once, moving each listing's `calendar_seq` on by its number
+/// listings at once, moving each listing's head on by its number
 /// of events: on PostgreSQL one statement ([`append_statement`]), on SQLite
 /// one blocking task. Call inside the write transaction that made the
 /// changes, with every listing's calendar locked and its head read under
@@ -368,7 +371,7 @@ async fn append_logs(
 /// PostgreSQL's append in one statement (one round trip, where an UPDATE
 /// and an INSERT were two), prepared once per connection like every
 /// statement Diesel builds (an `sql_query` is parsed and planned on every
-/// run): the listings' `calendar_seq` move on by their counts (`bumps`:
+/// run): the listings' heads move on by their counts (`bumps`:
 /// listing, count; each listing once), found by key, and the events go in,
 /// bound as arrays (any number of rows in twelve bound values), only if
 /// every listing's row was there. Its answer is the number of events
@@ -449,9 +452,10 @@ impl AppendStatement {
         out.push_sql(", ");
         out.push_bind_param::<Array<BigInt>, _>(&self.counts)?;
         out.push_sql(
-            "), bumped AS (UPDATE properties \
-             SET calendar_seq = calendar_seq + b.counts[array_position(b.listings, properties.id)] \
-             FROM b WHERE properties.id = ANY (b.listings) RETURNING properties.id) ",
+            "), bumped AS (UPDATE calendar_heads \
+             SET seq = seq + b.counts[array_position(b.listings, calendar_heads.property_id)] \
+             FROM b WHERE calendar_heads.property_id = ANY (b.listings) \
+             RETURNING calendar_heads.property_id) ",
         );
         if let Some(audit) = audit {
             out.push_sql(", audited AS (");
@@ -506,11 +510,9 @@ pub async fn after(
 ) -> QueryResult<Option<(LogPosition, Vec<CalendarEvent>)>> {
     let position = with_conn!(conn, |c| {
         properties::table
-            .find(property_id.0)
-            .select((
-                properties::calendar_seq,
-                properties::deleted_at.is_not_null(),
-            ))
+            .inner_join(calendar_heads::table)
+            .filter(properties::id.eq(property_id.0))
+            .select((calendar_heads::seq, properties::deleted_at.is_not_null()))
             .first::<(i64, bool)>(c)
             .await
             .optional()
@@ -542,9 +544,9 @@ pub async fn positions(
 ) -> QueryResult<Vec<(PropertyId, i64)>> {
     let ids: Vec<i64> = ids.iter().map(|p| p.0).collect();
     let rows: Vec<(i64, i64)> = with_conn!(conn, |c| {
-        properties::table
-            .filter(properties::id.eq_any(&ids))
-            .select((properties::id, properties::calendar_seq))
+        calendar_heads::table
+            .filter(calendar_heads::property_id.eq_any(&ids))
+            .select((calendar_heads::property_id, calendar_heads::seq))
             .load(c)
             .await
     })?;

@@ -7,13 +7,13 @@ use diesel::query_builder::QueryFragment;
 use diesel::sql_types::{BigInt, Bool, Nullable};
 use diesel_async::RunQueryDsl;
 
-use super::schema::{calendar_entries, properties};
+use super::schema::{calendar_entries, calendar_heads, properties};
 use super::{AsConn, Conn};
 use crate::with_conn;
 
 /// How many columns `properties` has (a test checks it against the schema):
 /// what bounds a multi-row insert's rows per statement.
-pub const COLUMNS: usize = 44;
+pub const COLUMNS: usize = 43;
 
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = properties)]
@@ -39,8 +39,6 @@ pub struct Property {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub deleted_at: Option<NaiveDateTime>,
-    /// The number of the listing's last calendar event (see `db::events`).
-    pub calendar_seq: i64,
     pub weekend_price: Option<i64>,
     pub extra_guest_fee: Option<i64>,
     pub extra_guest_after: Option<i64>,
@@ -226,14 +224,34 @@ pub fn city_key(city: &str) -> String {
     city.trim().to_lowercase()
 }
 
+/// A new listing, and its calendar's head (no events yet). Call inside a
+/// write transaction: a listing without its head cannot be locked.
 pub async fn insert(conn: &mut impl AsConn, new: &NewProperty<'_>) -> QueryResult<Property> {
-    with_conn!(conn, |c| {
+    let property: Property = with_conn!(conn, |c| {
         diesel::insert_into(properties::table)
             .values(new)
             .returning(Property::as_returning())
             .get_result(c)
             .await
-    })
+    })?;
+    add_heads(conn, vec![property.id]).await?;
+    Ok(property)
+}
+
+/// Calendar heads (at seq 0) for these new listings: one
+/// `INSERT … SELECT` on either backend.
+pub async fn add_heads(conn: &mut impl AsConn, ids: Vec<i64>) -> QueryResult<()> {
+    with_conn!(conn, |c| {
+        let new = properties::table
+            .filter(properties::id.eq_any(&ids))
+            .select(properties::id);
+        diesel::insert_into(calendar_heads::table)
+            .values(new)
+            .into_columns(calendar_heads::property_id)
+            .execute(c)
+            .await
+    })?;
+    Ok(())
 }
 
 /// Many at once (the seeder), returning their ids in order: one multi-row
@@ -243,9 +261,9 @@ pub async fn insert_many(
     conn: &mut impl AsConn,
     rows: &[NewProperty<'_>],
 ) -> QueryResult<Vec<i64>> {
+    let mut ids = Vec::with_capacity(rows.len());
     match conn.as_conn() {
         Conn::Sqlite(c) => {
-            let mut ids = Vec::with_capacity(rows.len());
             for row in rows {
                 let id = diesel::insert_into(properties::table)
                     .values(row)
@@ -254,10 +272,8 @@ pub async fn insert_many(
                     .await?;
                 ids.push(id);
             }
-            Ok(ids)
         }
         Conn::Postgres(c) => {
-            let mut ids = Vec::with_capacity(rows.len());
             for chunk in rows.chunks(super::pg_rows_per_insert(COLUMNS)) {
                 let insert = diesel::insert_into(properties::table).values(chunk);
                 ids.extend(
@@ -267,9 +283,10 @@ pub async fn insert_many(
                         .await?,
                 );
             }
-            Ok(ids)
         }
     }
+    add_heads(conn, ids.clone()).await?;
+    Ok(ids)
 }
 
 /// A listing, deleted or not.
@@ -299,21 +316,49 @@ pub async fn find_many(conn: &mut impl AsConn, ids: &[i64]) -> QueryResult<Vec<P
 /// reads the listing as committed. Every calendar write starts here, so
 /// writers of one calendar take turns on any node: `SELECT … FOR UPDATE` on
 /// PostgreSQL; on SQLite the `BEGIN IMMEDIATE` write lock already holds.
-pub async fn lock_calendar(conn: &mut impl AsConn, id: i64) -> QueryResult<Option<Property>> {
-    match conn.as_conn() {
-        Conn::Sqlite(c) => properties::table
-            .find(id)
-            .select(Property::as_select())
-            .first(c)
-            .await
-            .optional(),
-        Conn::Postgres(c) => properties::table
-            .find(id)
-            .select(Property::as_select())
-            .for_update()
-            .first::<Property>(c)
-            .await
-            .optional(),
+pub async fn lock_calendar(conn: &mut impl AsConn, id: i64) -> QueryResult<Option<Headed>> {
+    let found: Option<(Property, i64)> = match conn.as_conn() {
+        Conn::Sqlite(c) => headed(id).first(c).await.optional()?,
+        // Both rows: the listing's is the lock, and locking the head too
+        // makes PostgreSQL read it as the writer before committed it (a
+        // row only read would come from the snapshot taken before the
+        // wait).
+        Conn::Postgres(c) => headed(id).for_update().first(c).await.optional()?,
+    };
+    Ok(found.map(|(property, seq)| Headed { property, seq }))
+}
+
+/// The listing and its head, as committed, locking nothing.
+pub async fn find_headed(conn: &mut impl AsConn, id: i64) -> QueryResult<Option<Headed>> {
+    let found: Option<(Property, i64)> =
+        with_conn!(conn, |c| { headed(id).first(c).await.optional() })?;
+    Ok(found.map(|(property, seq)| Headed { property, seq }))
+}
+
+/// The listing's row and its head's seq.
+#[diesel::dsl::auto_type]
+fn headed<DB: diesel::backend::Backend>(id: i64) -> _ {
+    let columns: diesel::dsl::AsSelect<Property, DB> = Property::as_select();
+    properties::table
+        .inner_join(calendar_heads::table)
+        .filter(properties::id.eq(id))
+        .select((columns, calendar_heads::seq))
+}
+
+/// A listing, and where its event log stands: the number of its last
+/// event (its head; see `db::events`). Read under the calendar's lock
+/// ([`lock_calendar`]), it is what the log's writers number from.
+#[derive(Clone, Debug)]
+pub struct Headed {
+    pub property: Property,
+    pub seq: i64,
+}
+
+impl std::ops::Deref for Headed {
+    type Target = Property;
+
+    fn deref(&self) -> &Property {
+        &self.property
     }
 }
 
@@ -589,7 +634,6 @@ pub struct Searchable {
     pub amenities: i64,
     pub review_count: i64,
     pub rating_avg_x100: i64,
-    pub calendar_seq: i64,
     /// What a flexible-dates search checks besides the nights.
     pub advance_notice_days: i64,
     pub booking_window_days: i64,
@@ -651,7 +695,6 @@ impl From<&Property> for Searchable {
             amenities: p.amenities,
             review_count: p.review_count,
             rating_avg_x100: p.rating_avg_x100,
-            calendar_seq: p.calendar_seq,
             advance_notice_days: p.advance_notice_days,
             booking_window_days: p.booking_window_days,
             check_in_days: p.check_in_days,
@@ -661,16 +704,25 @@ impl From<&Property> for Searchable {
     }
 }
 
+/// A live listing as search sees it, and the seq its calendar stood at.
+#[derive(Clone, Debug, Queryable, Selectable)]
+#[diesel(table_name = properties)]
+#[diesel(check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+pub struct Scanned {
+    #[diesel(embed)]
+    pub listing: Searchable,
+    #[diesel(select_expression = calendar_heads::seq)]
+    pub seq: i64,
+}
+
 /// The live listings of `ids` (every live listing, given none), as search
 /// sees them.
-pub async fn searchables(
-    conn: &mut impl AsConn,
-    ids: Option<&[i64]>,
-) -> QueryResult<Vec<Searchable>> {
+pub async fn searchables(conn: &mut impl AsConn, ids: Option<&[i64]>) -> QueryResult<Vec<Scanned>> {
     with_conn!(conn, |c| {
         let mut q = properties::table
+            .inner_join(calendar_heads::table)
             .filter(properties::deleted_at.is_null())
-            .select(Searchable::as_select())
+            .select(Scanned::as_select())
             .into_boxed();
         if let Some(ids) = ids {
             q = q.filter(properties::id.eq_any(ids));

@@ -51,7 +51,6 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         deleted_at -> Nullable<Timestamp>,
-        calendar_seq -> BigInt,
         weekend_price -> Nullable<BigInt>,
         extra_guest_fee -> Nullable<BigInt>,
         extra_guest_after -> Nullable<BigInt>,
@@ -132,6 +131,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    calendar_heads (property_id) {
+        property_id -> BigInt,
+        seq -> BigInt,
+    }
+}
+
+diesel::table! {
     deployment (id) {
         id -> BigInt,
         event_channel -> Text,
@@ -142,12 +148,14 @@ diesel::joinable!(auth_tokens -> users (user_id));
 diesel::joinable!(properties -> users (host_id));
 diesel::joinable!(calendar_entries -> properties (property_id));
 diesel::joinable!(calendar_events -> properties (property_id));
+diesel::joinable!(calendar_heads -> properties (property_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     auth_tokens,
     properties,
     calendar_entries,
     calendar_events,
+    calendar_heads,
     payments,
     refunds,
     reviews

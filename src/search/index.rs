@@ -14,7 +14,7 @@ use std::ops::Bound::{self, Excluded, Included, Unbounded};
 use chrono::{NaiveDate, NaiveDateTime};
 
 use crate::db::calendar::Claimed;
-use crate::db::properties::{SearchFilter, Searchable, Sort};
+use crate::db::properties::{Scanned, SearchFilter, Searchable, Sort};
 use crate::domain::calendar::{Calendar, Claim};
 use crate::domain::event::Effect;
 use crate::domain::stay::TimeZone;
@@ -72,7 +72,7 @@ struct Listing {
 /// claims (so the claims are at least as new as each row's seq).
 #[derive(Default)]
 pub struct Reading {
-    pub listings: Vec<Searchable>,
+    pub listings: Vec<Scanned>,
     pub claims: Vec<Claimed>,
 }
 
@@ -125,7 +125,7 @@ impl Index {
             epoch: 0,
             claims: 0,
         };
-        let ids: Vec<i64> = reading.listings.iter().map(|l| l.id).collect();
+        let ids: Vec<i64> = reading.listings.iter().map(|l| l.listing.id).collect();
         index.install(&ids, 0, reading);
         index
     }
@@ -248,8 +248,8 @@ impl Index {
     /// with the events that arrived while it was stale replayed over it. A
     /// listing the reading lacks is gone (delisted).
     pub fn install(&mut self, ids: &[i64], started: u64, reading: Reading) {
-        let mut rows: HashMap<i64, &Searchable> =
-            reading.listings.iter().map(|l| (l.id, l)).collect();
+        let mut rows: HashMap<i64, &Scanned> =
+            reading.listings.iter().map(|l| (l.listing.id, l)).collect();
         let mut claims: HashMap<i64, Vec<Claim>> = HashMap::new();
         for row in &reading.claims {
             if let Some(claim) = row.claim() {
@@ -269,17 +269,17 @@ impl Index {
             let found = claims.remove(&id).unwrap_or_default();
             self.insert(
                 id,
-                Attributes::from(row),
-                row.calendar_seq,
+                Attributes::from(&row.listing),
+                row.seq,
                 Calendar::new(found),
             );
             // The claims were read after the seq: events past it may be in
             // them already, and apply again harmlessly.
             let mut events = events;
             events.sort_by_key(|e| e.seq);
-            let mut seq = row.calendar_seq;
+            let mut seq = row.seq;
             let mut gap = false;
-            for event in events.iter().filter(|e| e.seq > row.calendar_seq) {
+            for event in events.iter().filter(|e| e.seq > row.seq) {
                 gap |= event.seq > seq + 1;
                 seq = seq.max(event.seq);
                 match event.effect() {
@@ -309,14 +309,14 @@ impl Index {
 
     /// Of `rows` (a part of a scan of every live listing row), those that
     /// memory has otherwise or lacks, for [`Index::mark`].
-    pub fn behind(&self, rows: &[Searchable]) -> Vec<i64> {
+    pub fn behind(&self, rows: &[Scanned]) -> Vec<i64> {
         rows.iter()
-            .filter(|row| !self.stale.contains_key(&row.id))
-            .filter(|row| match self.get(row.id) {
-                Some(l) => l.seq < row.calendar_seq || l.attrs != Attributes::from(*row),
+            .filter(|row| !self.stale.contains_key(&row.listing.id))
+            .filter(|row| match self.get(row.listing.id) {
+                Some(l) => l.seq < row.seq || l.attrs != Attributes::from(&row.listing),
                 None => true,
             })
-            .map(|row| row.id)
+            .map(|row| row.listing.id)
             .collect()
     }
 

@@ -245,7 +245,7 @@ impl Availability {
             }
         }
         let held = self.read().as_ref().map(Index::held).unwrap_or_default();
-        let seen: HashSet<i64> = rows.iter().map(|r| r.id).collect();
+        let seen: HashSet<i64> = rows.iter().map(|r| r.listing.id).collect();
         behind.extend(held.into_iter().filter(|id| !seen.contains(id)));
         if !behind.is_empty() {
             let mut guard = self.write();

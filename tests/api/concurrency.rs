@@ -388,3 +388,76 @@ async fn a_lapsed_hold_a_node_never_heard_of_does_not_keep_its_nights(backend: B
         "A's booking marked B's hold expired"
     );
 }
+
+/// Invariant 3's numbering across nodes: the calendar's lock reads the
+/// listing's head as the writer it waited for left it, though that writer
+/// changed only the head, not the listing's row. (A head read but not
+/// locked would come from the snapshot taken before the wait, and the next
+/// event would repeat a number.)
+#[actix_web::test]
+async fn the_head_read_under_the_calendar_lock_is_the_last_writers() {
+    use diesel::sql_types::BigInt;
+    use diesel_async::RunQueryDsl;
+    use futures_util::FutureExt;
+    use roost::db::{events, properties};
+    use roost::error::ApiError;
+    use roost::with_conn;
+
+    if !postgres_ready("the_head_read_under_the_calendar_lock_is_the_last_writers").await {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let (_, host) = app.signed_in("host").await;
+    let id = app.create_listing(&host, json!({})).await;
+    // Connections of its own: two writers and a watcher.
+    let db = roost::db::Db::connect(&app.database.url, Some(3)).unwrap();
+    let (locked, was_locked) = tokio::sync::oneshot::channel::<i64>();
+    let (go, went) = tokio::sync::oneshot::channel::<()>();
+    // The first writer locks the calendar, moves the head on, and holds
+    // the lock until told to commit.
+    let first = db.write(move |c| {
+        async move {
+            let head = properties::lock_calendar(c, id).await?.unwrap();
+            with_conn!(c, |c| events::bump_seqs_of(vec![id], 1).execute(c).await)?;
+            locked.send(head.seq).unwrap();
+            went.await.unwrap();
+            Ok::<_, ApiError>(head.seq)
+        }
+        .boxed()
+    });
+    let second = async {
+        let before = was_locked.await.unwrap();
+        let waiting = db.write(move |c| {
+            async move {
+                let head = properties::lock_calendar(c, id).await?.unwrap();
+                Ok::<_, ApiError>(head.seq)
+            }
+            .boxed()
+        });
+        let release = async {
+            #[derive(diesel::QueryableByName)]
+            struct Waiting {
+                #[diesel(sql_type = BigInt)]
+                n: i64,
+            }
+            eventually("the second writer waits for the lock", || async {
+                let mut conn = db.get().await.unwrap();
+                let rows: Vec<Waiting> = with_conn!(&mut conn, |c| diesel::sql_query(
+                    "SELECT count(*) AS n FROM pg_stat_activity \
+                     WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+                .load(c)
+                .await)
+                .unwrap();
+                rows[0].n == 1
+            })
+            .await;
+            go.send(()).unwrap();
+        };
+        let (seq, ()) = tokio::join!(waiting, release);
+        (before, seq.unwrap())
+    };
+    let (first, (before, second)) = tokio::join!(first, second);
+    assert_eq!(first.unwrap(), before);
+    assert_eq!(second, before + 1, "the head as the first writer left it");
+}

@@ -16,7 +16,9 @@ use diesel::sqlite::Sqlite;
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use reqwest::StatusCode;
 use roost::db::calendar::{self, KIND_BOOKING, NewEntry};
-use roost::db::schema::{auth_tokens, calendar_entries, calendar_events, properties, users};
+use roost::db::schema::{
+    auth_tokens, calendar_entries, calendar_events, calendar_heads, properties, users,
+};
 use roost::db::{AsConn, Conn, Db, events};
 use roost::domain::{CalendarEvent, EventKind, PropertyId};
 use roost::services::housekeeping;
@@ -169,11 +171,11 @@ fn assert_reads_queue_in_order(lines: &[String], backend: Backend, when: &str) {
 
 /// The sweeper's writes to its page's holds and listings must find each
 /// row by its key, not walk an index of every lapsed hold or scan a table.
-fn assert_by_key(lines: &[String], backend: Backend, table: &str, when: &str) {
+fn assert_by_key(lines: &[String], backend: Backend, (table, key): (&str, &str), when: &str) {
     let text = lines.join("\n");
     let by_key = match backend {
         Backend::Postgres => {
-            text.contains("Index Cond: (id = ANY")
+            text.contains(&format!("Index Cond: ({key} = ANY"))
                 && !text.contains("Seq Scan")
                 && !text.contains("lapse_queue")
         }
@@ -244,8 +246,8 @@ async fn assert_plans(db: &Db, backend: Backend, listing: i64, page: Vec<(i64, i
             plan(db, events::bump_seqs_of(vec![listings[0]], 1)).await,
         ),
     };
-    assert_by_key(&expire, backend, "calendar_entries", when);
-    assert_by_key(&bump, backend, "properties", when);
+    assert_by_key(&expire, backend, ("calendar_entries", "id"), when);
+    assert_by_key(&bump, backend, ("calendar_heads", "property_id"), when);
 }
 
 /// `roost seed` into the server's database: listings, hosts, guests and
@@ -535,13 +537,14 @@ async fn two_nodes_sweep_2000_lapsed_holds_over_500_listings_with_contiguous_eve
     }
     let mut conn = db.get().await.unwrap();
     let seqs: Vec<i64> = with_conn!(&mut conn, |c| {
-        properties::table
-            .select(properties::calendar_seq)
+        calendar_heads::table
+            .select(calendar_heads::seq)
             .load(c)
             .await
     })
     .unwrap();
-    assert!(seqs.iter().all(|&s| s == 4), "calendar_seq follows the log");
+    assert_eq!(seqs.len(), 500, "every listing has its head");
+    assert!(seqs.iter().all(|&s| s == 4), "the head follows the log");
 
     // Each hold was counted once, by one node, and no actor was started
     // for a listing only to sweep it.

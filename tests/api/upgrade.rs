@@ -120,6 +120,14 @@ async fn a_sqlite_database_with_bookings_and_payments_upgrades_whole() {
         ),
         2
     );
+    // The log's head moved to a row of its own, where it stood.
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT COUNT(*) AS n FROM calendar_heads WHERE property_id = 1 AND seq = 2"
+        ),
+        1
+    );
     // Refunds owed or made before refunds were rows: one row each, counted
     // against the payment (an owed one still to send: no gateway id).
     assert_eq!(
