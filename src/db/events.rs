@@ -196,6 +196,10 @@ pub async fn insert_claim(
     now: NaiveDateTime,
 ) -> QueryResult<(Entry, Vec<CalendarEvent>)> {
     let head = LogHead::from(property);
+    debug_assert_eq!(
+        new.property_id, head.property_id,
+        "a claim on its own listing"
+    );
     match conn.as_conn() {
         Conn::Postgres(c) => {
             let statement = ClaimStatement {

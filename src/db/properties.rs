@@ -238,19 +238,22 @@ pub async fn insert(conn: &mut impl AsConn, new: &NewProperty<'_>) -> QueryResul
     Ok(property)
 }
 
-/// Calendar heads (at seq 0) for these new listings: one
-/// `INSERT … SELECT` on either backend.
-pub async fn add_heads(conn: &mut impl AsConn, ids: Vec<i64>) -> QueryResult<()> {
-    with_conn!(conn, |c| {
-        let new = properties::table
-            .filter(properties::id.eq_any(&ids))
-            .select(properties::id);
-        diesel::insert_into(calendar_heads::table)
-            .values(new)
-            .into_columns(calendar_heads::property_id)
-            .execute(c)
-            .await
-    })?;
+/// Calendar heads (at seq 0) for these new listings: an `INSERT … SELECT`
+/// on either backend, a few thousand ids at a time (SQLite binds each id,
+/// and at most 32,766 values a statement).
+async fn add_heads(conn: &mut impl AsConn, ids: Vec<i64>) -> QueryResult<()> {
+    for chunk in ids.chunks(10_000) {
+        with_conn!(conn, |c| {
+            let new = properties::table
+                .filter(properties::id.eq_any(chunk))
+                .select(properties::id);
+            diesel::insert_into(calendar_heads::table)
+                .values(new)
+                .into_columns(calendar_heads::property_id)
+                .execute(c)
+                .await
+        })?;
+    }
     Ok(())
 }
 
@@ -313,9 +316,10 @@ pub async fn find_many(conn: &mut impl AsConn, ids: &[i64]) -> QueryResult<Vec<P
 }
 
 /// Locks the listing's calendar for the rest of this write transaction and
-/// reads the listing as committed. Every calendar write starts here, so
-/// writers of one calendar take turns on any node: `SELECT … FOR UPDATE` on
-/// PostgreSQL; on SQLite the `BEGIN IMMEDIATE` write lock already holds.
+/// reads the listing and its head as committed. Every calendar write starts
+/// here, so writers of one calendar take turns on any node: `SELECT … FOR
+/// UPDATE` of the listing's row and its head on PostgreSQL; on SQLite the
+/// `BEGIN IMMEDIATE` write lock already holds.
 pub async fn lock_calendar(conn: &mut impl AsConn, id: i64) -> QueryResult<Option<Headed>> {
     let found: Option<(Property, i64)> = match conn.as_conn() {
         Conn::Sqlite(c) => headed(id).first(c).await.optional()?,
