@@ -133,6 +133,12 @@ impl<T> Commit<T> {
         }
     }
 
+    /// Whether the request carries an Idempotency-Key (whose answer `seal`
+    /// writes in the change's transaction).
+    pub fn is_keyed(&self) -> bool {
+        self.idempotency.is_some()
+    }
+
     /// The answer itself, byte for byte what `seal` stored.
     pub fn reply(&self, value: &T) -> Result<Reply, ApiError> {
         (self.render)(value)

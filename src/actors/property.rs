@@ -4,12 +4,17 @@
 //!
 //! Memory is the fast path, the database the guarantee. Before refusing a
 //! stay as taken, the actor makes sure memory is the database's calendar
-//! (the listing's `calendar_seq` equals memory's seq, or the calendar is
-//! read again: another process may have freed the nights), so a 409 is
-//! always true of the database. One such read serves every refusal asked
-//! for before it started ([`Checked`]). When the database refuses a write the
-//! memory allowed (another process took the nights), the actor reloads and
-//! answers 409.
+//! (the listing's head, `calendar_heads.seq`, equals memory's seq, or the
+//! calendar is read again: another process may have freed the nights), so
+//! a 409 is always true of the database. One such read serves every
+//! refusal asked for before it started ([`Checked`]). When the database
+//! refuses a write the memory allowed (another process took the nights),
+//! the actor reloads and answers 409.
+//!
+//! On PostgreSQL the actor also keeps the listing's rules ([`Rules`]) and
+//! makes a hold judged on them in one statement, guarded by their version
+//! ([`events::claim_guarded`]): no transaction, no lock. A hold the copy
+//! refuses, or whose guard fails, is judged again under the listing's lock.
 //!
 //! Each write also records its events (seq-numbered, in the same
 //! transaction) and, once committed, publishes them on the [`EventBus`].
@@ -71,25 +76,56 @@ struct Loaded {
     seq: i64,
     /// The last read a refusal made, while memory is still at its seq.
     checked: Option<Checked>,
+    /// The listing's rules as last read, for holds judged without the
+    /// lock (PostgreSQL; see [`Rules`]).
+    rules: Option<Rules>,
 }
 
-/// What a refusal read of the listing: its row (the rules) and its head's
-/// seq, its seasons that end after `seasons_from`, and when the
-/// read started. A stay asked for before that may be refused on it without
-/// a read of its own, if memory is still at that seq: the database said
-/// so after the guest asked. So a crowd racing for one week costs a read
-/// per wave, not per guest.
-struct Checked {
-    started: Instant,
+/// The listing's rules as read at one moment: its row with its head (the
+/// seq and the rules version, `Headed::rules`), and its seasons that end
+/// after `seasons_from`. A hold judged on them is claimed by a statement
+/// that writes only while the rules version is still theirs
+/// ([`events::claim_guarded`]), so they may be kept in memory without the
+/// listing's lock: when they move, the claim fails its guard and is judged
+/// again under the lock.
+#[derive(Clone)]
+struct Rules {
     property: Rc<properties::Headed>,
     seasons: Rc<[rates::Rate]>,
     seasons_from: chrono::NaiveDate,
 }
 
+impl Rules {
+    /// Enough to judge a stay of `dates`: every season that could touch it.
+    fn cover(&self, dates: &StayDates) -> bool {
+        dates.check_in() >= self.seasons_from
+    }
+
+    /// The seasons that share a night with `dates`.
+    fn touching(&self, dates: &StayDates) -> Vec<rates::Rate> {
+        let (from, to) = (dates.check_in(), dates.check_out());
+        self.seasons
+            .iter()
+            .filter(|r| r.end_date > from && r.start_date < to)
+            .cloned()
+            .collect()
+    }
+}
+
+/// What a refusal read of the listing: its rules (with its head's seq)
+/// and when the read started. A stay asked for before that may be refused
+/// on it without a read of its own, if memory is still at that seq: the
+/// database said so after the guest asked. So a crowd racing for one week
+/// costs a read per wave, not per guest.
+struct Checked {
+    started: Instant,
+    rules: Rules,
+}
+
 impl Checked {
     /// Usable for a stay of `dates` asked for at `asked` by memory at `seq`.
     fn serves(&self, asked: Instant, seq: i64, dates: &StayDates) -> bool {
-        self.started > asked && self.property.seq == seq && dates.check_in() >= self.seasons_from
+        self.started > asked && self.rules.property.seq == seq && self.rules.cover(dates)
     }
 }
 
@@ -133,6 +169,7 @@ impl PropertyActor {
                 calendar,
                 seq,
                 checked: None,
+                rules: None,
             }
         });
         Self {
@@ -214,6 +251,13 @@ enum WriteError {
     Taken,
     /// Lost a deadlock or serialization race; most likely, not surely, taken.
     Race,
+    /// A claim judged on rules kept in memory: they refused it, or (`moved`)
+    /// they were no longer current. Nothing was written; judge it again
+    /// under the listing's lock (a refusal is made on the rules as
+    /// committed, never on a copy).
+    Rejudge {
+        moved: bool,
+    },
     Failed(ApiError),
 }
 
@@ -277,6 +321,7 @@ impl Turn {
             calendar: Calendar::new(entries.iter().filter_map(claim_of).collect()),
             seq,
             checked: None,
+            rules: None,
         }));
         self.bus.observe(self.id, seq);
         self.bus.metrics().calendar_loads.inc();
@@ -359,7 +404,7 @@ impl Turn {
                 l.checked
                     .as_ref()
                     .filter(|c| c.serves(asked, l.seq, &dates))
-                    .map(|c| (c.property.clone(), c.seasons.clone()))
+                    .map(|c| c.rules.clone())
             })
             .ok()
             .flatten()
@@ -370,28 +415,21 @@ impl Turn {
             .refusal_checks
             .with_label_values(&[by])
             .inc();
-        let (property, seasons) = match shared {
+        let rules = match shared {
             Some(found) => found,
-            None => self.check_read(dates).await?,
+            None => self.read_rules(dates).await?,
         };
+        let property = &rules.property;
         self.stored_seq.set(Some(property.seq));
-        refuse_own(&property, stay.guest)?;
-        let (from, to) = (dates.check_in(), dates.check_out());
-        let touching: Vec<rates::Rate> = seasons
-            .iter()
-            .filter(|r| r.end_date > from && r.start_date < to)
-            .cloned()
-            .collect();
-        let prices = price_list(&property, &touching, stay.service_fee_bp)?;
-        check_stay(&property, &prices, &dates, stay.guests, crate::db::now())
+        refuse_own(property, stay.guest)?;
+        let prices = price_list(property, &rules.touching(&dates), stay.service_fee_bp)?;
+        check_stay(property, &prices, &dates, stay.guests, crate::db::now())
     }
 
-    /// Reads the listing's row and seasons for a refusal, and keeps them
-    /// for the stays asked for before the read started.
-    async fn check_read(
-        &self,
-        dates: StayDates,
-    ) -> Result<(Rc<properties::Headed>, Rc<[rates::Rate]>), ApiError> {
+    /// Reads the listing's rules as committed, covering a stay of `dates`
+    /// and any later one, and keeps them: for holds judged without the
+    /// lock, and for the refusals asked for before the read started.
+    async fn read_rules(&self, dates: StayDates) -> Result<Rules, ApiError> {
         let property_id = self.id.0;
         let seasons_from = dates
             .check_in()
@@ -403,19 +441,47 @@ impl Turn {
                 let property = properties::find_headed(&mut conn, property_id)
                     .await?
                     .ok_or(ApiError::NotFound("property"))?;
-                let seasons = rates::from(&mut conn, property_id, seasons_from).await?;
+                // The row states where its last season ends: none after
+                // `seasons_from`, no read (a season added since moved the
+                // rules version on, and a claim on these fails its guard).
+                let seasons = match property.seasons_end {
+                    Some(end) if end > seasons_from => {
+                        rates::from(&mut conn, property_id, seasons_from).await?
+                    }
+                    _ => Vec::new(),
+                };
                 Ok::<_, ApiError>((property, seasons))
             })
             .await?;
-        let (property, seasons) = (Rc::new(property), Rc::<[rates::Rate]>::from(seasons));
-        let checked = Checked {
-            started,
-            property: property.clone(),
-            seasons: seasons.clone(),
+        let rules = Rules {
+            property: Rc::new(property),
+            seasons: Rc::from(seasons),
             seasons_from,
         };
-        self.with(|l| l.checked = Some(checked))?;
-        Ok((property, seasons))
+        let checked = Checked {
+            started,
+            rules: rules.clone(),
+        };
+        self.with(|l| {
+            l.checked = Some(checked);
+            l.rules = Some(rules.clone());
+        })?;
+        Ok(rules)
+    }
+
+    /// The rules a hold of `dates` is judged on without the listing's lock
+    /// (PostgreSQL): those kept, if they cover the stay, or read now. None
+    /// on SQLite, whose writes read the rules under the write lock at no
+    /// cost.
+    async fn kept_rules(&self, dates: StayDates) -> Result<Option<Rules>, ApiError> {
+        if matches!(self.db.backend(), crate::db::Backend::Sqlite) {
+            return Ok(None);
+        }
+        let kept = self.with(|l| l.rules.clone().filter(|r| r.cover(&dates)))?;
+        match kept {
+            Some(rules) => Ok(Some(rules)),
+            None => self.read_rules(dates).await.map(Some),
+        }
     }
 
     /// Taken by a claim other than `except`?
@@ -460,6 +526,28 @@ impl Turn {
         W: Fn(Db, Sweep) -> Fut,
         Fut: Future<Output = Result<(T, Vec<CalendarEvent>), WriteError>>,
     {
+        self.claim_ways(dates, except, None, |db, way| match way {
+            Way::Locked(sweep) => write(db, sweep),
+            // Never offered without rules.
+            Way::Guarded(_) => write(db, Sweep(false)),
+        })
+        .await
+    }
+
+    /// [`Turn::claim_except`], offering `write` the [`Way::Guarded`] write
+    /// on `rules` (kept in memory) when nothing needs sweeping. When that
+    /// write answers [`WriteError::Rejudge`], the next try takes the lock.
+    async fn claim_ways<T, W, Fut>(
+        &self,
+        dates: StayDates,
+        except: Option<i64>,
+        mut rules: Option<Rules>,
+        write: W,
+    ) -> Result<T, ApiError>
+    where
+        W: Fn(Db, Way) -> Fut,
+        Fut: Future<Output = Result<(T, Vec<CalendarEvent>), WriteError>>,
+    {
         if self.is_taken_by_others(&dates, crate::db::now(), except)? {
             self.refresh().await?;
             self.require_listed()?;
@@ -470,12 +558,22 @@ impl Turn {
         let always = matches!(self.db.backend(), crate::db::Backend::Sqlite);
         for _ in 0..RACE_RETRIES {
             let sweep = Sweep(always || self.with(|l| l.calendar.touches(&dates, except))?);
-            match write(self.db.clone(), sweep).await {
+            let way = match &rules {
+                Some(rules) if !sweep.0 => Way::Guarded(rules.clone()),
+                _ => Way::Locked(sweep),
+            };
+            match write(self.db.clone(), way).await {
                 Ok((entry, events)) => {
                     self.committed(events);
                     return Ok(entry);
                 }
                 Err(WriteError::Refused(e)) | Err(WriteError::Failed(e)) => return Err(e),
+                Err(WriteError::Rejudge { moved }) => {
+                    rules = None;
+                    if moved {
+                        self.with(|l| l.rules = None)?;
+                    }
+                }
                 Err(WriteError::Taken) | Err(WriteError::Race) => {
                     self.reload().await?;
                     if self.is_taken_by_others(&dates, crate::db::now(), except)? {
@@ -494,6 +592,16 @@ impl Turn {
 /// ([`Turn::claim`]).
 #[derive(Clone, Copy, Debug)]
 struct Sweep(bool);
+
+/// How a claim is written ([`Turn::claim_ways`]).
+enum Way {
+    /// Under the listing's lock, judged on the rules read under it, after
+    /// expiring the lapsed holds on the nights if [`Sweep`] says so.
+    Locked(Sweep),
+    /// Judged on rules kept in memory, in one statement that writes only
+    /// while they are current ([`events::claim_guarded`]; PostgreSQL).
+    Guarded(Rules),
+}
 
 /// The claim a stored entry makes, if it still makes one.
 fn claim_of(entry: &Entry) -> Option<Claim> {
@@ -563,8 +671,31 @@ async fn insert_claim(
             return Err(WriteError::Taken);
         }
     }
-    let (actor, action, object) = audit;
     let at = now.naive_utc();
+    let claimed = claim_audit(new, audit, at);
+    if expired.is_empty() {
+        // The usual case: the row, its event and its audit row at once.
+        return Ok(events::insert_claim(c, property, new, kind, claimed, at).await?);
+    }
+    let entry = calendar::insert(c, new).await?;
+    let mut changes = expirations(&expired);
+    changes.push((kind, Some(&entry)));
+    let audit = claimed.about(entry.id).and(audit_log::rows(
+        &AuditActor::system(),
+        &expiry_records(&expired),
+        at,
+    ));
+    let events = events::append_audited(c, property, &changes, audit, at).await?;
+    Ok((entry, events))
+}
+
+/// The audit row of a new claim (`action` on `object`, by `actor`): about
+/// the new row, whose id the write fills in.
+fn claim_audit(
+    new: &NewEntry<'_>,
+    (actor, action, object): (&AuditActor, Action, ObjectType),
+    at: chrono::NaiveDateTime,
+) -> audit_log::Rows {
     let details = claim_details(
         new.property_id,
         (new.check_in, new.check_out),
@@ -572,23 +703,11 @@ async fn insert_claim(
         new.total,
         new.currency,
     );
-    if expired.is_empty() {
-        // The usual case: the row, its event and its audit row at once.
-        let record = AuditRecord::new(action, object, None).with(details);
-        let audit = audit_log::rows(actor, &[record], at);
-        return Ok(events::insert_claim(c, property, new, kind, audit, at).await?);
-    }
-    let entry = calendar::insert(c, new).await?;
-    let mut changes = expirations(&expired);
-    changes.push((kind, Some(&entry)));
-    let record = AuditRecord::new(action, object, Some(entry.id)).with(details);
-    let audit = audit_log::rows(actor, &[record], at).and(audit_log::rows(
-        &AuditActor::system(),
-        &expiry_records(&expired),
+    audit_log::rows(
+        actor,
+        &[AuditRecord::new(action, object, None).with(details)],
         at,
-    ));
-    let events = events::append_audited(c, property, &changes, audit, at).await?;
-    Ok((entry, events))
+    )
 }
 
 /// What the audit trail says of a claim: its listing and nights, and for a
@@ -688,74 +807,187 @@ impl Handler<PlaceHold> for PropertyActor {
                 .map_err(|e| ApiError::Internal(e.into()))?;
             let property_id = turn.id.0;
             turn.rules_first(msg.stay(), None, Some(msg.asked)).await?;
-            turn.claim(msg.dates, |db, sweep| {
+            let rules = turn.kept_rules(msg.dates).await?;
+            turn.claim_ways(msg.dates, None, rules, |db, way| {
                 let msg = msg.clone();
                 async move {
-                    db.write(move |c| {
-                        async move {
+                    match way {
+                        Way::Guarded(rules) => {
                             let now = crate::db::now();
-                            let property = lock_listed(c, property_id).await?;
-                            refuse_own(&property, msg.guest)?;
-                            let (from, to) = (msg.dates.check_in(), msg.dates.check_out());
-                            let seasons = rates::touching_locked(c, &property, from, to).await?;
-                            let prices = price_list(&property, &seasons, msg.service_fee_bp)?;
-                            check_stay(&property, &prices, &msg.dates, msg.guests, now)?;
-                            let quote = prices.quote(&msg.dates, msg.guests).ok_or_else(|| {
-                                ApiError::Internal(anyhow::anyhow!("price overflow"))
-                            })?;
-                            if msg.expected_total.is_some_and(|t| t != quote.total) {
-                                let view = QuoteView::new(&prices, &quote, None);
-                                return Err(ApiError::PriceChanged(Box::new(
-                                    serde_json::to_value(view)
-                                        .map_err(|e| ApiError::Internal(e.into()))?,
-                                ))
-                                .into());
-                            }
-                            let detail = serde_json::to_string(&quote)
-                                .map_err(|e| ApiError::Internal(e.into()))?;
-                            let hold = NewEntry {
-                                property_id,
-                                kind: KIND_BOOKING,
-                                status: BookingStatus::Pending.as_str(),
-                                check_in: msg.dates.check_in(),
-                                check_out: msg.dates.check_out(),
-                                hold_expires_at: Some((now + hold_ttl).naive_utc()),
-                                created_by: msg.guest.0,
-                                guest_id: Some(msg.guest.0),
-                                guests: Some(msg.guests),
-                                nights: Some(msg.dates.nights()),
-                                price_per_night: Some(property.price_per_night),
-                                cleaning_fee: Some(property.cleaning_fee),
-                                total: Some(quote.total),
-                                currency: Some(prices.currency.code()),
-                                reason: None,
-                                created_at: now.naive_utc(),
-                                updated_at: now.naive_utc(),
-                                price_detail: Some(&detail),
-                                reviews_close_at: None,
+                            let touching = rules.touching(&msg.dates);
+                            // Refused on the copy: judged again under the lock.
+                            let Ok(terms) = hold_terms(&msg, &rules.property, &touching, now)
+                            else {
+                                return Err(WriteError::Rejudge { moved: false });
                             };
-                            let audit =
-                                (&msg.commit.actor, Action::BookingHeld, ObjectType::Booking);
-                            let (entry, events) = insert_claim(
-                                c,
-                                &property,
-                                &hold,
-                                EventKind::BookingHeld,
-                                audit,
+                            let p = &rules.property;
+                            let guard = (p.id, p.host_id, p.rules);
+                            let write = Guarded {
+                                msg,
+                                terms,
+                                guard,
                                 now,
-                                sweep,
-                            )
-                            .await?;
-                            msg.commit.seal(c, &entry).await?;
-                            Ok((entry, events))
+                                hold_ttl,
+                            };
+                            write.run(db).await
                         }
-                        .boxed()
-                    })
-                    .await
+                        Way::Locked(sweep) => {
+                            db.write(move |c| {
+                                async move {
+                                    let now = crate::db::now();
+                                    let property = lock_listed(c, property_id).await?;
+                                    let (from, to) = (msg.dates.check_in(), msg.dates.check_out());
+                                    let seasons =
+                                        rates::touching_locked(c, &property, from, to).await?;
+                                    let terms = hold_terms(&msg, &property, &seasons, now)?;
+                                    let hold = msg.hold(property_id, &terms, now, hold_ttl);
+                                    let audit = (
+                                        &msg.commit.actor,
+                                        Action::BookingHeld,
+                                        ObjectType::Booking,
+                                    );
+                                    let (entry, events) = insert_claim(
+                                        c,
+                                        &property,
+                                        &hold,
+                                        EventKind::BookingHeld,
+                                        audit,
+                                        now,
+                                        sweep,
+                                    )
+                                    .await?;
+                                    msg.commit.seal(c, &entry).await?;
+                                    Ok((entry, events))
+                                }
+                                .boxed()
+                            })
+                            .await
+                        }
+                    }
                 }
             })
             .await
         })
+    }
+}
+
+/// What a hold is sold at: its price per night, fee, total and the quote's
+/// lines, in the listing's currency.
+struct HoldTerms {
+    price_per_night: i64,
+    cleaning_fee: i64,
+    total: i64,
+    currency: &'static str,
+    detail: String,
+}
+
+/// Judges a hold of `msg`'s stay on the listing's rules (its row, and its
+/// seasons that touch the nights): the terms it is sold at, or the
+/// refusal (the rules', or 409 `price_changed` when the guest was quoted
+/// another total).
+fn hold_terms(
+    msg: &PlaceHold,
+    property: &properties::Property,
+    seasons: &[rates::Rate],
+    now: DateTime<Utc>,
+) -> Result<HoldTerms, ApiError> {
+    refuse_own(property, msg.guest)?;
+    let prices = price_list(property, seasons, msg.service_fee_bp)?;
+    check_stay(property, &prices, &msg.dates, msg.guests, now)?;
+    let quote = prices
+        .quote(&msg.dates, msg.guests)
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("price overflow")))?;
+    if msg.expected_total.is_some_and(|t| t != quote.total) {
+        let view = QuoteView::new(&prices, &quote, None);
+        return Err(ApiError::PriceChanged(Box::new(
+            serde_json::to_value(view).map_err(|e| ApiError::Internal(e.into()))?,
+        )));
+    }
+    Ok(HoldTerms {
+        price_per_night: property.price_per_night,
+        cleaning_fee: property.cleaning_fee,
+        total: quote.total,
+        currency: prices.currency.code(),
+        detail: serde_json::to_string(&quote).map_err(|e| ApiError::Internal(e.into()))?,
+    })
+}
+
+impl PlaceHold {
+    /// The hold's row on listing `property_id`, sold on `terms`, lapsing
+    /// `ttl` after `now`.
+    fn hold<'a>(
+        &self,
+        property_id: i64,
+        terms: &'a HoldTerms,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> NewEntry<'a> {
+        NewEntry {
+            property_id,
+            kind: KIND_BOOKING,
+            status: BookingStatus::Pending.as_str(),
+            check_in: self.dates.check_in(),
+            check_out: self.dates.check_out(),
+            hold_expires_at: Some((now + ttl).naive_utc()),
+            created_by: self.guest.0,
+            guest_id: Some(self.guest.0),
+            guests: Some(self.guests),
+            nights: Some(self.dates.nights()),
+            price_per_night: Some(terms.price_per_night),
+            cleaning_fee: Some(terms.cleaning_fee),
+            total: Some(terms.total),
+            currency: Some(terms.currency),
+            reason: None,
+            created_at: now.naive_utc(),
+            updated_at: now.naive_utc(),
+            price_detail: Some(&terms.detail),
+            reviews_close_at: None,
+        }
+    }
+}
+
+/// A hold judged on rules kept in memory, written by one guarded statement
+/// ([`events::claim_guarded`]): on its own, its own transaction; with the
+/// request's Idempotency-Key, in one with the key's answer.
+struct Guarded {
+    msg: PlaceHold,
+    terms: HoldTerms,
+    /// The listing, its host and the rules version the terms were judged on.
+    guard: (i64, i64, i64),
+    now: DateTime<Utc>,
+    hold_ttl: chrono::Duration,
+}
+
+impl Guarded {
+    async fn run(self, db: Db) -> Result<(Entry, Vec<CalendarEvent>), WriteError> {
+        let claimed = if self.msg.commit.is_keyed() {
+            db.write(move |c| async move { self.write(c).await }.boxed())
+                .await?
+        } else {
+            db.run(move |mut conn| async move { self.write(&mut conn).await })
+                .await?
+        };
+        claimed.ok_or(WriteError::Rejudge { moved: true })
+    }
+
+    async fn write(
+        &self,
+        c: &mut impl crate::db::AsConn,
+    ) -> Result<Option<(Entry, Vec<CalendarEvent>)>, WriteError> {
+        let msg = &self.msg;
+        let hold = msg.hold(self.guard.0, &self.terms, self.now, self.hold_ttl);
+        let at = self.now.naive_utc();
+        let audit = claim_audit(
+            &hold,
+            (&msg.commit.actor, Action::BookingHeld, ObjectType::Booking),
+            at,
+        );
+        let kind = EventKind::BookingHeld;
+        let claimed = events::claim_guarded(c, self.guard, &hold, kind, audit, at).await?;
+        if let Some((entry, _)) = &claimed {
+            msg.commit.seal(c, entry).await?;
+        }
+        Ok(claimed)
     }
 }
 

@@ -1,8 +1,9 @@
 //! The `calendar_events` table: each listing's event log. Events are written
 //! in the transaction that made the change, numbered after the listing's
 //! head (`calendar_heads.seq`, the number of its last event), which moves
-//! with them; the listing's row and its head are locked first
-//! (`properties::lock_calendar`), so numbers never repeat or skip.
+//! with them; the head is locked first (with the listing's row by
+//! `properties::lock_calendar`, or alone by the update of a guarded claim,
+//! [`claim_guarded`]), so numbers never repeat or skip.
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::pg::Pg;
@@ -113,7 +114,7 @@ impl From<&Headed> for LogHead {
 
 /// Locks the calendars of those of these listings that no other transaction
 /// is writing, and reads where their logs stand; the rest are left out
-/// (they are busy: try them later). On PostgreSQL `FOR UPDATE SKIP LOCKED`
+/// (they are busy: try them later). On PostgreSQL `FOR NO KEY UPDATE SKIP LOCKED`
 /// on the listings' rows and heads, so this never waits; on SQLite the
 /// `BEGIN IMMEDIATE` write lock already holds every calendar, and each
 /// listing is read by its rowid (see `calendar::expire_holds` for why not by
@@ -125,7 +126,7 @@ pub async fn lock_free_heads(conn: &mut impl AsConn, ids: Vec<i64>) -> QueryResu
                 .inner_join(calendar_heads::table)
                 .filter(properties::id.eq_any(ids))
                 .select(LogHead::as_select())
-                .for_update()
+                .for_no_key_update()
                 .skip_locked()
                 .load(c)
                 .await
@@ -288,6 +289,164 @@ impl<I: QueryFragment<Pg>> QueryFragment<Pg> for ClaimStatement<I> {
         out.push_sql(" FROM e WHERE EXISTS (SELECT 1 FROM bumped) RETURNING 1) SELECT ");
         self.entry.walk_ast(out.reborrow())?;
         out.push_sql(", (SELECT count(*) FROM logged) FROM e AS calendar_entries");
+        Ok(())
+    }
+}
+
+/// A new claim judged on the listing's rules as read at version `rules`
+/// (`properties::Headed::rules`), made without the listing's lock: one
+/// statement that moves the listing's head on only while its rules version
+/// is still `rules`, and inserts the row (`new`), its event (`kind`, numbered
+/// by the head it moved) and `audit` (rows about it) only if it did. Run on
+/// its own it is its own transaction: the round trips for `BEGIN`, the lock
+/// and `COMMIT` are saved.
+///
+/// The version sits on the head's row, which the statement updates, so it
+/// is compared under that row's lock: a change of the rules committed while
+/// the claim waited for the lock is seen (PostgreSQL rechecks an updated
+/// row's condition on its newest version), and one not yet begun waits for
+/// the claim. Every other writer of the calendar locks the head too
+/// (`properties::lock_calendar`), so writers still take turns.
+///
+/// `None`: the rules moved (or the listing is gone); nothing was written,
+/// and the claim must be judged again on the rules as they are now. SQLite
+/// has no such statement (its writes hold the database's write lock and
+/// read the rules under it): always `None` there. PostgreSQL's exclusion
+/// constraint refuses the insert here as it would alone.
+pub async fn claim_guarded(
+    conn: &mut impl AsConn,
+    (listing, host_id, rules): (i64, i64, i64),
+    new: &NewEntry<'_>,
+    kind: EventKind,
+    audit: audit::Rows,
+    now: NaiveDateTime,
+) -> QueryResult<Option<(Entry, Vec<CalendarEvent>)>> {
+    debug_assert_eq!(new.property_id, listing, "a claim on its own listing");
+    let Conn::Postgres(c) = conn.as_conn() else {
+        return Ok(None);
+    };
+    let statement = GuardedClaim {
+        new,
+        listing,
+        rules,
+        kind: kind.as_str(),
+        host_id,
+        at: now,
+        audit: audit.unnest(),
+        entry: Entry::as_select(),
+    };
+    let Some((entry, seq)) = statement.get_result::<(Entry, i64)>(c).await.optional()? else {
+        return Ok(None);
+    };
+    let head = LogHead {
+        property_id: listing,
+        host_id,
+        seq: seq - 1,
+    };
+    let event = event_row(&head, seq, kind, Some(&entry), now).into_event()?;
+    Ok(Some((entry, vec![event])))
+}
+
+/// [`claim_guarded`]'s statement: the head moved on where the rules
+/// version matches, then the row, the audit rows and the event, each a
+/// data-modifying `WITH` that reads what came before it, so none runs if
+/// the head did not move. Its answer is the new row and its event's seq, or
+/// no row. Prepared once per connection (its text never varies).
+struct GuardedClaim<'a> {
+    new: &'a NewEntry<'a>,
+    listing: i64,
+    rules: i64,
+    kind: &'static str,
+    host_id: i64,
+    at: NaiveDateTime,
+    audit: audit::Unnest,
+    entry: diesel::dsl::AsSelect<Entry, Pg>,
+}
+
+/// [`GuardedClaim`]'s key in the prepared-statement cache.
+struct GuardedClaimId;
+
+impl QueryId for GuardedClaim<'_> {
+    type QueryId = GuardedClaimId;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for GuardedClaim<'_> {
+    type SqlType = (
+        diesel::dsl::SqlTypeOf<diesel::dsl::AsSelect<Entry, Pg>>,
+        diesel::sql_types::BigInt,
+    );
+}
+
+impl QueryFragment<Pg> for GuardedClaim<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{BigInt, Date, Nullable, Text, Timestamp};
+        let new = self.new;
+        out.push_sql(
+            "WITH bumped AS (UPDATE calendar_heads SET seq = seq + 1 WHERE property_id = ",
+        );
+        out.push_bind_param::<BigInt, _>(&self.listing)?;
+        out.push_sql(" AND rules = ");
+        out.push_bind_param::<BigInt, _>(&self.rules)?;
+        // Every column `NewEntry` writes, in its order.
+        out.push_sql(
+            " RETURNING seq), e AS (INSERT INTO calendar_entries (property_id, kind, status, \
+             check_in, check_out, hold_expires_at, created_by, guest_id, guests, nights, \
+             price_per_night, cleaning_fee, total, currency, reason, created_at, updated_at, \
+             price_detail, reviews_close_at) SELECT ",
+        );
+        out.push_bind_param::<BigInt, _>(&new.property_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(new.kind)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, _>(new.status)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Date, _>(&new.check_in)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Date, _>(&new.check_out)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamp>, _>(&new.hold_expires_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, _>(&new.created_by)?;
+        for value in [
+            &new.guest_id,
+            &new.guests,
+            &new.nights,
+            &new.price_per_night,
+            &new.cleaning_fee,
+            &new.total,
+        ] {
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<BigInt>, _>(value)?;
+        }
+        for value in [&new.currency, &new.reason] {
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<Text>, _>(value)?;
+        }
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&new.created_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&new.updated_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Text>, _>(&new.price_detail)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Nullable<Timestamp>, _>(&new.reviews_close_at)?;
+        out.push_sql(" FROM bumped RETURNING *), audited AS (");
+        self.audit.walk(Some("e"), out.reborrow())?;
+        out.push_sql(
+            "), logged AS (INSERT INTO calendar_events (property_id, seq, kind, entry_id, \
+             check_in, check_out, hold_expires_at, guest_id, host_id, created_at) SELECT ",
+        );
+        out.push_bind_param::<BigInt, _>(&self.listing)?;
+        out.push_sql(", bumped.seq, ");
+        out.push_bind_param::<Text, _>(&self.kind)?;
+        out.push_sql(", e.id, e.check_in, e.check_out, e.hold_expires_at, e.guest_id, ");
+        out.push_bind_param::<BigInt, _>(&self.host_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, _>(&self.at)?;
+        out.push_sql(" FROM e, bumped RETURNING 1) SELECT ");
+        self.entry.walk_ast(out.reborrow())?;
+        out.push_sql(", bumped.seq FROM e AS calendar_entries, bumped");
         Ok(())
     }
 }

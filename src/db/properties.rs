@@ -125,7 +125,8 @@ impl Property {
     }
 }
 
-/// Sets a listing's pricing (all six: `None` clears one).
+/// Sets a listing's pricing (all six: `None` clears one), and moves its
+/// rules version.
 pub async fn set_pricing(
     conn: &mut impl AsConn,
     id: i64,
@@ -133,7 +134,7 @@ pub async fn set_pricing(
     now: NaiveDateTime,
 ) -> QueryResult<Property> {
     use properties::dsl as d;
-    with_conn!(conn, |c| {
+    let property = with_conn!(conn, |c| {
         diesel::update(d::properties.find(id))
             .set((
                 d::weekend_price.eq(p.weekend_price),
@@ -147,7 +148,9 @@ pub async fn set_pricing(
             .returning(Property::as_returning())
             .get_result(c)
             .await
-    })
+    })?;
+    rules_changed(conn, id).await?;
+    Ok(property)
 }
 
 /// A listing's columns as written on create and update.
@@ -317,36 +320,56 @@ pub async fn find_many(conn: &mut impl AsConn, ids: &[i64]) -> QueryResult<Vec<P
 
 /// Locks the listing's calendar for the rest of this write transaction and
 /// reads the listing and its head as committed. Every calendar write starts
-/// here, so writers of one calendar take turns on any node: `SELECT … FOR
-/// UPDATE` of the listing's row and its head on PostgreSQL; on SQLite the
-/// `BEGIN IMMEDIATE` write lock already holds.
+/// here or in [`events::claim_guarded`](super::events::claim_guarded)
+/// (which locks the head alone), so writers of one calendar take turns on
+/// any node: `SELECT … FOR NO KEY UPDATE` of the listing's row and its head
+/// on PostgreSQL; on SQLite the `BEGIN IMMEDIATE` write lock already holds.
 pub async fn lock_calendar(conn: &mut impl AsConn, id: i64) -> QueryResult<Option<Headed>> {
-    let found: Option<(Property, i64)> = match conn.as_conn() {
+    let found: Option<(Property, i64, i64)> = match conn.as_conn() {
         Conn::Sqlite(c) => headed(id).first(c).await.optional()?,
-        // Both rows: the listing's is the lock, and locking the head too
-        // makes PostgreSQL read it as the writer before committed it (a
-        // row only read would come from the snapshot taken before the
-        // wait).
-        Conn::Postgres(c) => headed(id).for_update().first(c).await.optional()?,
+        // Both rows: the head is what every writer of the calendar moves,
+        // and locking it makes PostgreSQL read it as the writer before
+        // committed it (a row only read would come from the snapshot taken
+        // before the wait). `NO KEY`: the foreign keys of the rows a writer
+        // inserts take a key-share lock on the listing's row, which `FOR
+        // UPDATE` would block. A guarded claim holding the head would then
+        // wait for this lock while this one waits for the head.
+        Conn::Postgres(c) => headed(id).for_no_key_update().first(c).await.optional()?,
     };
-    Ok(found.map(|(property, seq)| Headed { property, seq }))
+    Ok(found.map(Headed::from))
 }
 
 /// The listing and its head, as committed, locking nothing.
 pub async fn find_headed(conn: &mut impl AsConn, id: i64) -> QueryResult<Option<Headed>> {
-    let found: Option<(Property, i64)> =
+    let found: Option<(Property, i64, i64)> =
         with_conn!(conn, |c| { headed(id).first(c).await.optional() })?;
-    Ok(found.map(|(property, seq)| Headed { property, seq }))
+    Ok(found.map(Headed::from))
 }
 
-/// The listing's row and its head's seq.
+/// The listing's row and its head's seq and rules version.
 #[diesel::dsl::auto_type]
 fn headed<DB: diesel::backend::Backend>(id: i64) -> _ {
     let columns: diesel::dsl::AsSelect<Property, DB> = Property::as_select();
     properties::table
         .inner_join(calendar_heads::table)
         .filter(properties::id.eq(id))
-        .select((columns, calendar_heads::seq))
+        .select((columns, calendar_heads::seq, calendar_heads::rules))
+}
+
+/// Moves the listing's rules version on: call in the transaction of every
+/// change to what a claim on it is judged by (its row's prices and stay
+/// rules, its time zone, its deletion, its seasons), after the change (the
+/// listing's row is locked before its head, as [`lock_calendar`] does).
+/// A claim made on the rules read before fails its guard and is judged
+/// again ([`events::claim_guarded`](super::events::claim_guarded)).
+pub async fn rules_changed(conn: &mut impl AsConn, id: i64) -> QueryResult<()> {
+    with_conn!(conn, |c| {
+        diesel::update(calendar_heads::table.find(id))
+            .set(calendar_heads::rules.eq(calendar_heads::rules + 1))
+            .execute(c)
+            .await
+    })?;
+    Ok(())
 }
 
 /// A listing, and where its event log stands: the number of its last
@@ -356,6 +379,18 @@ fn headed<DB: diesel::backend::Backend>(id: i64) -> _ {
 pub struct Headed {
     pub property: Property,
     pub seq: i64,
+    /// The version of the rules the row states ([`rules_changed`]).
+    pub rules: i64,
+}
+
+impl From<(Property, i64, i64)> for Headed {
+    fn from((property, seq, rules): (Property, i64, i64)) -> Self {
+        Self {
+            property,
+            seq,
+            rules,
+        }
+    }
 }
 
 impl std::ops::Deref for Headed {
@@ -366,12 +401,13 @@ impl std::ops::Deref for Headed {
     }
 }
 
+/// Rewrites a live listing's columns, and moves its rules version.
 pub async fn update(
     conn: &mut impl AsConn,
     id: i64,
     fields: &PropertyFields<'_>,
 ) -> QueryResult<Option<Property>> {
-    with_conn!(conn, |c| {
+    let updated = with_conn!(conn, |c| {
         diesel::update(
             properties::table
                 .find(id)
@@ -382,16 +418,21 @@ pub async fn update(
         .get_result(c)
         .await
         .optional()
-    })
+    })?;
+    if updated.is_some() {
+        rules_changed(conn, id).await?;
+    }
+    Ok(updated)
 }
 
-/// Marks a live listing deleted; false if it already was (or never existed).
+/// Marks a live listing deleted, and moves its rules version; false if it
+/// already was (or never existed).
 pub async fn mark_deleted(
     conn: &mut impl AsConn,
     id: i64,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    with_conn!(conn, |c| {
+    let marked = with_conn!(conn, |c| {
         diesel::update(
             properties::table
                 .find(id)
@@ -404,7 +445,11 @@ pub async fn mark_deleted(
         .execute(c)
         .await
         .map(|n| n == 1)
-    })
+    })?;
+    if marked {
+        rules_changed(conn, id).await?;
+    }
+    Ok(marked)
 }
 
 /// One page of a host's live listings, by id.

@@ -131,7 +131,8 @@ pub async fn insert(conn: &mut impl AsConn, new: &NewRate) -> QueryResult<Rate> 
 }
 
 /// Writes the end of the listing's last season (none if it has none) on its
-/// row, as the seasons stand in this transaction.
+/// row, as the seasons stand in this transaction, and moves the listing's
+/// rules version (its seasons changed).
 async fn set_seasons_end(conn: &mut impl AsConn, property_id: i64) -> QueryResult<()> {
     use super::schema::properties;
     use diesel::dsl::max;
@@ -149,7 +150,7 @@ async fn set_seasons_end(conn: &mut impl AsConn, property_id: i64) -> QueryResul
             .execute(c)
             .await
     })?;
-    Ok(())
+    super::properties::rules_changed(conn, property_id).await
 }
 
 /// Inserts many seasons (the seeder, which writes each listing's

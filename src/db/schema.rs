@@ -134,6 +134,7 @@ diesel::table! {
     calendar_heads (property_id) {
         property_id -> BigInt,
         seq -> BigInt,
+        rules -> BigInt,
     }
 }
 

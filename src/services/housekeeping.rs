@@ -96,7 +96,7 @@ impl Sweeper<'_> {
     /// One batch, one transaction: a page of the lapse queue; the calendars
     /// of its listings that no one else is writing, locked; their lapsed
     /// holds expired in one statement; their events in one insert, each
-    /// listing's numbered on from its `calendar_seq`. A listing busy
+    /// listing's numbered on from its head (`calendar_heads.seq`). A listing busy
     /// elsewhere (a booking in flight, another node's sweeper) is skipped
     /// this time: its writer expires its lapsed holds itself, or the next
     /// batch does. After the commit, the events go to local subscribers,

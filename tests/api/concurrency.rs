@@ -396,7 +396,6 @@ async fn a_lapsed_hold_a_node_never_heard_of_does_not_keep_its_nights(backend: B
 /// event would repeat a number.)
 #[actix_web::test]
 async fn the_head_read_under_the_calendar_lock_is_the_last_writers() {
-    use diesel::sql_types::BigInt;
     use diesel_async::RunQueryDsl;
     use futures_util::FutureExt;
     use roost::db::{events, properties};
@@ -435,23 +434,7 @@ async fn the_head_read_under_the_calendar_lock_is_the_last_writers() {
             .boxed()
         });
         let release = async {
-            #[derive(diesel::QueryableByName)]
-            struct Waiting {
-                #[diesel(sql_type = BigInt)]
-                n: i64,
-            }
-            eventually("the second writer waits for the lock", || async {
-                let mut conn = db.get().await.unwrap();
-                let rows: Vec<Waiting> = with_conn!(&mut conn, |c| diesel::sql_query(
-                    "SELECT count(*) AS n FROM pg_stat_activity \
-                     WHERE wait_event_type = 'Lock' AND datname = current_database()"
-                )
-                .load(c)
-                .await)
-                .unwrap();
-                rows[0].n == 1
-            })
-            .await;
+            one_waits_for_a_lock(&db, "the second writer waits for the lock").await;
             go.send(()).unwrap();
         };
         let (seq, ()) = tokio::join!(waiting, release);
@@ -460,4 +443,129 @@ async fn the_head_read_under_the_calendar_lock_is_the_last_writers() {
     let (first, (before, second)) = tokio::join!(first, second);
     assert_eq!(first.unwrap(), before);
     assert_eq!(second, before + 1, "the head as the first writer left it");
+}
+
+/// A guarded claim (a hold judged on rules the actor kept) checks the
+/// rules version under the head's row lock: a change of the rules
+/// committed while the claim waited for that lock is seen, and the claim
+/// writes nothing. (Were the version read from the statement's snapshot,
+/// the claim would pass on rules no longer the listing's.) On the version
+/// as it now stands, the claim is written, numbered after the head.
+#[actix_web::test]
+async fn a_guarded_claim_sees_the_rules_moved_while_it_waited() {
+    use futures_util::FutureExt;
+    use roost::db::calendar::NewEntry;
+    use roost::db::{audit, events, properties};
+    use roost::domain::EventKind;
+    use roost::domain::audit::{Action, AuditActor, AuditRecord, ObjectType};
+    use roost::error::ApiError;
+
+    if !postgres_ready("a_guarded_claim_sees_the_rules_moved_while_it_waited").await {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let (host_id, host) = app.signed_in("host").await;
+    let (guest_id, _) = app.signed_in("guest").await;
+    let id = app.create_listing(&host, json!({})).await;
+    let db = roost::db::Db::connect(&app.database.url, Some(3)).unwrap();
+    let now = chrono::Utc::now().naive_utc();
+    let check_in = chrono::Utc::now().date_naive() + chrono::Duration::days(30);
+    let claim = move |rules: i64| {
+        let db = db.clone();
+        async move {
+            db.run(move |mut conn| async move {
+                let new = NewEntry {
+                    property_id: id,
+                    kind: "booking",
+                    status: "pending",
+                    check_in,
+                    check_out: check_in + chrono::Duration::days(2),
+                    hold_expires_at: Some(now + chrono::Duration::minutes(15)),
+                    created_by: guest_id,
+                    guest_id: Some(guest_id),
+                    guests: Some(1),
+                    nights: Some(2),
+                    total: Some(25_000),
+                    currency: Some("EUR"),
+                    created_at: now,
+                    updated_at: now,
+                    ..NewEntry::default()
+                };
+                let record = AuditRecord::new(Action::BookingHeld, ObjectType::Booking, None);
+                let rows = audit::rows(&AuditActor::system(), &[record], now);
+                let guard = (id, host_id, rules);
+                let kind = EventKind::BookingHeld;
+                let claimed =
+                    events::claim_guarded(&mut conn, guard, &new, kind, rows, now).await?;
+                Ok::<_, ApiError>(claimed.map(|(entry, events)| (entry.id, events[0].seq)))
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let db = roost::db::Db::connect(&app.database.url, Some(3)).unwrap();
+    let (locked, was_locked) = tokio::sync::oneshot::channel::<(i64, i64)>();
+    let (go, went) = tokio::sync::oneshot::channel::<()>();
+    // A host's change: the listing locked, its rules version moved, held
+    // uncommitted until told.
+    let change = db.write(move |c| {
+        async move {
+            let head = properties::lock_calendar(c, id).await?.unwrap();
+            properties::rules_changed(c, id).await?;
+            locked.send((head.rules, head.seq)).unwrap();
+            went.await.unwrap();
+            Ok::<_, ApiError>(())
+        }
+        .boxed()
+    });
+    let claimed = async {
+        let (rules, seq) = was_locked.await.unwrap();
+        let waiting = claim(rules);
+        let release = async {
+            one_waits_for_a_lock(&db, "the claim waits for the head's lock").await;
+            go.send(()).unwrap();
+        };
+        let (claimed, ()) = tokio::join!(waiting, release);
+        (rules, seq, claimed)
+    };
+    let (changed, (rules, seq, claimed)) = tokio::join!(change, claimed);
+    changed.unwrap();
+    assert_eq!(claimed, None, "the rules moved while it waited");
+    assert_eq!(app.count("calendar_entries").await, 0, "no row");
+    assert_eq!(app.count("calendar_events").await, 0, "no event");
+    assert!(
+        app.audit_rows("booking.held").await.is_empty(),
+        "no audit row"
+    );
+    let (entry, numbered) = claim(rules + 1)
+        .await
+        .expect("claimed on the rules as they stand");
+    assert_eq!(numbered, seq + 1, "numbered after the head");
+    let held = app.audit_rows("booking.held").await;
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].object_id, Some(entry), "about the new row");
+}
+
+/// Returns once one session of the test's database waits for a lock (seen
+/// in `pg_stat_activity`).
+async fn one_waits_for_a_lock(db: &roost::db::Db, what: &str) {
+    use diesel::sql_types::BigInt;
+    use diesel_async::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Waiting {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    eventually(what, || async {
+        let mut conn = db.get().await.unwrap();
+        let rows: Vec<Waiting> = roost::with_conn!(&mut conn, |c| diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        .load(c)
+        .await)
+        .unwrap();
+        rows[0].n == 1
+    })
+    .await;
 }

@@ -20,6 +20,7 @@ both_backends!(
     availability_prices_each_free_night,
     the_seed_prices_and_rules_its_listings_variously,
     a_hold_meets_every_season_added_or_removed,
+    a_hold_is_judged_on_the_rules_as_they_stand_after_each_change,
 );
 
 /// The first `weekday` at least `after` days from today.
@@ -696,4 +697,85 @@ async fn a_hold_meets_every_season_added_or_removed(backend: Backend) {
     assert_eq!(hold(44).await, [20_000, 20_000], "the earlier season stays");
     remove(early).await;
     assert_eq!(hold(46).await, [10_000, 10_000], "no seasons left");
+}
+
+/// The listing's actor keeps the rules it read (PostgreSQL) and claims on
+/// them in a statement guarded by their version: every change a host makes
+/// outside the actor (pricing, the listing's rules) moves the version, so
+/// a hold after it is sold and refused on the rules as they now stand, never
+/// on the copy; tightened rules refuse what the copy allowed, loosened ones
+/// allow what it refused.
+async fn a_hold_is_judged_on_the_rules_as_they_stand_after_each_change(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, host) = app.signed_in("host").await;
+    let (_, guest) = app.signed_in("guest").await;
+    let id = app.create_listing(&host, json!({})).await;
+    let day = |n: i64| plus(chrono::Utc::now().date_naive(), n);
+    let ask = async |n: i64, nights: i64, expected: Option<&Value>| {
+        let mut body = json!({"property_id": id, "check_in": day(n),
+                              "check_out": day(n + nights), "guests": 1});
+        if let Some(total) = expected {
+            body["expected_total"] = total.clone();
+        }
+        app.post("/api/v1/bookings")
+            .bearer_auth(&guest)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    };
+    let sold_as_quoted = async |n: i64, nights: i64| {
+        let q = quote(&app, id, day(n), day(n + nights), 1).await;
+        let res = ask(n, nights, None).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{n} + {nights} nights");
+        let booked: Value = res.json().await.unwrap();
+        assert_eq!(
+            (&booked["total"], &booked["lines"]),
+            (&q["total"], &q["lines"])
+        );
+        q["total"].as_i64().unwrap()
+    };
+    let patch = async |body: Value| {
+        let res = app
+            .patch(&format!("/api/v1/properties/{id}"))
+            .bearer_auth(&host)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    };
+
+    // The actor has read the rules, and holds on them.
+    let first = sold_as_quoted(10, 2).await;
+    assert_eq!(sold_as_quoted(20, 2).await, first);
+    // Pricing moved: the quote before no longer sells; the new one does.
+    let before = quote(&app, id, day(30), day(32), 1).await;
+    let put = put_pricing(&app, &host, id, json!({"tax_rate_bp": 1_000})).await;
+    assert_eq!(put.status(), StatusCode::OK);
+    assert_error(
+        ask(30, 2, Some(&before["total"])).await,
+        StatusCode::CONFLICT,
+        "price_changed",
+    )
+    .await;
+    assert!(sold_as_quoted(30, 2).await > first, "the tax is charged");
+    // The nightly price moved.
+    patch(json!({"price_per_night": 20_000})).await;
+    let dearer = sold_as_quoted(40, 2).await;
+    assert!(dearer > first * 3 / 2, "{dearer} at the new price");
+    // Tightened: the copy would allow 3 nights, the listing no longer does.
+    patch(json!({"min_nights": 5})).await;
+    assert_error(
+        ask(50, 3, None).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "stay_too_short",
+    )
+    .await;
+    sold_as_quoted(60, 5).await;
+    // Loosened: the copy (read at 5 nights) would refuse 2, the listing allows them.
+    patch(json!({"min_nights": 1})).await;
+    sold_as_quoted(70, 2).await;
+    let held = app.audit_rows("booking.held").await;
+    assert_eq!(held.len(), 6, "one row a hold, none for a refusal");
 }

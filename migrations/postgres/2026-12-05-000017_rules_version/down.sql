@@ -1,0 +1,1 @@
+ALTER TABLE calendar_heads DROP COLUMN rules;
