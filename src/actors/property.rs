@@ -964,7 +964,7 @@ impl Guarded {
             db.write(move |c| async move { self.write(c).await }.boxed())
                 .await?
         } else {
-            db.run(move |mut conn| async move { self.write(&mut conn).await })
+            db.write_alone(move |c| async move { self.write(c).await }.boxed())
                 .await?
         };
         claimed.ok_or(WriteError::Rejudge { moved: true })

@@ -38,6 +38,71 @@ struct NewKey<'a> {
     expires_at: NaiveDateTime,
 }
 
+impl<'a> NewKey<'a> {
+    /// The row of a key just claimed by `claim`, leased to `lease_until`.
+    fn claimed(
+        scope: &'a str,
+        key_hash: &'a str,
+        fingerprint: &'a str,
+        claim: &'a str,
+        now: NaiveDateTime,
+        lease_until: NaiveDateTime,
+        expires_at: NaiveDateTime,
+    ) -> Self {
+        Self {
+            scope,
+            key_hash,
+            fingerprint,
+            claim: Some(claim),
+            lease_until: Some(lease_until),
+            status: None,
+            response: None,
+            created_at: now,
+            expires_at,
+        }
+    }
+}
+
+/// Writes the key's row unless one is there (of any age or state):
+/// whether it was written.
+async fn insert_new(conn: &mut impl AsConn, new: &NewKey<'_>) -> QueryResult<bool> {
+    let inserted = with_conn!(conn, |c| {
+        diesel::insert_into(idempotency_keys::table)
+            .values(new)
+            .on_conflict_do_nothing()
+            .execute(c)
+            .await
+    })?;
+    Ok(inserted == 1)
+}
+
+/// [`claim`]'s usual case in one statement, which may run on its own (its
+/// own transaction): a key never seen is claimed. False when the key has a
+/// row (used before, running, or expired and not yet pruned): then
+/// [`claim`] decides, in a transaction.
+#[allow(clippy::too_many_arguments)]
+pub async fn claim_fresh(
+    conn: &mut impl AsConn,
+    scope: &str,
+    key_hash: &str,
+    fingerprint: &str,
+    claim: &str,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    expires_at: NaiveDateTime,
+) -> QueryResult<bool> {
+    let new = NewKey::claimed(
+        scope,
+        key_hash,
+        fingerprint,
+        claim,
+        now,
+        lease_until,
+        expires_at,
+    );
+    insert_new(conn, &new).await
+}
+
 /// Claims `(scope, key_hash)` for a request with `fingerprint`. Call inside
 /// a write transaction of its own. A key past its expiry is new again; a
 /// claim whose lease ran out (its node died) is taken over.
@@ -61,25 +126,16 @@ pub async fn claim(
             .execute(c)
             .await
     })?;
-    let new = NewKey {
+    let new = NewKey::claimed(
         scope,
         key_hash,
         fingerprint,
-        claim: Some(claim),
-        lease_until: Some(lease_until),
-        status: None,
-        response: None,
-        created_at: now,
+        claim,
+        now,
+        lease_until,
         expires_at,
-    };
-    let inserted = with_conn!(conn, |c| {
-        diesel::insert_into(k::idempotency_keys)
-            .values(&new)
-            .on_conflict_do_nothing()
-            .execute(c)
-            .await
-    })?;
-    if inserted == 1 {
+    );
+    if insert_new(conn, &new).await? {
         return Ok(Claim::Won(claim.to_owned()));
     }
     type Row = (

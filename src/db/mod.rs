@@ -357,6 +357,27 @@ impl Db {
             .await
     }
 
+    /// Runs `work`, a change made by one statement, as its own
+    /// transaction: on PostgreSQL with no `BEGIN` or `COMMIT` around it (a
+    /// statement outside a transaction commits as it ends; two round trips
+    /// saved), on SQLite as [`Db::write`] (the group committer carries it
+    /// with the other writes waiting, one sync). `work` must make its change
+    /// in one statement: two would commit one at a time on PostgreSQL.
+    pub async fn write_alone<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: for<'c, 'd> FnOnce(&'c mut Conn<'d>) -> BoxFuture<'c, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<diesel::result::Error> + From<Unavailable> + Send + 'static,
+    {
+        match self {
+            Db::Postgres(_) => {
+                self.run(move |mut conn| async move { work(&mut conn.as_conn()).await })
+                    .await
+            }
+            Db::Sqlite(..) => self.write(work).await,
+        }
+    }
+
     /// The same database with every write committed on its own (the
     /// group committer off: `ROOST_SQLITE_COMMIT=each`).
     pub fn without_group_commit(self) -> Self {

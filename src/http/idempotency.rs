@@ -177,19 +177,49 @@ pub async fn present(
     let ttl = chrono::Duration::from_std(state.settings.idempotency_ttl)
         .map_err(|e| ApiError::Internal(e.into()))?;
     let lease = chrono::Duration::from_std(LEASE).map_err(|e| ApiError::Internal(e.into()))?;
-    let (s, k, c) = (scope.clone(), key_hash.clone(), claim.clone());
-    let found = state
+    // A key never seen (the usual case): one statement, committed alone.
+    let (s, k, c, f) = (
+        scope.clone(),
+        key_hash.clone(),
+        claim.clone(),
+        fingerprint.clone(),
+    );
+    let fresh = state
         .db
-        .write(move |tx| {
+        .write_alone(move |c1| {
             Box::pin(async move {
                 let now = crate::db::now().naive_utc();
-                let found =
-                    idempotency::claim(tx, &s, &k, &fingerprint, &c, now, now + lease, now + ttl)
-                        .await?;
-                Ok::<_, ApiError>(found)
+                let (lease, expires) = (now + lease, now + ttl);
+                let fresh = idempotency::claim_fresh(c1, &s, &k, &f, &c, now, lease, expires);
+                Ok::<_, ApiError>(fresh.await?)
             })
         })
         .await?;
+    let (s, k, c) = (scope.clone(), key_hash.clone(), claim.clone());
+    let found = if fresh {
+        Claim::Won(claim.clone())
+    } else {
+        state
+            .db
+            .write(move |tx| {
+                Box::pin(async move {
+                    let now = crate::db::now().naive_utc();
+                    let found = idempotency::claim(
+                        tx,
+                        &s,
+                        &k,
+                        &fingerprint,
+                        &c,
+                        now,
+                        now + lease,
+                        now + ttl,
+                    )
+                    .await?;
+                    Ok::<_, ApiError>(found)
+                })
+            })
+            .await?
+    };
     match found {
         Claim::Reused => Err(ApiError::Unprocessable {
             code: "idempotency_key_reused",

@@ -480,6 +480,27 @@ async fn a_hold_on_postgres_is_one_statement_while_the_rules_hold() {
     assert_eq!(nights, [20_000, 20_000], "the season's price");
     hold_costs(1.0, 150).await;
     hold_costs(1.0, 450).await;
+    // With an Idempotency-Key: the key claimed (one statement, on its own),
+    // the hold and the key's answer in one transaction (BEGIN, the claim,
+    // the answer, COMMIT), then the answer's store, which finds it kept.
+    let n = AtomicI64::new(0);
+    crate::helpers::eventually("a keyed hold costs 6 statements", || async {
+        let i = n.fetch_add(1, Ordering::Relaxed);
+        let start = 700 + 7 * i;
+        let before = app.metric(STATEMENTS).await;
+        let res = app
+            .post("/api/v1/bookings")
+            .bearer_auth(&guest)
+            .header("Idempotency-Key", format!("keyed-hold-{i}"))
+            .json(&json!({"property_id": id, "check_in": day(start),
+                          "check_out": day(start + 3), "guests": 2}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        app.metric(STATEMENTS).await - before == 6.0
+    })
+    .await;
     let held = app.audit_rows("booking.held").await;
     assert!(held.len() >= 4, "every hold has its audit row: {held:?}");
     let events: i64 = app.count("calendar_events").await;
