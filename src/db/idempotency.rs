@@ -191,6 +191,15 @@ pub async fn claim(
     })
 }
 
+/// The key's row while `claim` holds it.
+#[diesel::dsl::auto_type]
+fn held_by<'a>(scope: &'a str, key_hash: &'a str, claim: &'a str) -> _ {
+    idempotency_keys::table
+        .filter(idempotency_keys::scope.eq(scope))
+        .filter(idempotency_keys::key_hash.eq(key_hash))
+        .filter(idempotency_keys::claim.eq(claim))
+}
+
 /// Stores the response of the request holding `claim`, ending the claim.
 /// False if the claim is no longer held (completed already, or taken over).
 pub async fn complete(
@@ -205,20 +214,15 @@ pub async fn complete(
     let none: Option<&str> = None;
     let no_lease: Option<NaiveDateTime> = None;
     with_conn!(conn, |c| {
-        diesel::update(
-            k::idempotency_keys
-                .filter(k::scope.eq(scope))
-                .filter(k::key_hash.eq(key_hash))
-                .filter(k::claim.eq(claim)),
-        )
-        .set((
-            k::claim.eq(none),
-            k::lease_until.eq(no_lease),
-            k::status.eq(Some(i64::from(status))),
-            k::response.eq(Some(sealed.clone())),
-        ))
-        .execute(c)
-        .await
+        diesel::update(held_by(scope, key_hash, claim))
+            .set((
+                k::claim.eq(none),
+                k::lease_until.eq(no_lease),
+                k::status.eq(Some(i64::from(status))),
+                k::response.eq(Some(sealed.clone())),
+            ))
+            .execute(c)
+            .await
     })
     .map(|n| n == 1)
 }
@@ -239,18 +243,13 @@ pub async fn mark(
 ) -> QueryResult<bool> {
     use idempotency_keys::dsl as k;
     with_conn!(conn, |c| {
-        diesel::update(
-            k::idempotency_keys
-                .filter(k::scope.eq(scope))
-                .filter(k::key_hash.eq(key_hash))
-                .filter(k::claim.eq(claim)),
-        )
-        .set((
-            k::status.eq(Some(i64::from(status))),
-            k::response.eq(Some(sealed.clone())),
-        ))
-        .execute(c)
-        .await
+        diesel::update(held_by(scope, key_hash, claim))
+            .set((
+                k::status.eq(Some(i64::from(status))),
+                k::response.eq(Some(sealed.clone())),
+            ))
+            .execute(c)
+            .await
     })
     .map(|n| n == 1)
 }
@@ -267,15 +266,9 @@ pub async fn release(
 ) -> QueryResult<bool> {
     use idempotency_keys::dsl as k;
     with_conn!(conn, |c| {
-        diesel::delete(
-            k::idempotency_keys
-                .filter(k::scope.eq(scope))
-                .filter(k::key_hash.eq(key_hash))
-                .filter(k::claim.eq(claim))
-                .filter(k::status.is_null()),
-        )
-        .execute(c)
-        .await
+        diesel::delete(held_by(scope, key_hash, claim).filter(k::status.is_null()))
+            .execute(c)
+            .await
     })
     .map(|n| n == 1)
 }
