@@ -316,12 +316,15 @@ impl Turn {
             })
             .await?
             .ok_or(ApiError::NotFound("property"))?;
+        // The rules kept, if any, stay: their version, not the calendar's
+        // seq, says whether they are current.
+        let rules = self.state.borrow().as_ref().and_then(|l| l.rules.clone());
         self.state.replace(Some(Loaded {
             deleted: deleted_at.is_some(),
             calendar: Calendar::new(entries.iter().filter_map(claim_of).collect()),
             seq,
             checked: None,
-            rules: None,
+            rules,
         }));
         self.bus.observe(self.id, seq);
         self.bus.metrics().calendar_loads.inc();
