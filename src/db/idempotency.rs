@@ -38,44 +38,6 @@ struct NewKey<'a> {
     expires_at: NaiveDateTime,
 }
 
-impl<'a> NewKey<'a> {
-    /// The row of a key just claimed by `claim`, leased to `lease_until`.
-    fn claimed(
-        scope: &'a str,
-        key_hash: &'a str,
-        fingerprint: &'a str,
-        claim: &'a str,
-        now: NaiveDateTime,
-        lease_until: NaiveDateTime,
-        expires_at: NaiveDateTime,
-    ) -> Self {
-        Self {
-            scope,
-            key_hash,
-            fingerprint,
-            claim: Some(claim),
-            lease_until: Some(lease_until),
-            status: None,
-            response: None,
-            created_at: now,
-            expires_at,
-        }
-    }
-}
-
-/// Writes the key's row unless one is there (of any age or state):
-/// whether it was written.
-async fn insert_new(conn: &mut impl AsConn, new: &NewKey<'_>) -> QueryResult<bool> {
-    let inserted = with_conn!(conn, |c| {
-        diesel::insert_into(idempotency_keys::table)
-            .values(new)
-            .on_conflict_do_nothing()
-            .execute(c)
-            .await
-    })?;
-    Ok(inserted == 1)
-}
-
 /// [`claim`]'s usual case in one statement, which may run on its own (its
 /// own transaction): a key never seen is claimed. False when the key has a
 /// row (used before, running, or expired and not yet pruned): then
@@ -91,16 +53,25 @@ pub async fn claim_fresh(
     lease_until: NaiveDateTime,
     expires_at: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let new = NewKey::claimed(
+    let new = NewKey {
         scope,
         key_hash,
         fingerprint,
-        claim,
-        now,
-        lease_until,
+        claim: Some(claim),
+        lease_until: Some(lease_until),
+        status: None,
+        response: None,
+        created_at: now,
         expires_at,
-    );
-    insert_new(conn, &new).await
+    };
+    let inserted = with_conn!(conn, |c| {
+        diesel::insert_into(idempotency_keys::table)
+            .values(&new)
+            .on_conflict_do_nothing()
+            .execute(c)
+            .await
+    })?;
+    Ok(inserted == 1)
 }
 
 /// Claims `(scope, key_hash)` for a request with `fingerprint`. Call inside
@@ -126,7 +97,9 @@ pub async fn claim(
             .execute(c)
             .await
     })?;
-    let new = NewKey::claimed(
+    // Gone if expired: a key never seen, or new again, is claimed.
+    if claim_fresh(
+        conn,
         scope,
         key_hash,
         fingerprint,
@@ -134,8 +107,9 @@ pub async fn claim(
         now,
         lease_until,
         expires_at,
-    );
-    if insert_new(conn, &new).await? {
+    )
+    .await?
+    {
         return Ok(Claim::Won(claim.to_owned()));
     }
     type Row = (
