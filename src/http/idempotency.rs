@@ -79,7 +79,7 @@ pub async fn idempotency(
     let (Some(raw), true) = (raw, changes_state(req.method())) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let key = match parse_key(&raw) {
+    let key = match parse_key(raw.as_bytes()) {
         Ok(key) => key,
         Err(refusal) => return Ok(req.error_response(refusal)),
     };
@@ -130,9 +130,9 @@ pub async fn idempotency(
     }
 }
 
-/// The header's key, or 400 `invalid_idempotency_key`.
-pub fn parse_key(raw: &HeaderValue) -> Result<IdempotencyKey, ApiError> {
-    IdempotencyKey::parse(raw.as_bytes()).map_err(|e| ApiError::BadRequest {
+/// A key as sent, or 400 `invalid_idempotency_key`.
+pub fn parse_key(raw: &[u8]) -> Result<IdempotencyKey, ApiError> {
+    IdempotencyKey::parse(raw).map_err(|e| ApiError::BadRequest {
         code: "invalid_idempotency_key",
         message: e.message,
         details: None,
@@ -141,12 +141,18 @@ pub fn parse_key(raw: &HeaderValue) -> Result<IdempotencyKey, ApiError> {
 
 /// Whose a key is: the signed-in `user`'s, or else the client address's.
 pub fn scope(state: &AppState, req: &HttpRequest, user: Option<&AuthUser>) -> String {
+    let ip = || client_ip(req, &state.settings.trusted_proxies).map(|ip| ip.to_string());
+    match user {
+        Some(user) => scope_of(Some(user), None),
+        None => scope_of(None, ip().as_deref()),
+    }
+}
+
+/// [`scope`] of a request by `user` from `ip` (as `client_ip` sees it).
+pub fn scope_of(user: Option<&AuthUser>, ip: Option<&str>) -> String {
     match user {
         Some(user) => format!("user:{}", user.id.0),
-        None => {
-            let ip = client_ip(req, &state.settings.trusted_proxies);
-            format!("ip:{}", ip.map(|ip| ip.to_string()).unwrap_or_default())
-        }
+        None => format!("ip:{}", ip.unwrap_or_default()),
     }
 }
 

@@ -1,19 +1,23 @@
 //! `Idempotency-Key` on GraphQL mutations: a retry gets the first answer
 //! byte for byte and changes nothing again; a key is per user and bound to
 //! its first request; refusals before running keep nothing; a change whose
-//! answer was lost is never made again.
+//! answer was lost is never made again. Over `/graphql/ws` the key is
+//! `extensions.idempotencyKey`, in the same key space as the header's.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, day};
+use crate::helpers::{Backend, TestApp, WsClient, day};
 
 both_backends!(
     a_retried_mutation_is_replayed_byte_for_byte_and_books_once,
     refusals_before_running_give_the_key_back,
     a_change_whose_answer_was_lost_is_not_made_again,
     every_mutation_replays,
+    a_mutation_over_the_socket_is_keyed_as_over_http,
+    a_keyed_request_is_the_same_whatever_order_its_extensions_come_in,
 );
 
 const BOOK: &str = "mutation($p: ID!, $a: String!, $b: String!) { book(propertyId: $p, checkIn: $a, checkOut: $b, guests: 2) { id status total listing { id } } }";
@@ -26,10 +30,22 @@ async fn keyed(
     query: &str,
     variables: Value,
 ) -> (Vec<u8>, bool) {
+    let body = json!({"query": query, "variables": variables});
+    keyed_body(app, token, key, body.to_string()).await
+}
+
+/// [`keyed`], with the request's whole body as sent.
+async fn keyed_body(
+    app: &TestApp,
+    token: Option<&str>,
+    key: &str,
+    body: String,
+) -> (Vec<u8>, bool) {
     let mut req = app
         .post("/graphql")
         .header("Idempotency-Key", key)
-        .json(&json!({"query": query, "variables": variables}));
+        .header("Content-Type", "application/json")
+        .body(body);
     if let Some(token) = token {
         req = req.bearer_auth(token);
     }
@@ -278,4 +294,172 @@ async fn every_mutation_replays(backend: Backend) {
     assert_eq!(app.audit_rows("booking.held").await.len(), 2);
     assert_eq!(app.audit_rows("booking.changed").await.len(), 1);
     assert_eq!(app.audit_rows("payment.created").await.len(), 1);
+}
+
+/// Operation `id` over `/graphql/ws`, with `extensions`: its answer.
+async fn over_socket(
+    ws: &mut WsClient,
+    id: &str,
+    query: &str,
+    variables: Value,
+    extensions: Value,
+) -> Value {
+    let payload = json!({"query": query, "variables": variables, "extensions": extensions});
+    ws.send(json!({"type": "subscribe", "id": id, "payload": payload}))
+        .await;
+    ws.next_of(id).await
+}
+
+/// The answer without the socket's replay mark, and whether it had one.
+fn unmarked(mut answer: Value) -> (Value, bool) {
+    let replayed = answer
+        .get_mut("extensions")
+        .and_then(Value::as_object_mut)
+        .and_then(|e| e.remove("idempotentReplayed"));
+    if answer["extensions"] == json!({}) {
+        answer.as_object_mut().unwrap().remove("extensions");
+    }
+    (answer, replayed == Some(json!(true)))
+}
+
+async fn a_mutation_over_the_socket_is_keyed_as_over_http(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, host) = app.signed_in("host").await;
+    let (_, guest) = app.signed_in("guest").await;
+    let (_, other) = app.signed_in("guest").await;
+    let listing = app.create_listing(&host, json!({})).await;
+    let mut ws = app.graphql_ws(Some(&guest)).await;
+
+    // Sent twice over the socket: booked once, the second answer the first's.
+    let first = over_socket(&mut ws, "1", BOOK, nights(listing, 10, 13), key("ws")).await;
+    assert_eq!(first["data"]["book"]["status"], "pending", "{first}");
+    assert_eq!(unmarked(first.clone()), (first.clone(), false));
+    let again = over_socket(&mut ws, "2", BOOK, nights(listing, 10, 13), key("ws")).await;
+    assert_eq!(unmarked(again), (first.clone(), true));
+    assert_eq!(app.live_claims(listing).await.len(), 1, "booked once");
+    // Retried over HTTP with the key in its header: the same answer.
+    let http = keyed(&app, Some(&guest), "ws", BOOK, nights(listing, 10, 13)).await;
+    assert_eq!((parsed(&http.0), http.1), (first.clone(), true));
+    // And the other way round.
+    let posted = keyed(&app, Some(&guest), "http", BOOK, nights(listing, 20, 22)).await;
+    assert_eq!(parsed(&posted.0)["data"]["book"]["status"], "pending");
+    let socket = over_socket(&mut ws, "3", BOOK, nights(listing, 20, 22), key("http")).await;
+    assert_eq!(unmarked(socket), (parsed(&posted.0), true));
+    assert_eq!(app.live_claims(listing).await.len(), 2);
+
+    // The key is bound to its first request, and to its user.
+    let reused = over_socket(&mut ws, "4", BOOK, nights(listing, 30, 32), key("ws")).await;
+    assert_eq!(
+        reused["errors"][0]["extensions"]["code"],
+        "idempotency_key_reused"
+    );
+    let mut theirs = app.graphql_ws(Some(&other)).await;
+    let taken = over_socket(&mut theirs, "1", BOOK, nights(listing, 10, 13), key("ws")).await;
+    assert!(
+        !unmarked(taken.clone()).1,
+        "another user's key of the same name is theirs: {taken}"
+    );
+    assert_eq!(
+        taken["errors"][0]["extensions"]["code"],
+        "dates_unavailable"
+    );
+    let keys = app.count("idempotency_keys").await;
+    assert_eq!(keys, 3);
+
+    // Refused before running, nothing kept: a key that is no key, two
+    // mutation fields, a signed-out connection.
+    for bad in [json!(7), json!(""), json!("x".repeat(256))] {
+        let refused = over_socket(
+            &mut ws,
+            &format!("bad-{bad}"),
+            BOOK,
+            nights(listing, 40, 42),
+            key_of(bad),
+        )
+        .await;
+        assert_eq!(
+            refused["errors"][0]["extensions"]["code"],
+            "invalid_idempotency_key"
+        );
+    }
+    let two = "mutation { a: register(email: \"a@example.com\", password: \"long enough pw\", name: \"A\") { id } b: register(email: \"b@example.com\", password: \"long enough pw\", name: \"B\") { id } }";
+    let refused = over_socket(&mut ws, "two", two, json!({}), key("two")).await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"],
+        "idempotency_key_one_mutation"
+    );
+    let mut signed_out = app.graphql_ws(None).await;
+    for id in ["1", "2"] {
+        let refused = over_socket(
+            &mut signed_out,
+            id,
+            BOOK,
+            nights(listing, 40, 42),
+            key("out"),
+        )
+        .await;
+        assert_eq!(refused["errors"][0]["extensions"]["code"], "unauthorized");
+    }
+    // A query with a key is served as usual.
+    let read = over_socket(
+        &mut ws,
+        "q",
+        "{ search(first: 1) { edges { cursor } } }",
+        json!({}),
+        key("q"),
+    )
+    .await;
+    assert!(read.get("errors").is_none(), "{read}");
+    assert_eq!(app.count("idempotency_keys").await, keys);
+    assert_eq!(app.live_claims(listing).await.len(), 2);
+}
+
+fn key_of(key: Value) -> Value {
+    json!({"idempotencyKey": key})
+}
+
+fn key(key: &str) -> Value {
+    key_of(json!(key))
+}
+
+/// A request's extensions come as a JSON object, in whatever order the
+/// client wrote them: its retry is the same request (not one that reuses
+/// the key), over HTTP and over the socket.
+async fn a_keyed_request_is_the_same_whatever_order_its_extensions_come_in(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let (_, host) = app.signed_in("host").await;
+    let (_, guest) = app.signed_in("guest").await;
+    let listing = app.create_listing(&host, json!({})).await;
+    // The request as text, its extensions written in `order` (a Value
+    // would sort them).
+    let request = |order: &[&str], key: Option<&str>| {
+        let mut fields: Vec<String> = order.iter().map(|n| format!("\"{n}\": {n:?}")).collect();
+        if let Some(key) = key {
+            fields.push(format!("\"idempotencyKey\": {key:?}"));
+        }
+        format!(
+            "{{\"query\": {}, \"variables\": {}, \"extensions\": {{{}}}}}",
+            json!(BOOK),
+            nights(listing, 10, 13),
+            fields.join(", ")
+        )
+    };
+    let names = ["a", "b", "c", "d", "e", "f"];
+    let mut reversed = names;
+    reversed.reverse();
+    let first = keyed_body(&app, Some(&guest), "k", request(&names, None)).await;
+    assert_eq!(parsed(&first.0)["data"]["book"]["status"], "pending");
+    for order in [names, reversed, names] {
+        let again = keyed_body(&app, Some(&guest), "k", request(&order, None)).await;
+        assert_eq!(again, (first.0.clone(), true));
+    }
+    let mut ws = app.graphql_ws(Some(&guest)).await;
+    let frame = format!(
+        "{{\"type\": \"subscribe\", \"id\": \"1\", \"payload\": {}}}",
+        request(&reversed, Some("k"))
+    );
+    ws.send_raw(Message::text(frame)).await;
+    let socket = ws.next_of("1").await;
+    assert_eq!(unmarked(socket), (parsed(&first.0), true));
+    assert_eq!(app.live_claims(listing).await.len(), 1, "booked once");
 }

@@ -23,7 +23,6 @@ mod types;
 use actix_web::{HttpRequest, HttpResponse, Responder, web};
 use async_graphql::Schema;
 use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse};
-use keyed::Keyed;
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
@@ -73,10 +72,9 @@ pub async fn execute(
 ) -> HttpResponse {
     let mut request = request.into_inner();
     let user = auth.ok();
-    let claim = match keyed::present(&req, &state, user.as_ref(), &mut request).await {
-        Keyed::No => None,
-        Keyed::Run(claim) => Some(claim),
-        Keyed::Answered(response) => return response,
+    let claim = match keyed::over_http(&req, &state, user.as_ref(), &mut request).await {
+        Ok(claim) => claim,
+        Err(answer) => return answer,
     };
     meta.idempotency = claim.clone();
     let (users, listings) = loaders::for_request(&state);
@@ -119,27 +117,70 @@ fn coded(mut response: async_graphql::Response) -> async_graphql::Response {
 }
 
 /// The schema as the websocket runs it: every answer [`coded`], as over
-/// HTTP.
+/// HTTP, and a mutation under its `extensions.idempotencyKey` as over HTTP
+/// under its header (`keyed.rs`).
 #[derive(Clone)]
-pub struct Coded(pub RoostSchema);
+pub struct Coded {
+    pub schema: RoostSchema,
+    pub state: web::Data<AppState>,
+}
 
 impl async_graphql::Executor for Coded {
     async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
-        coded(self.0.execute(request).await)
+        coded(self.schema.execute(request).await)
     }
 
     fn execute_stream(
         &self,
-        request: async_graphql::Request,
+        mut request: async_graphql::Request,
         session_data: Option<std::sync::Arc<async_graphql::Data>>,
     ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
         use futures_util::StreamExt;
+        use futures_util::stream::{self, BoxStream};
         let data = session_data.unwrap_or_default();
-        self.0
-            .execute_stream_with_session_data(request, data)
-            .map(coded)
-            .boxed()
+        if !request.extensions.contains_key(keyed::EXTENSION) {
+            return self
+                .schema
+                .execute_stream_with_session_data(request, data)
+                .map(coded)
+                .boxed();
+        }
+        let (schema, state) = (self.schema.clone(), self.state.clone());
+        let keyed = async move {
+            // What the connection's session knows: who, and from where.
+            let user = session::<Viewer>(&data).and_then(|v| v.0.clone());
+            let meta = session::<RequestMeta>(&data).cloned().unwrap_or_default();
+            let claim =
+                keyed::over_socket(&state, user.as_ref(), meta.ip.as_deref(), &mut request).await;
+            let answers = |request| -> BoxStream<'static, async_graphql::Response> {
+                schema
+                    .execute_stream_with_session_data(request, data)
+                    .map(coded)
+                    .boxed()
+            };
+            match claim {
+                Err(answer) => stream::once(async { answer }).boxed(),
+                Ok(None) => answers(request),
+                Ok(Some(claim)) => {
+                    let meta = RequestMeta {
+                        idempotency: Some(claim.clone()),
+                        ..meta
+                    };
+                    // A mutation: one answer.
+                    let answer = answers(request.data(meta)).next().await;
+                    let answer = keyed::finish_on_socket(&state, claim, answer).await;
+                    stream::once(async { answer }).boxed()
+                }
+            }
+        };
+        stream::once(keyed).flatten().boxed()
     }
+}
+
+/// A value the connection's session holds.
+fn session<T: std::any::Any>(data: &async_graphql::Data) -> Option<&T> {
+    data.get(&std::any::TypeId::of::<T>())
+        .and_then(|v| v.downcast_ref())
 }
 
 /// `GET /graphql`: the explorer (query and variables editors, the schema

@@ -1,5 +1,6 @@
 //! `GET /graphql/ws`: GraphQL over a websocket (`graphql-transport-ws`),
-//! for subscriptions (and any query or mutation).
+//! for subscriptions (and any query or mutation; a mutation's
+//! `Idempotency-Key` rides in its `extensions`, see `keyed.rs`).
 //!
 //! async-graphql speaks the protocol (`connection_init`, `subscribe`,
 //! `next`, `complete`, `ping`); this actor carries it the way `/ws`'s
@@ -154,7 +155,10 @@ impl GraphqlSocket {
             rx.recv().await.map(|message| (message, rx))
         });
         WebSocket::new(
-            super::Coded(self.schema.clone()),
+            super::Coded {
+                schema: self.schema.clone(),
+                state: self.state.clone(),
+            },
             Box::pin(messages),
             WebSocketProtocols::GraphQLWS,
         )
