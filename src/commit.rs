@@ -4,6 +4,7 @@
 //! change whose retry runs it again.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
@@ -44,6 +45,9 @@ pub struct IdempotencyClaim {
     /// claim; the request stores its final answer once it has rendered it
     /// (GraphQL, whose answer is resolved after the change commits).
     pub provisional: bool,
+    /// Set once the change's transaction, having stored the request's final
+    /// answer, committed ([`Commit::committed`]): nothing is left to store.
+    pub kept: Arc<AtomicBool>,
 }
 
 /// The refusal when a claim was lost (another node took the key over).
@@ -75,6 +79,11 @@ impl IdempotencyClaim {
         let sealed = self.seal(reply)?;
         let (scope, key, claim) = (&self.scope, &self.key_hash, &self.claim);
         Ok(idempotency::complete(conn, scope, key, claim, reply.status, sealed).await?)
+    }
+
+    /// Whether the change's own transaction kept the final answer.
+    pub fn is_kept(&self) -> bool {
+        self.kept.load(Ordering::Acquire)
     }
 
     fn seal(&self, reply: &Reply) -> Result<Vec<u8>, ApiError> {
@@ -130,6 +139,18 @@ impl<T> Commit<T> {
         match &self.idempotency {
             Some(claim) => claim.complete(conn, &(self.render)(value)?).await,
             None => Ok(()),
+        }
+    }
+
+    /// After the transaction that called [`seal`](Self::seal) committed:
+    /// the request's final answer is kept, and the request need not store
+    /// it again. (Not for a provisional claim, whose request stores its
+    /// final answer itself.)
+    pub fn committed(&self) {
+        if let Some(claim) = &self.idempotency
+            && !claim.provisional
+        {
+            claim.kept.store(true, Ordering::Release);
         }
     }
 

@@ -811,65 +811,73 @@ impl Handler<PlaceHold> for PropertyActor {
             let property_id = turn.id.0;
             turn.rules_first(msg.stay(), None, Some(msg.asked)).await?;
             let rules = turn.kept_rules(msg.dates).await?;
-            turn.claim_ways(msg.dates, None, rules, |db, way| {
-                let msg = msg.clone();
-                async move {
-                    match way {
-                        Way::Guarded(rules) => {
-                            let now = crate::db::now();
-                            let touching = rules.touching(&msg.dates);
-                            // Refused on the copy: judged again under the lock.
-                            let Ok(terms) = hold_terms(&msg, &rules.property, &touching, now)
-                            else {
-                                return Err(WriteError::Rejudge { moved: false });
-                            };
-                            let p = &rules.property;
-                            let guard = (p.id, p.host_id, p.rules);
-                            let write = Guarded {
-                                msg,
-                                terms,
-                                guard,
-                                now,
-                                hold_ttl,
-                            };
-                            write.run(db).await
-                        }
-                        Way::Locked(sweep) => {
-                            db.write(move |c| {
-                                async move {
-                                    let now = crate::db::now();
-                                    let property = lock_listed(c, property_id).await?;
-                                    let (from, to) = (msg.dates.check_in(), msg.dates.check_out());
-                                    let seasons =
-                                        rates::touching_locked(c, &property, from, to).await?;
-                                    let terms = hold_terms(&msg, &property, &seasons, now)?;
-                                    let hold = msg.hold(property_id, &terms, now, hold_ttl);
-                                    let audit = (
-                                        &msg.commit.actor,
-                                        Action::BookingHeld,
-                                        ObjectType::Booking,
-                                    );
-                                    let (entry, events) = insert_claim(
-                                        c,
-                                        &property,
-                                        &hold,
-                                        EventKind::BookingHeld,
-                                        audit,
-                                        now,
-                                        sweep,
-                                    )
-                                    .await?;
-                                    msg.commit.seal(c, &entry).await?;
-                                    Ok((entry, events))
-                                }
-                                .boxed()
-                            })
-                            .await
+            let commit = msg.commit.clone();
+            let held = turn
+                .claim_ways(msg.dates, None, rules, |db, way| {
+                    let msg = msg.clone();
+                    async move {
+                        match way {
+                            Way::Guarded(rules) => {
+                                let now = crate::db::now();
+                                let touching = rules.touching(&msg.dates);
+                                // Refused on the copy: judged again under the lock.
+                                let Ok(terms) = hold_terms(&msg, &rules.property, &touching, now)
+                                else {
+                                    return Err(WriteError::Rejudge { moved: false });
+                                };
+                                let p = &rules.property;
+                                let guard = (p.id, p.host_id, p.rules);
+                                let write = Guarded {
+                                    msg,
+                                    terms,
+                                    guard,
+                                    now,
+                                    hold_ttl,
+                                };
+                                write.run(db).await
+                            }
+                            Way::Locked(sweep) => {
+                                db.write(move |c| {
+                                    async move {
+                                        let now = crate::db::now();
+                                        let property = lock_listed(c, property_id).await?;
+                                        let (from, to) =
+                                            (msg.dates.check_in(), msg.dates.check_out());
+                                        let seasons =
+                                            rates::touching_locked(c, &property, from, to).await?;
+                                        let terms = hold_terms(&msg, &property, &seasons, now)?;
+                                        let hold = msg.hold(property_id, &terms, now, hold_ttl);
+                                        let audit = (
+                                            &msg.commit.actor,
+                                            Action::BookingHeld,
+                                            ObjectType::Booking,
+                                        );
+                                        let (entry, events) = insert_claim(
+                                            c,
+                                            &property,
+                                            &hold,
+                                            EventKind::BookingHeld,
+                                            audit,
+                                            now,
+                                            sweep,
+                                        )
+                                        .await?;
+                                        msg.commit.seal(c, &entry).await?;
+                                        Ok((entry, events))
+                                    }
+                                    .boxed()
+                                })
+                                .await
+                            }
                         }
                     }
-                }
-            })
-            .await
+                })
+                .await;
+            if held.is_ok() {
+                // Either way sealed the answer in the hold's transaction.
+                commit.committed();
+            }
+            held
         })
     }
 }

@@ -42,6 +42,16 @@ struct NewKey<'a> {
 /// own transaction): a key never seen is claimed. False when the key has a
 /// row (used before, running, or expired and not yet pruned): then
 /// [`claim`] decides, in a transaction.
+///
+/// On PostgreSQL the claim's transaction commits without waiting for its
+/// WAL to reach the disk (`synchronous_commit` off for that transaction
+/// alone): it is visible to every node at once all the same, and it needs
+/// no flush of its own. Whatever the request then commits durably (its
+/// change, with the answer stored under the key, or a refusal's answer)
+/// flushes the WAL up to its own commit, and so the claim's before it. A
+/// crash before that flush loses the claim and nothing acknowledged: the
+/// request had no answer yet, and its retry runs afresh, as after a claim
+/// given back.
 #[allow(clippy::too_many_arguments)]
 pub async fn claim_fresh(
     conn: &mut impl AsConn,
@@ -64,15 +74,39 @@ pub async fn claim_fresh(
         created_at: now,
         expires_at,
     };
-    let inserted = with_conn!(conn, |c| {
-        diesel::insert_into(idempotency_keys::table)
-            .values(&new)
-            .on_conflict_do_nothing()
-            .execute(c)
-            .await
-    })?;
+    let inserted = match conn.as_conn() {
+        super::Conn::Sqlite(c) => {
+            diesel::insert_into(idempotency_keys::table)
+                .values(&new)
+                .on_conflict_do_nothing()
+                .execute(c)
+                .await?
+        }
+        super::Conn::Postgres(c) => {
+            use diesel::sql_types::{Text, Timestamp};
+            diesel::sql_query(LAZY_CLAIM)
+                .bind::<Text, _>(scope)
+                .bind::<Text, _>(key_hash)
+                .bind::<Text, _>(fingerprint)
+                .bind::<Text, _>(claim)
+                .bind::<Timestamp, _>(lease_until)
+                .bind::<Timestamp, _>(now)
+                .bind::<Timestamp, _>(expires_at)
+                .execute(c)
+                .await?
+        }
+    };
     Ok(inserted == 1)
 }
+
+/// [`claim_fresh`]'s insert on PostgreSQL, its transaction committed
+/// without a flush (`set_config(…, true)` lasts until the statement's
+/// transaction ends, and so covers its commit).
+const LAZY_CLAIM: &str = "WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true)) \
+    INSERT INTO idempotency_keys \
+    (scope, key_hash, fingerprint, claim, lease_until, created_at, expires_at) \
+    SELECT $1, $2, $3, $4, $5, $6, $7 FROM lazy \
+    ON CONFLICT DO NOTHING";
 
 /// Claims `(scope, key_hash)` for a request with `fingerprint`. Call inside
 /// a write transaction of its own. A key past its expiry is new again; a

@@ -244,6 +244,7 @@ pub async fn present(
             claim,
             secrets,
             provisional,
+            kept: Default::default(),
         })),
     }
 }
@@ -301,8 +302,13 @@ async fn finish(
 }
 
 /// Keeps `reply` as the answer of the request holding `claim`, unless the
-/// change's own transaction kept its final answer already.
+/// change's own transaction kept its final answer already. (When the
+/// change says so, with no statement; otherwise the store finds the claim
+/// ended and changes nothing.)
 pub async fn keep(state: &AppState, claim: IdempotencyClaim, reply: Reply) {
+    if claim.is_kept() {
+        return;
+    }
     let stored = state
         .db
         .run(move |mut conn| async move { claim.store(&mut conn, &reply).await })

@@ -688,3 +688,47 @@ async fn concurrent_identical_requests_on_two_nodes_run_once() {
         .unwrap();
     assert_eq!(claims.len(), 1, "one booking");
 }
+
+/// On PostgreSQL a fresh key's claim commits without waiting for its WAL
+/// flush (`synchronous_commit` off for its own transaction): the setting
+/// must end with that transaction, or every later change on the pooled
+/// connection would be acknowledged before it is on disk.
+#[actix_web::test]
+async fn a_claim_on_postgres_leaves_its_connection_committing_durably() {
+    use diesel::QueryableByName;
+    use diesel::sql_types::Text;
+    use diesel_async::RunQueryDsl;
+    #[derive(QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = Text)]
+        v: String,
+    }
+    let name = "a_claim_on_postgres_leaves_its_connection_committing_durably";
+    if !postgres_ready(name).await {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let mut conn = app.db.get().await.unwrap();
+    let now = chrono::Utc::now().naive_utc();
+    let later = now + chrono::Duration::hours(1);
+    let claim = roost::db::idempotency::claim_fresh;
+    for (claim_id, won) in [("c1", true), ("c2", false)] {
+        let fresh = claim(
+            &mut conn, "user:1", "hash", "fp", claim_id, now, later, later,
+        );
+        assert_eq!(fresh.await.unwrap(), won, "claimed only the first time");
+        let q = diesel::sql_query("SELECT current_setting('synchronous_commit') AS v");
+        let setting: Setting = roost::with_conn!(&mut conn, |c| q.get_result(c).await).unwrap();
+        assert_eq!(setting.v, "on", "the connection commits durably again");
+    }
+    drop(conn);
+    let keys = key_rows(&app).await;
+    let claimed = (
+        "user:1".into(),
+        "hash".into(),
+        "fp".into(),
+        None,
+        String::new(),
+    );
+    assert_eq!(keys, [claimed]);
+}
