@@ -20,8 +20,9 @@ use crate::domain::{
 use crate::error::ApiError;
 use crate::search::Availability;
 use crate::services::audit as trail;
-use crate::services::listing_cache::ListingCache;
+use crate::services::listing_cache::{self, ListingCache};
 use serde_json::json;
+use std::sync::Arc;
 
 /// Only hosts (and admins) list places.
 fn require_host(auth: &AuthUser) -> Result<(), ApiError> {
@@ -244,6 +245,9 @@ pub async fn delete(
 pub struct Found {
     pub property: Property,
     pub stay: Option<StayDates>,
+    /// The remembered listing the row came from, when memory answered
+    /// (its page's JSON is made once for every answer that shows it).
+    pub remembered: Option<Arc<listing_cache::Listing>>,
 }
 
 /// How many candidates a flexible-dates search reads from the SQL at a time.
@@ -274,6 +278,7 @@ pub async fn search(
                 property.deleted_at.is_none().then(|| Found {
                     property: property.clone(),
                     stay: h.stay,
+                    remembered: Some(listing.clone()),
                 })
             })
             .collect();
@@ -299,6 +304,7 @@ async fn search_sql(conn: &mut DbConn, filter: SearchFilter) -> Result<Vec<Found
             .map(|property| Found {
                 property,
                 stay: None,
+                remembered: None,
             })
             .collect());
     };
@@ -335,6 +341,7 @@ async fn search_sql(conn: &mut DbConn, filter: SearchFilter) -> Result<Vec<Found
                 found.push(Found {
                     property,
                     stay: Some(stay),
+                    remembered: None,
                 });
                 if found.len() == limit {
                     return Ok(found);
