@@ -243,11 +243,48 @@ pub async fn delete(
 
 /// A listing a search found, with its earliest free stay for flexible dates.
 pub struct Found {
-    pub property: Property,
+    row: Row,
     pub stay: Option<StayDates>,
-    /// The remembered listing the row came from, when memory answered
-    /// (its page's JSON is made once for every answer that shows it).
-    pub remembered: Option<Arc<listing_cache::Listing>>,
+}
+
+/// Where a found listing's row is.
+enum Row {
+    /// In a remembered listing, when memory answered (its page's JSON is
+    /// made once for every answer that shows it).
+    Remembered(Arc<listing_cache::Listing>),
+    /// Read for this search.
+    Read(Box<Property>),
+}
+
+impl Found {
+    fn read(property: Property, stay: Option<StayDates>) -> Self {
+        Self {
+            row: Row::Read(Box::new(property)),
+            stay,
+        }
+    }
+
+    pub fn property(&self) -> &Property {
+        match &self.row {
+            Row::Remembered(listing) => &listing.property,
+            Row::Read(property) => property,
+        }
+    }
+
+    pub fn into_property(self) -> Property {
+        match self.row {
+            Row::Remembered(listing) => listing.property.clone(),
+            Row::Read(property) => *property,
+        }
+    }
+
+    /// The remembered listing, when memory answered.
+    pub fn remembered(&self) -> Option<&listing_cache::Listing> {
+        match &self.row {
+            Row::Remembered(listing) => Some(listing),
+            Row::Read(_) => None,
+        }
+    }
 }
 
 /// How many candidates a flexible-dates search reads from the SQL at a time.
@@ -276,13 +313,12 @@ pub async fn search(
                 let listing = rows.get(&h.id)?;
                 let property = &listing.property;
                 property.deleted_at.is_none().then(|| Found {
-                    property: property.clone(),
+                    row: Row::Remembered(listing.clone()),
                     stay: h.stay,
-                    remembered: Some(listing.clone()),
                 })
             })
             .collect();
-        let seen: Vec<properties::Searchable> = page.iter().map(|f| (&f.property).into()).collect();
+        let seen: Vec<properties::Searchable> = page.iter().map(|f| f.property().into()).collect();
         if memory.confirm(&seen) {
             memory.answered("memory");
             return Ok(page);
@@ -301,11 +337,7 @@ async fn search_sql(conn: &mut DbConn, filter: SearchFilter) -> Result<Vec<Found
         let rows = properties::search(conn, &filter).await?;
         return Ok(rows
             .into_iter()
-            .map(|property| Found {
-                property,
-                stay: None,
-                remembered: None,
-            })
+            .map(|property| Found::read(property, None))
             .collect());
     };
     let limit = usize::try_from(filter.limit).unwrap_or(0);
@@ -338,11 +370,7 @@ async fn search_sql(conn: &mut DbConn, filter: SearchFilter) -> Result<Vec<Found
                 now,
             );
             if let Some(stay) = stay {
-                found.push(Found {
-                    property,
-                    stay: Some(stay),
-                    remembered: None,
-                });
+                found.push(Found::read(property, Some(stay)));
                 if found.len() == limit {
                     return Ok(found);
                 }

@@ -260,11 +260,11 @@ async fn compare(
                         Value::Null,
                         |d| json!({"check_in": d.check_in(), "check_out": d.check_out()}),
                     );
-                    (f.property.id, stay)
+                    (f.property().id, stay)
                 })
                 .collect();
             let rows: Vec<&roost::db::properties::Property> =
-                found.iter().map(|f| &f.property).collect();
+                found.iter().map(|f| f.property()).collect();
             assert_eq!(got, want, "memory and SQL differ for {params:?}");
             let want_cursor = (rows.len() as i64 == limit)
                 .then(|| rows.last())

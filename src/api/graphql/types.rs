@@ -702,7 +702,7 @@ impl Query {
             .map_err(fail)?;
         let mut connection = Connection::new(false, rows.len() as i64 == limit);
         for found in rows {
-            let cursor = encode_search_cursor(sort, &found.property);
+            let cursor = encode_search_cursor(sort, found.property());
             let stay = found.stay.map(|s| FreeStay {
                 check_in: s.check_in(),
                 check_out: s.check_out(),
@@ -710,7 +710,7 @@ impl Query {
             let fields = SearchEdgeFields { stay };
             connection.edges.push(Edge::with_additional_fields(
                 cursor,
-                Listing(found.property),
+                Listing(found.into_property()),
                 fields,
             ));
         }

@@ -397,7 +397,10 @@ pub async fn search_properties(
     let (sort, limit) = (filter.sort, filter.limit);
     let rows = properties::search(&state.db, &state.search, &state.listings, filter).await?;
     let next_cursor = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|f| encode_search_cursor(sort, &f.property)))
+        .then(|| {
+            rows.last()
+                .map(|f| encode_search_cursor(sort, f.property()))
+        })
         .flatten();
     let body = search_page(&rows, next_cursor).map_err(|e| ApiError::Internal(e.into()))?;
     Ok(HttpResponse::Ok()
@@ -419,9 +422,9 @@ fn search_page(
         if i > 0 {
             body.push(b',');
         }
-        let page = match &found.remembered {
+        let page = match found.remembered() {
             Some(listing) => listing.page(listing_page)?,
-            None => listing_page(&found.property)?.into(),
+            None => listing_page(found.property())?.into(),
         };
         let Some(stay) = found.stay else {
             body.extend_from_slice(&page);
