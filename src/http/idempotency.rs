@@ -141,11 +141,11 @@ pub fn parse_key(raw: &[u8]) -> Result<IdempotencyKey, ApiError> {
 
 /// Whose a key is: the signed-in `user`'s, or else the client address's.
 pub fn scope(state: &AppState, req: &HttpRequest, user: Option<&AuthUser>) -> String {
-    let ip = || client_ip(req, &state.settings.trusted_proxies).map(|ip| ip.to_string());
-    match user {
-        Some(user) => scope_of(Some(user), None),
-        None => scope_of(None, ip().as_deref()),
-    }
+    let ip = match user {
+        Some(_) => None,
+        None => client_ip(req, &state.settings.trusted_proxies).map(|ip| ip.to_string()),
+    };
+    scope_of(user, ip.as_deref())
 }
 
 /// [`scope`] of a request by `user` from `ip` (as `client_ip` sees it).
