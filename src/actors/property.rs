@@ -644,8 +644,33 @@ async fn lock_listed(
 /// still counts as taken on PostgreSQL, and [`Turn::claim`] reloads and
 /// tries again with `sweep`. On PostgreSQL the exclusion constraint guards
 /// the insert; on SQLite the check below, inside the immediate
-/// transaction, is the guard.
+/// transaction, is the guard. Audited as `action` on `object` by `commit`'s
+/// actor, with the request's answer sealed under its key.
 async fn insert_claim(
+    c: &mut crate::db::Conn<'_>,
+    property: &properties::Headed,
+    new: &NewEntry<'_>,
+    (kind, action, object): (EventKind, Action, ObjectType),
+    commit: &Commit<Entry>,
+    now: DateTime<Utc>,
+    sweep: Sweep,
+) -> Result<(Entry, Vec<CalendarEvent>), WriteError> {
+    let (entry, events) = insert_audited(
+        c,
+        property,
+        new,
+        kind,
+        (&commit.actor, action, object),
+        now,
+        sweep,
+    )
+    .await?;
+    commit.seal(c, &entry).await?;
+    Ok((entry, events))
+}
+
+/// [`insert_claim`]'s row, events and audit rows.
+async fn insert_audited(
     c: &mut crate::db::Conn<'_>,
     property: &properties::Headed,
     new: &NewEntry<'_>,
@@ -847,23 +872,14 @@ impl Handler<PlaceHold> for PropertyActor {
                                             rates::touching_locked(c, &property, from, to).await?;
                                         let terms = hold_terms(&msg, &property, &seasons, now)?;
                                         let hold = msg.hold(property_id, &terms, now, hold_ttl);
-                                        let audit = (
-                                            &msg.commit.actor,
+                                        let held = (
+                                            EventKind::BookingHeld,
                                             Action::BookingHeld,
                                             ObjectType::Booking,
                                         );
-                                        let (entry, events) = insert_claim(
-                                            c,
-                                            &property,
-                                            &hold,
-                                            EventKind::BookingHeld,
-                                            audit,
-                                            now,
-                                            sweep,
-                                        )
-                                        .await?;
-                                        msg.commit.seal(c, &entry).await?;
-                                        Ok((entry, events))
+                                        let commit = &msg.commit;
+                                        insert_claim(c, &property, &hold, held, commit, now, sweep)
+                                            .await
                                     }
                                     .boxed()
                                 })
@@ -1464,46 +1480,43 @@ impl Handler<AddBlock> for PropertyActor {
         self.turn(move |turn| async move {
             turn.require_listed()?;
             let property_id = turn.id.0;
-            turn.claim(msg.dates, |db, sweep| {
-                let msg = msg.clone();
-                async move {
-                    db.write(move |c| {
-                        async move {
-                            let now = crate::db::now();
-                            let property = lock_listed(c, property_id).await?;
-                            refuse_past(&property, &msg.dates, now)?;
-                            let block = NewEntry {
-                                property_id,
-                                kind: KIND_BLOCK,
-                                status: STATUS_BLOCKED,
-                                check_in: msg.dates.check_in(),
-                                check_out: msg.dates.check_out(),
-                                created_by: msg.by.0,
-                                reason: Some(&msg.reason),
-                                created_at: now.naive_utc(),
-                                updated_at: now.naive_utc(),
-                                ..Default::default()
-                            };
-                            let audit = (&msg.commit.actor, Action::BlockAdded, ObjectType::Block);
-                            let (entry, events) = insert_claim(
-                                c,
-                                &property,
-                                &block,
-                                EventKind::BlockAdded,
-                                audit,
-                                now,
-                                sweep,
-                            )
-                            .await?;
-                            msg.commit.seal(c, &entry).await?;
-                            Ok((entry, events))
-                        }
-                        .boxed()
-                    })
-                    .await
-                }
-            })
-            .await
+            let added = turn
+                .claim(msg.dates, |db, sweep| {
+                    let msg = msg.clone();
+                    async move {
+                        db.write(move |c| {
+                            async move {
+                                let now = crate::db::now();
+                                let property = lock_listed(c, property_id).await?;
+                                refuse_past(&property, &msg.dates, now)?;
+                                let block = NewEntry {
+                                    property_id,
+                                    kind: KIND_BLOCK,
+                                    status: STATUS_BLOCKED,
+                                    check_in: msg.dates.check_in(),
+                                    check_out: msg.dates.check_out(),
+                                    created_by: msg.by.0,
+                                    reason: Some(&msg.reason),
+                                    created_at: now.naive_utc(),
+                                    updated_at: now.naive_utc(),
+                                    ..Default::default()
+                                };
+                                let added =
+                                    (EventKind::BlockAdded, Action::BlockAdded, ObjectType::Block);
+                                insert_claim(c, &property, &block, added, &msg.commit, now, sweep)
+                                    .await
+                            }
+                            .boxed()
+                        })
+                        .await
+                    }
+                })
+                .await;
+            if added.is_ok() {
+                // The block's transaction sealed the answer.
+                msg.commit.committed();
+            }
+            added
         })
     }
 }
