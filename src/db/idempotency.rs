@@ -38,6 +38,20 @@ struct NewKey<'a> {
     expires_at: NaiveDateTime,
 }
 
+/// A request claiming a key: the key (`scope`, `key_hash`), the request
+/// it is bound to (`fingerprint`), the claim's own id, and its times: now,
+/// the lease's end and the key's expiry.
+#[derive(Clone, Debug)]
+pub struct Claiming {
+    pub scope: String,
+    pub key_hash: String,
+    pub fingerprint: String,
+    pub claim: String,
+    pub now: NaiveDateTime,
+    pub lease_until: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
 /// [`claim`]'s usual case in one statement, which may run on its own (its
 /// own transaction): a key never seen is claimed. False when the key has a
 /// row (used before, running, or expired and not yet pruned): then
@@ -52,27 +66,17 @@ struct NewKey<'a> {
 /// crash before that flush loses the claim and nothing acknowledged: the
 /// request had no answer yet, and its retry runs afresh, as after a claim
 /// given back.
-#[allow(clippy::too_many_arguments)]
-pub async fn claim_fresh(
-    conn: &mut impl AsConn,
-    scope: &str,
-    key_hash: &str,
-    fingerprint: &str,
-    claim: &str,
-    now: NaiveDateTime,
-    lease_until: NaiveDateTime,
-    expires_at: NaiveDateTime,
-) -> QueryResult<bool> {
+pub async fn claim_fresh(conn: &mut impl AsConn, claiming: &Claiming) -> QueryResult<bool> {
     let new = NewKey {
-        scope,
-        key_hash,
-        fingerprint,
-        claim: Some(claim),
-        lease_until: Some(lease_until),
+        scope: &claiming.scope,
+        key_hash: &claiming.key_hash,
+        fingerprint: &claiming.fingerprint,
+        claim: Some(&claiming.claim),
+        lease_until: Some(claiming.lease_until),
         status: None,
         response: None,
-        created_at: now,
-        expires_at,
+        created_at: claiming.now,
+        expires_at: claiming.expires_at,
     };
     let inserted = match conn.as_conn() {
         super::Conn::Sqlite(c) => {
@@ -85,13 +89,13 @@ pub async fn claim_fresh(
         super::Conn::Postgres(c) => {
             use diesel::sql_types::{Text, Timestamp};
             diesel::sql_query(LAZY_CLAIM)
-                .bind::<Text, _>(scope)
-                .bind::<Text, _>(key_hash)
-                .bind::<Text, _>(fingerprint)
-                .bind::<Text, _>(claim)
-                .bind::<Timestamp, _>(lease_until)
-                .bind::<Timestamp, _>(now)
-                .bind::<Timestamp, _>(expires_at)
+                .bind::<Text, _>(&claiming.scope)
+                .bind::<Text, _>(&claiming.key_hash)
+                .bind::<Text, _>(&claiming.fingerprint)
+                .bind::<Text, _>(&claiming.claim)
+                .bind::<Timestamp, _>(claiming.lease_until)
+                .bind::<Timestamp, _>(claiming.now)
+                .bind::<Timestamp, _>(claiming.expires_at)
                 .execute(c)
                 .await?
         }
@@ -111,18 +115,18 @@ const LAZY_CLAIM: &str = "WITH lazy AS (SELECT set_config('synchronous_commit', 
 /// Claims `(scope, key_hash)` for a request with `fingerprint`. Call inside
 /// a write transaction of its own. A key past its expiry is new again; a
 /// claim whose lease ran out (its node died) is taken over.
-#[allow(clippy::too_many_arguments)]
-pub async fn claim(
-    conn: &mut impl AsConn,
-    scope: &str,
-    key_hash: &str,
-    fingerprint: &str,
-    claim: &str,
-    now: NaiveDateTime,
-    lease_until: NaiveDateTime,
-    expires_at: NaiveDateTime,
-) -> QueryResult<Claim> {
+pub async fn claim(conn: &mut impl AsConn, claiming: &Claiming) -> QueryResult<Claim> {
     use idempotency_keys::dsl as k;
+    let Claiming {
+        scope,
+        key_hash,
+        fingerprint,
+        claim,
+        now,
+        lease_until,
+        ..
+    } = claiming;
+    let (now, lease_until) = (*now, *lease_until);
     let this = k::idempotency_keys
         .filter(k::scope.eq(scope))
         .filter(k::key_hash.eq(key_hash));
@@ -132,18 +136,7 @@ pub async fn claim(
             .await
     })?;
     // Gone if expired: a key never seen, or new again, is claimed.
-    if claim_fresh(
-        conn,
-        scope,
-        key_hash,
-        fingerprint,
-        claim,
-        now,
-        lease_until,
-        expires_at,
-    )
-    .await?
-    {
+    if claim_fresh(conn, claiming).await? {
         return Ok(Claim::Won(claim.to_owned()));
     }
     type Row = (
@@ -164,7 +157,7 @@ pub async fn claim(
         .first(c)
         .await
     })?;
-    if stored_fingerprint != fingerprint {
+    if stored_fingerprint != *fingerprint {
         return Ok(Claim::Reused);
     }
     let leased = lease.is_some_and(|l| l > now);

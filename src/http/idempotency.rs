@@ -29,7 +29,7 @@ use super::client_ip::client_ip;
 use crate::auth::AuthUser;
 use crate::auth::extractor::bearer;
 use crate::commit::{IdempotencyClaim, Reply, in_progress};
-use crate::db::idempotency::{self, Claim};
+use crate::db::idempotency::{self, Claim, Claiming};
 use crate::domain::idempotency::IdempotencyKey;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -183,46 +183,35 @@ pub async fn present(
     let ttl = chrono::Duration::from_std(state.settings.idempotency_ttl)
         .map_err(|e| ApiError::Internal(e.into()))?;
     let lease = chrono::Duration::from_std(LEASE).map_err(|e| ApiError::Internal(e.into()))?;
+    let now = crate::db::now().naive_utc();
+    let claiming = Claiming {
+        scope: scope.clone(),
+        key_hash: key_hash.clone(),
+        fingerprint,
+        claim: claim.clone(),
+        now,
+        lease_until: now + lease,
+        expires_at: now + ttl,
+    };
     // A key never seen (the usual case): one statement, committed alone.
-    let (s, k, c, f) = (
-        scope.clone(),
-        key_hash.clone(),
-        claim.clone(),
-        fingerprint.clone(),
-    );
-    let fresh = state
-        .db
-        .write_alone(move |c1| {
-            Box::pin(async move {
-                let now = crate::db::now().naive_utc();
-                let (lease, expires) = (now + lease, now + ttl);
-                let fresh = idempotency::claim_fresh(c1, &s, &k, &f, &c, now, lease, expires);
-                Ok::<_, ApiError>(fresh.await?)
+    let fresh = {
+        let claiming = claiming.clone();
+        state
+            .db
+            .write_alone(move |c| {
+                Box::pin(
+                    async move { Ok::<_, ApiError>(idempotency::claim_fresh(c, &claiming).await?) },
+                )
             })
-        })
-        .await?;
-    let (s, k, c) = (scope.clone(), key_hash.clone(), claim.clone());
+            .await?
+    };
     let found = if fresh {
         Claim::Won(claim.clone())
     } else {
         state
             .db
             .write(move |tx| {
-                Box::pin(async move {
-                    let now = crate::db::now().naive_utc();
-                    let found = idempotency::claim(
-                        tx,
-                        &s,
-                        &k,
-                        &fingerprint,
-                        &c,
-                        now,
-                        now + lease,
-                        now + ttl,
-                    )
-                    .await?;
-                    Ok::<_, ApiError>(found)
-                })
+                Box::pin(async move { Ok::<_, ApiError>(idempotency::claim(tx, &claiming).await?) })
             })
             .await?
     };

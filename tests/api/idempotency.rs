@@ -455,17 +455,16 @@ async fn a_running_key_is_in_progress_until_its_lease_ends(backend: Backend) {
     let now = roost::db::now().naive_utc();
     let mut conn = app.db.get().await.unwrap();
     let claimed = roost::write_tx!(&mut conn, |c| {
-        roost::db::idempotency::claim(
-            c,
-            &scope,
-            &key.hash(),
-            &fingerprint,
-            "a-dead-node",
+        let claiming = roost::db::idempotency::Claiming {
+            scope: scope.clone(),
+            key_hash: key.hash(),
+            fingerprint: fingerprint.clone(),
+            claim: "a-dead-node".into(),
             now,
-            now + chrono::Duration::seconds(60),
-            now + chrono::Duration::days(1),
-        )
-        .await
+            lease_until: now + chrono::Duration::seconds(60),
+            expires_at: now + chrono::Duration::days(1),
+        };
+        roost::db::idempotency::claim(c, &claiming).await
     })
     .unwrap();
     assert_eq!(
@@ -711,12 +710,18 @@ async fn a_claim_on_postgres_leaves_its_connection_committing_durably() {
     let mut conn = app.db.get().await.unwrap();
     let now = chrono::Utc::now().naive_utc();
     let later = now + chrono::Duration::hours(1);
-    let claim = roost::db::idempotency::claim_fresh;
-    for (claim_id, won) in [("c1", true), ("c2", false)] {
-        let fresh = claim(
-            &mut conn, "user:1", "hash", "fp", claim_id, now, later, later,
-        );
-        assert_eq!(fresh.await.unwrap(), won, "claimed only the first time");
+    for (claim, won) in [("c1", true), ("c2", false)] {
+        let claiming = roost::db::idempotency::Claiming {
+            scope: "user:1".into(),
+            key_hash: "hash".into(),
+            fingerprint: "fp".into(),
+            claim: claim.into(),
+            now,
+            lease_until: later,
+            expires_at: later,
+        };
+        let fresh = roost::db::idempotency::claim_fresh(&mut conn, &claiming).await;
+        assert_eq!(fresh.unwrap(), won, "claimed only the first time");
         let q = diesel::sql_query("SELECT current_setting('synchronous_commit') AS v");
         let setting: Setting = roost::with_conn!(&mut conn, |c| q.get_result(c).await).unwrap();
         assert_eq!(setting.v, "on", "the connection commits durably again");
