@@ -7,8 +7,8 @@
 //! released by one barrier, and it only notes the time its answer was read.
 //!
 //! Reported, as one JSON line on stdout (or to `OUT`): per round the
-//! winners (exactly one is right) and the wrong answers (anything but 201
-//! or 409), and over every request p50, p95, p99 and max, from just before
+//! winners (exactly one is right), the wrong answers (anything but 201
+//! or 409) and the slowest answer, and over every request p50, p95, p99 and max, from just before
 //! the request is sent to its whole answer read.
 //!
 //!   BASE_URL=http://127.0.0.1:18080 cargo run --release --example race-client
@@ -105,7 +105,7 @@ async fn main() -> Result<(), Error> {
             }));
         }
         barrier.wait().await;
-        let (mut wins, mut losses, mut wrong) = (0, 0, 0);
+        let (mut wins, mut losses, mut wrong, mut slowest) = (0, 0, 0, 0.0f64);
         for task in tasks {
             let answer = task.await??;
             match answer.status {
@@ -113,10 +113,13 @@ async fn main() -> Result<(), Error> {
                 409 => losses += 1,
                 _ => wrong += 1,
             }
+            slowest = slowest.max(answer.ms);
             answers.push(answer);
         }
-        rounds_report
-            .push(json!({"listing": listing, "wins": wins, "losses": losses, "wrong": wrong}));
+        rounds_report.push(
+            json!({"listing": listing, "wins": wins, "losses": losses, "wrong": wrong,
+                "max_ms": (slowest * 100.0).round() / 100.0}),
+        );
     }
 
     let mut ms: Vec<f64> = answers.iter().map(|a| a.ms).collect();

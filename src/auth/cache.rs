@@ -15,15 +15,25 @@
 //!
 //! Only live tokens are remembered; an unknown, revoked or expired token is
 //! asked of the database every time.
+//!
+//! A token memory cannot answer is read once however many requests bring
+//! it at the same moment ([`SignIns::check`]): the requests that ask while
+//! its read is out share that read's answer. A crowd racing for one
+//! listing with freshly signed-in tokens, or an app's burst of requests on
+//! opening, costs a read per token, not per request (500 racers with 50
+//! tokens had made 496 reads, and on SQLite they queued for its readers
+//! ahead of the race).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::AuthUser;
+use crate::db::Unavailable;
 use crate::db::{Db, tokens};
 use crate::domain::UserId;
 use crate::error::ApiError;
@@ -65,12 +75,47 @@ pub struct SignIns {
     /// Bumped by every forgetting: a database answer read before one is
     /// not remembered after it (it may be what was just revoked).
     generation: AtomicU64,
+    /// The reads out now, by token hash.
+    flights: Mutex<HashMap<String, Arc<Flight>>>,
     metrics: Metrics,
 }
 
 /// A database read's ticket: remember its answer only if nothing was
 /// forgotten while it was out.
 pub struct Ticket(u64);
+
+/// What a token's check reads: the signed-in user and when the token
+/// expires, or `None` when the token is not live.
+pub type Found = Option<(AuthUser, DateTime<Utc>)>;
+
+/// One token's database read, out now, and its answer once read (a failed
+/// read's reason): shared by every request for the token that asks while
+/// it is out, unless something was forgotten since it started.
+struct Flight {
+    ticket: u64,
+    answer: tokio::sync::OnceCell<Result<Found, String>>,
+}
+
+/// Held by the request that started a flight: the flight leaves the
+/// board when that request is done with it (answered, or dropped), so a
+/// request asking after that reads afresh.
+struct Landing<'a> {
+    sign_ins: &'a SignIns,
+    hash: &'a str,
+    flight: Arc<Flight>,
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        let mut flights = self.sign_ins.boarding();
+        if flights
+            .get(self.hash)
+            .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+        {
+            flights.remove(self.hash);
+        }
+    }
+}
 
 impl SignIns {
     /// `max_age` zero: nothing is remembered.
@@ -79,6 +124,7 @@ impl SignIns {
             max_age,
             memory: Mutex::new(Memory::default()),
             generation: AtomicU64::new(0),
+            flights: Mutex::new(HashMap::new()),
             metrics,
         }
     }
@@ -86,6 +132,89 @@ impl SignIns {
     fn lock(&self) -> std::sync::MutexGuard<'_, Memory> {
         // Every change below leaves the maps consistent before it can panic.
         self.memory.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn boarding(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Flight>>> {
+        // An insert or a remove: consistent whenever it could panic.
+        self.flights.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The signed-in user for the token `hash` (None: not live), from
+    /// memory if it may answer, else from `read` of the database, or from
+    /// the read of the same token another request has out now, if nothing
+    /// was forgotten since that read started. A live answer read is
+    /// remembered.
+    pub async fn check<F, Fut>(
+        &self,
+        hash: String,
+        now: DateTime<Utc>,
+        read: F,
+    ) -> Result<Option<AuthUser>, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Found, ApiError>>,
+    {
+        if let Some(user) = self.recall(&hash, now) {
+            return Ok(Some(user));
+        }
+        let (flight, landing) = self.board(&hash);
+        let ran = AtomicBool::new(false);
+        let mut failed = None;
+        let answer = flight
+            .answer
+            .get_or_init(|| async {
+                ran.store(true, Ordering::Relaxed);
+                match read().await {
+                    Ok(found) => {
+                        if let Some((user, expires_at)) = &found {
+                            self.remember(Ticket(flight.ticket), hash.clone(), user, *expires_at);
+                        }
+                        Ok(found)
+                    }
+                    Err(e) => {
+                        let reason = e.to_string();
+                        failed = Some(e);
+                        Err(reason)
+                    }
+                }
+            })
+            .await
+            .clone();
+        drop(landing);
+        let by = if ran.load(Ordering::Relaxed) {
+            "database"
+        } else {
+            "shared"
+        };
+        self.metrics.token_checks.with_label_values(&[by]).inc();
+        match (answer, failed) {
+            (_, Some(e)) => Err(e),
+            (Ok(found), None) => Ok(found
+                .filter(|(_, expires_at)| *expires_at > now)
+                .map(|(user, _)| user)),
+            (Err(reason), None) => Err(Unavailable::new(reason).into()),
+        }
+    }
+
+    /// Joins the read of `hash` out now, if one started since the last
+    /// forgetting, or starts one (and the [`Landing`] that ends it).
+    fn board<'a>(&'a self, hash: &'a str) -> (Arc<Flight>, Option<Landing<'a>>) {
+        let mut flights = self.boarding();
+        let ticket = self.generation.load(Ordering::SeqCst);
+        if let Some(flight) = flights.get(hash).filter(|f| f.ticket == ticket) {
+            return (flight.clone(), None);
+        }
+        let flight = Arc::new(Flight {
+            ticket,
+            answer: tokio::sync::OnceCell::new(),
+        });
+        flights.insert(hash.to_owned(), flight.clone());
+        let landing = Landing {
+            sign_ins: self,
+            hash,
+            flight: flight.clone(),
+        };
+        (flight, Some(landing))
     }
 
     /// The signed-in user for this token hash, if memory may answer.
@@ -101,8 +230,12 @@ impl SignIns {
             .filter(|r| trusted && r.expires_at > now && r.remembered_at.elapsed() < self.max_age);
         let user = found.map(|r| r.user.clone());
         drop(memory);
-        let by = if user.is_some() { "memory" } else { "database" };
-        self.metrics.token_checks.with_label_values(&[by]).inc();
+        if user.is_some() {
+            self.metrics
+                .token_checks
+                .with_label_values(&["memory"])
+                .inc();
+        }
         user
     }
 
@@ -236,6 +369,8 @@ impl Memory {
 
 #[cfg(test)]
 mod tests {
+    use std::task::Poll;
+
     use super::*;
     use crate::domain::Role;
 
@@ -312,6 +447,84 @@ mod tests {
         s.remember(s.ticket(), "a".into(), &user(1), later());
         s.apply(&[(1, at - chrono::Duration::seconds(1))], from);
         assert!(s.recall("a", crate::db::now()).is_none());
+    }
+
+    fn checks(s: &SignIns, by: &str) -> u64 {
+        s.metrics.token_checks.with_label_values(&[by]).get()
+    }
+
+    #[tokio::test]
+    async fn a_crowd_asking_for_one_token_at_once_costs_one_read() {
+        let s = sign_ins();
+        let reads = AtomicU64::new(0);
+        let now = crate::db::now();
+        let asks = (0..50).map(|_| {
+            s.check("a".into(), now, || async {
+                reads.fetch_add(1, Ordering::SeqCst);
+                // Out long enough for the others to ask.
+                tokio::task::yield_now().await;
+                Ok(Some((user(1), later())))
+            })
+        });
+        let answers = futures_util::future::join_all(asks).await;
+        assert!(
+            answers
+                .iter()
+                .all(|a| matches!(a, Ok(Some(u)) if u.id == UserId(1)))
+        );
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        assert_eq!((checks(&s, "database"), checks(&s, "shared")), (1, 49));
+        // Landed, and remembered: the next ask is memory's.
+        assert!(s.boarding().is_empty());
+        assert!(s.recall("a", now).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_read_out_when_its_user_is_forgotten_is_neither_joined_nor_remembered() {
+        let s = sign_ins();
+        let now = crate::db::now();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let mut first = Box::pin(s.check("a".into(), now, || async {
+            let _ = released.await;
+            Ok(Some((user(1), later())))
+        }));
+        assert!(futures_util::poll!(&mut first).is_pending());
+        // Signed out while the first read is out: a later ask reads afresh.
+        s.forget(UserId(1));
+        let mut second = Box::pin(s.check("a".into(), now, || async { Ok(None) }));
+        assert!(
+            matches!(futures_util::poll!(&mut second), Poll::Ready(Ok(None))),
+            "joined the read from before"
+        );
+        let _ = release.send(());
+        assert!(matches!(first.await, Ok(Some(_))));
+        assert!(
+            s.recall("a", now).is_none(),
+            "remembered a read from before"
+        );
+        assert_eq!(checks(&s, "database"), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_read_fails_everyone_waiting_on_it_and_is_not_kept() {
+        let s = sign_ins();
+        let reads = AtomicU64::new(0);
+        let now = crate::db::now();
+        let failing = || async {
+            reads.fetch_add(1, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            Err::<Found, _>(ApiError::Unavailable(Unavailable::new("database away")))
+        };
+        let (a, b) = tokio::join!(
+            s.check("a".into(), now, failing),
+            s.check("a".into(), now, failing)
+        );
+        assert!(matches!(a, Err(ApiError::Unavailable(_))));
+        assert!(matches!(b, Err(ApiError::Unavailable(_))));
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        let again = s.check("a".into(), now, failing).await;
+        assert!(again.is_err());
+        assert_eq!(reads.load(Ordering::SeqCst), 2, "the failure was kept");
     }
 
     #[test]

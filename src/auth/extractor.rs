@@ -68,31 +68,32 @@ impl AuthUser {
         }
         let hash = crate::auth::token::hash(token);
         let now = crate::db::now();
-        if let Some(user) = state.sign_ins.recall(&hash, now) {
-            return Ok(user);
-        }
-        let ticket = state.sign_ins.ticket();
         let key = hash.clone();
-        let (token_id, expires_at, user) = state
-            .db
-            .run(move |mut conn| async move {
-                Ok::<_, ApiError>(tokens::find_live(&mut conn, &key, now.naive_utc()).await?)
-            })
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        let role = user
-            .role
-            .parse()
-            .map_err(|_| anyhow::anyhow!("user {} has unknown role {}", user.id, user.role))?;
-        let signed_in = AuthUser {
-            id: UserId(user.id),
-            role,
-            token_id,
+        let read = || async move {
+            let found = state
+                .db
+                .run(move |mut conn| async move {
+                    Ok::<_, ApiError>(tokens::find_live(&mut conn, &key, now.naive_utc()).await?)
+                })
+                .await?;
+            let Some((token_id, expires_at, user)) = found else {
+                return Ok(None);
+            };
+            let role = user
+                .role
+                .parse()
+                .map_err(|_| anyhow::anyhow!("user {} has unknown role {}", user.id, user.role))?;
+            let signed_in = AuthUser {
+                id: UserId(user.id),
+                role,
+                token_id,
+            };
+            Ok(Some((signed_in, expires_at.and_utc())))
         };
-        let expires_at = expires_at.and_utc();
         state
             .sign_ins
-            .remember(ticket, hash, &signed_in, expires_at);
-        Ok(signed_in)
+            .check(hash, now, read)
+            .await?
+            .ok_or(ApiError::Unauthorized)
     }
 }
