@@ -33,8 +33,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 use super::AuthUser;
-use crate::db::Unavailable;
-use crate::db::{Db, tokens};
+use crate::db::{Db, Unavailable, tokens};
 use crate::domain::UserId;
 use crate::error::ApiError;
 use crate::http::metrics::Metrics;
